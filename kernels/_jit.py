@@ -1,0 +1,348 @@
+"""Private Numba kernels. No validation happens here: callers (``api.py``) check everything first.
+
+Conventions shared by every kernel:
+
+* the compute dtype is the parameters' dtype (float64 or float32); ``X`` is either that dtype or
+  raw ``uint8`` pixels, in which case ``scale = 1/255`` is folded into the first layer
+  (``Z1 = scale * X @ W1.T + b1``, ``dW1 = scale * dZ1.T @ X``) so pixels are never converted in
+  memory;
+* labels are ``int64`` already checked to lie in ``0..n_out-1``;
+* gradient sums are accumulated per chunk of samples into ``acc_*[chunk]`` (one chunk per thread)
+  and reduced serially afterwards, so results are bit-identical for a given thread count;
+* losses are accumulated in float64 whatever the compute dtype.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+from numba import prange
+
+# Keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays detectable.
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+# Samples processed together in the register-blocked first layer.
+BLOCK = 4
+# Below this many samples per thread a batch is processed serially (a parallel region costs more).
+MIN_ROWS_PER_CHUNK = 128
+CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
+
+SGD, MOMENTUM, ADAM = 0, 1, 2
+
+
+def _njit(parallel: bool = False):
+    """The one place Numba flags are set. Falls back to no caching where no cache dir is writable."""
+    options = dict(
+        fastmath=set(FASTMATH), parallel=parallel, boundscheck=False, error_model="numpy", nogil=True
+    )
+
+    def decorate(fn):
+        if CACHE:
+            try:
+                return numba.njit(cache=True, **options)(fn)
+            except RuntimeError:  # "cannot cache function ...: no locator available"
+                pass
+        return numba.njit(**options)(fn)
+
+    return decorate
+
+
+@_njit(parallel=True)
+def forward(W1, b1, W2, b2, X, scale, Z1, A1, Z2, A2):
+    """Plain forward pass, one sample per parallel iteration, into preallocated (m, units) outputs."""
+    T = W1.dtype.type
+    m, n_in = X.shape
+    hidden, n_out = W1.shape[0], W2.shape[0]
+    for i in prange(m):
+        for j in range(hidden):
+            acc = T(0)
+            for k in range(n_in):
+                acc += W1[j, k] * T(X[i, k])
+            z = acc * scale + b1[j]
+            Z1[i, j] = z
+            A1[i, j] = max(z, T(0))
+        for o in range(n_out):
+            acc = b2[o]
+            for j in range(hidden):
+                acc += W2[o, j] * A1[i, j]
+            Z2[i, o] = acc
+        top = Z2[i, 0]
+        for o in range(1, n_out):
+            top = max(top, Z2[i, o])
+        total = T(0)
+        for o in range(n_out):
+            e = np.exp(Z2[i, o] - top)
+            A2[i, o] = e
+            total += e
+        for o in range(n_out):
+            A2[i, o] = A2[i, o] / total
+
+
+@_njit(parallel=True)
+def backward(W2, X, Y, scale, Z1, A1, A2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2):
+    """Plain backward pass from stored activations: mean gradients into g*, per-thread sums in acc_*."""
+    T = W2.dtype.type
+    m, n_in = X.shape
+    hidden, n_out = Z1.shape[1], A2.shape[1]
+    n_chunks = acc_W1.shape[0]
+    for c in prange(n_chunks):
+        dW1, db1, dW2, db2 = acc_W1[c], acc_b1[c], acc_W2[c], acc_b2[c]
+        _fill_zero(dW1.ravel())
+        _fill_zero(db1)
+        _fill_zero(dW2.ravel())
+        _fill_zero(db2)
+        dZ2 = np.empty(n_out, W2.dtype)
+        for i in range(c * m // n_chunks, (c + 1) * m // n_chunks):
+            for o in range(n_out):
+                dZ2[o] = A2[i, o] - (T(1) if o == Y[i] else T(0))
+                db2[o] += dZ2[o]
+                for j in range(hidden):
+                    dW2[o, j] += dZ2[o] * A1[i, j]
+            for j in range(hidden):
+                if Z1[i, j] > 0:
+                    d = T(0)
+                    for o in range(n_out):
+                        d += W2[o, j] * dZ2[o]
+                    db1[j] += d
+                    d *= scale
+                    for k in range(n_in):
+                        dW1[j, k] += d * T(X[i, k])
+    _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, T(1.0 / m))
+
+
+@_njit()
+def _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, inv_m):
+    """g = inv_m * sum of the first n_chunks per-thread accumulators (serial, fixed order)."""
+    _sum_chunks(acc_W1.reshape(acc_W1.shape[0], -1), gW1.ravel(), n_chunks, inv_m)
+    _sum_chunks(acc_b1, gb1, n_chunks, inv_m)
+    _sum_chunks(acc_W2.reshape(acc_W2.shape[0], -1), gW2.ravel(), n_chunks, inv_m)
+    _sum_chunks(acc_b2, gb2, n_chunks, inv_m)
+
+
+@_njit()
+def _sum_chunks(acc, out, n_chunks, inv_m):
+    """out (n,) = inv_m * sum(acc[:n_chunks]) for acc (chunks, n); explicit loops compile fast."""
+    for i in range(out.size):
+        total = acc[0, i]
+        for c in range(1, n_chunks):
+            total += acc[c, i]
+        out[i] = total * inv_m
+
+
+@_njit()
+def _fill_zero(a):
+    for i in range(a.size):
+        a[i] = 0
+
+
+@_njit()
+def _add_scaled(out, alpha, x):
+    """out += alpha * x on flat views."""
+    for i in range(out.size):
+        out[i] += alpha * x[i]
+
+
+@_njit()
+def _accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
+    """Fused forward + loss + backward over samples ``rows``; adds gradient *sums* into d*.
+
+    The first layer runs on blocks of BLOCK samples copied (and converted to the compute dtype)
+    into a small contiguous buffer, with two hidden units per pass over the pixels, so each load
+    of a weight feeds BLOCK multiply-adds. Returns (loss sum, number of correct predictions).
+    """
+    T = W1.dtype.type
+    n_in = X.shape[1]
+    hidden, n_out = W1.shape[0], W2.shape[0]
+    xb = np.zeros((BLOCK, n_in), W1.dtype)
+    z1 = np.zeros((BLOCK, hidden), W1.dtype)
+    d1 = np.zeros((BLOCK, hidden), W1.dtype)
+    logits = np.empty(n_out, W1.dtype)
+    probs = np.empty(n_out, W1.dtype)
+    loss_sum = 0.0
+    correct = 0
+    n = rows.shape[0]
+    for start in range(0, n, BLOCK):
+        nb = min(BLOCK, n - start)
+        for s in range(nb):
+            r = rows[start + s]
+            for k in range(n_in):
+                xb[s, k] = X[r, k]
+        x0, x1, x2, x3 = xb[0], xb[1], xb[2], xb[3]
+        for j in range(0, hidden - 1, 2):
+            wa, wb = W1[j], W1[j + 1]
+            a0 = a1 = a2 = a3 = b0 = b1_ = b2_ = b3 = T(0)
+            for k in range(n_in):
+                a0 += wa[k] * x0[k]
+                a1 += wa[k] * x1[k]
+                a2 += wa[k] * x2[k]
+                a3 += wa[k] * x3[k]
+                b0 += wb[k] * x0[k]
+                b1_ += wb[k] * x1[k]
+                b2_ += wb[k] * x2[k]
+                b3 += wb[k] * x3[k]
+            z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
+            z1[0, j + 1], z1[1, j + 1], z1[2, j + 1], z1[3, j + 1] = b0, b1_, b2_, b3
+        if hidden % 2 == 1:
+            j = hidden - 1
+            wa = W1[j]
+            a0 = a1 = a2 = a3 = T(0)
+            for k in range(n_in):
+                a0 += wa[k] * x0[k]
+                a1 += wa[k] * x1[k]
+                a2 += wa[k] * x2[k]
+                a3 += wa[k] * x3[k]
+            z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
+        for s in range(BLOCK):
+            if s >= nb:
+                _fill_zero(d1[s])
+                continue
+            y = Y[rows[start + s]]
+            for j in range(hidden):
+                z1[s, j] = z1[s, j] * scale + b1[j]
+            top = T(-np.inf)
+            best = 0
+            for o in range(n_out):
+                acc = b2[o]
+                for j in range(hidden):
+                    acc += W2[o, j] * max(z1[s, j], T(0))
+                logits[o] = acc
+                if acc > top:
+                    top = acc
+                    best = o
+            total = T(0)
+            for o in range(n_out):
+                probs[o] = np.exp(logits[o] - top)
+                total += probs[o]
+            loss_sum += np.log(total) - (logits[y] - top)
+            correct += best == y
+            _fill_zero(d1[s])
+            for o in range(n_out):
+                d = probs[o] / total - (T(1) if o == y else T(0))
+                db2[o] += d
+                for j in range(hidden):
+                    a = max(z1[s, j], T(0))
+                    dW2[o, j] += d * a
+                    d1[s, j] += W2[o, j] * d
+            for j in range(hidden):
+                if z1[s, j] <= 0:
+                    d1[s, j] = 0
+                db1[j] += d1[s, j]
+        for j in range(hidden):
+            c0, c1, c2, c3 = d1[0, j] * scale, d1[1, j] * scale, d1[2, j] * scale, d1[3, j] * scale
+            if c0 == 0 and c1 == 0 and c2 == 0 and c3 == 0:
+                continue
+            g = dW1[j]
+            for k in range(n_in):
+                g[k] += c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
+    return loss_sum, correct
+
+
+@_njit()
+def _accumulate_chunk(W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, c):
+    """Zeroes accumulator ``c`` and fills it with the gradient sums of ``rows``."""
+    _fill_zero(acc_W1[c].ravel())
+    _fill_zero(acc_b1[c])
+    _fill_zero(acc_W2[c].ravel())
+    _fill_zero(acc_b2[c])
+    return _accumulate(W1, b1, W2, b2, X, Y, rows, scale, acc_W1[c], acc_b1[c], acc_W2[c], acc_b2[c])
+
+
+@_njit(parallel=True)
+def _accumulate_parallel(
+    W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, n_chunks, losses, corrects
+):
+    """One chunk of ``rows`` per thread; kept minimal because parallel functions compile slowly."""
+    n = rows.shape[0]
+    for c in prange(n_chunks):
+        chunk = rows[c * n // n_chunks : (c + 1) * n // n_chunks]
+        losses[c], corrects[c] = _accumulate_chunk(
+            W1, b1, W2, b2, X, Y, chunk, scale, acc_W1, acc_b1, acc_W2, acc_b2, c
+        )
+
+
+@_njit()
+def batch_gradients(
+    W1, b1, W2, b2, X, Y, rows, scale, l2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2
+):
+    """Mean gradients of the samples ``rows`` (+ L2 on the weights) into g*; (loss sum, correct).
+
+    Uses up to ``acc_W1.shape[0]`` chunks, but no more than one per MIN_ROWS_PER_CHUNK samples.
+    """
+    n = rows.shape[0]
+    n_chunks = max(1, min(acc_W1.shape[0], n // MIN_ROWS_PER_CHUNK))
+    if n_chunks == 1:
+        loss_sum, correct = _accumulate_chunk(
+            W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, 0
+        )
+    else:
+        losses = np.zeros(n_chunks)
+        corrects = np.zeros(n_chunks, np.int64)
+        _accumulate_parallel(
+            W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, n_chunks, losses,
+            corrects,
+        )  # fmt: skip
+        loss_sum, correct = 0.0, 0
+        for c in range(n_chunks):
+            loss_sum += losses[c]
+            correct += corrects[c]
+    T = W1.dtype.type
+    _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, T(1.0 / n))
+    if l2 != 0:
+        _add_scaled(gW1.ravel(), T(l2), W1.ravel())
+        _add_scaled(gW2.ravel(), T(l2), W2.ravel())
+    return loss_sum, correct
+
+
+@_njit()
+def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
+    """One optimizer step on flat views (see reference/optim.py for the rules); t is 1-based."""
+    T = p.dtype.type
+    lr_, mu = T(lr), T(momentum)
+    if code == SGD:
+        for i in range(p.size):
+            p[i] -= lr_ * g[i]
+    elif code == MOMENTUM:
+        for i in range(p.size):
+            m[i] = mu * m[i] + g[i]
+            p[i] -= lr_ * m[i]
+    else:
+        b1, b2 = T(beta1), T(beta2)
+        one_b1, one_b2 = T(1 - beta1), T(1 - beta2)
+        corr1, corr2 = T(1 - beta1**t), T(1 - beta2**t)
+        eps_ = T(eps)
+        for i in range(p.size):
+            m[i] = b1 * m[i] + one_b1 * g[i]
+            v[i] = b2 * v[i] + one_b2 * (g[i] * g[i])
+            p[i] -= lr_ * (m[i] / corr1) / (np.sqrt(v[i] / corr2) + eps_)
+
+
+@_njit()
+def train_epoch(
+    W1, b1, W2, b2, X, Y, order, batch_size, scale, l2, lr, code, momentum, beta1, beta2, eps, t,
+    state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
+):  # fmt: skip
+    """One epoch of mini-batch training in place on W1, b1, W2, b2 and the optimizer state.
+
+    Batches are consecutive slices of ``order`` (the last may be smaller); each one's loss and
+    accuracy are measured before its update. ``state_first``/``state_second`` are tuples of the
+    four per-parameter buffers; ``t`` is the number of updates done before this epoch.
+    Returns (loss sum over samples, correct predictions, t after the epoch).
+    """
+    m = order.shape[0]
+    loss_sum = 0.0
+    correct = 0
+    for start in range(0, m, batch_size):
+        rows = order[start : min(start + batch_size, m)]
+        batch_loss, batch_correct = batch_gradients(
+            W1, b1, W2, b2, X, Y, rows, scale, l2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2
+        )
+        loss_sum += batch_loss
+        correct += batch_correct
+        t += 1
+        hyper = (lr, code, momentum, beta1, beta2, eps, t)
+        optimizer_update(W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper)
+        optimizer_update(b1, gb1, state_first[1], state_second[1], *hyper)
+        optimizer_update(W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper)
+        optimizer_update(b2, gb2, state_first[3], state_second[3], *hyper)
+    return loss_sum, correct, t

@@ -1,0 +1,262 @@
+"""Public, validated wrappers around the Numba kernels, with the reference's names and signatures.
+
+Everything a jitted kernel reads is checked here first: an out-of-range label inside an njit
+kernel is an out-of-bounds write, not an exception. Rules:
+
+* params: four float32 or float64 arrays of one dtype with consistent shapes, all finite;
+* X: 2-D with ``params.n_in`` columns and at least one row; either raw ``uint8`` pixels (scaled
+  by 1/255 inside the kernels) or floats (converted to the params' dtype); other integer dtypes
+  are accepted when every value is in 0..255; bool, complex, object and string arrays are not;
+  NaN/Inf rejected; non-contiguous or Fortran-ordered X is copied to C order;
+* labels: 1-D integers in ``0..n_out-1``, one per row of X.
+
+``TypeError`` is raised for a wrong kind of thing, ``ValueError`` for a wrong value or shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+from mnistbench.reference.model import Activations, Params, get_accuracy, get_predictions
+
+from . import _jit
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+__all__ = [
+    "backward_prop",
+    "check_X",
+    "check_labels",
+    "check_params",
+    "forward_prop",
+    "fused_gradients",
+    "fused_step",
+    "get_accuracy",
+    "get_predictions",
+    "make_predictions",
+    "predict_proba",
+    "update_params",
+]
+
+
+def _describe(x: Any) -> str:
+    return f"{type(x).__name__} with dtype {x.dtype}" if hasattr(x, "dtype") else type(x).__name__
+
+
+def check_params(params: Any) -> Params:
+    """Validated params: C-contiguous float arrays of one dtype, shapes consistent, finite."""
+    if not isinstance(params, tuple) or len(params) != 4:
+        raise TypeError(f"params must be a Params(W1, b1, W2, b2), got {type(params).__name__}")
+    arrays = []
+    for name, value in zip(Params._fields, params, strict=True):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"params.{name} must be a numpy array, got {type(value).__name__}")
+        if value.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"params.{name} must be float32 or float64, got {value.dtype}")
+        arrays.append(np.ascontiguousarray(value))
+    W1, b1, W2, b2 = arrays
+    dtypes = {a.dtype for a in arrays}
+    if len(dtypes) != 1:
+        raise TypeError(f"params must share one dtype, got {sorted(str(d) for d in dtypes)}")
+    if W1.ndim != 2 or W2.ndim != 2 or b1.ndim != 1 or b2.ndim != 1:
+        raise ValueError(
+            "params must be W1 (hidden, n_in), b1 (hidden,), W2 (n_out, hidden), b2 (n_out,); "
+            f"got shapes {[a.shape for a in arrays]}"
+        )
+    hidden, n_in = W1.shape
+    n_out = W2.shape[0]
+    if hidden < 1 or n_in < 1 or n_out < 2:
+        raise ValueError(f"params need hidden >= 1, n_in >= 1, n_out >= 2, got {W1.shape}, {W2.shape}")
+    if b1.shape != (hidden,) or W2.shape != (n_out, hidden) or b2.shape != (n_out,):
+        raise ValueError(
+            f"inconsistent params shapes: W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, "
+            f"b2 {b2.shape} (expected b1 ({hidden},), W2 ({n_out}, {hidden}), b2 ({n_out},))"
+        )
+    for name, a in zip(Params._fields, arrays, strict=True):
+        if not np.isfinite(a).all():
+            raise ValueError(f"params.{name} contains NaN or Inf")
+    return Params(*arrays)
+
+
+def check_X(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """X as a C-contiguous (m, n_in) array the kernels accept: uint8, or ``dtype`` floats."""
+    if not isinstance(X, np.ndarray):
+        if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
+            raise TypeError(f"{name} must be a 2-D numpy array, got {type(X).__name__}")
+        X = np.asarray(X)
+    kind = X.dtype.kind
+    if kind not in "uif":
+        raise TypeError(
+            f"{name} must hold uint8 pixels or floats, got {_describe(X)} "
+            "(bool, complex, object and string arrays are not accepted)"
+        )
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (m, {n_in}), got shape {X.shape}")
+    if X.shape[1] != n_in:
+        raise ValueError(f"{name} must have {n_in} columns, got {X.shape[1]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows)")
+    if kind in "ui" and X.dtype != np.uint8:
+        low, high = X.min(), X.max()
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"integer {name} must hold pixels in 0..255, got values in {low}..{high}"
+            )
+        X = X.astype(np.uint8)
+    if kind == "f":
+        X = np.ascontiguousarray(X, dtype=dtype)
+        # One cheap reduction instead of a boolean mask the size of X; NaN/Inf poison the sum.
+        if not math.isfinite(float(np.add.reduce(X, axis=None, dtype=np.float64))):
+            bad = np.argwhere(~np.isfinite(X))
+            if len(bad):
+                row, col = bad[0]
+                raise ValueError(
+                    f"{name} contains NaN or Inf ({len(bad)} values; first at row {row}, "
+                    f"column {col}: {X[row, col]})"
+                )
+    return np.ascontiguousarray(X)
+
+
+def check_labels(Y: Any, m: int, n_out: int, name: str = "Y") -> np.ndarray:
+    """Labels as a contiguous int64 (m,) array with every value in 0..n_out-1."""
+    Y = np.asarray(Y)
+    if Y.dtype.kind not in "ui":
+        raise TypeError(f"{name} must hold integer class labels, got {_describe(Y)}")
+    if Y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (m,), got shape {Y.shape}")
+    if Y.shape[0] != m:
+        raise ValueError(f"{name} has {Y.shape[0]} labels but X has {m} rows")
+    if m and (Y.min() < 0 or Y.max() >= n_out):
+        bad = Y[(Y < 0) | (Y >= n_out)]
+        raise ValueError(
+            f"{name} labels must be in 0..{n_out - 1}, got {bad.size} out of range (e.g. {bad[0]})"
+        )
+    return np.ascontiguousarray(Y, dtype=np.int64)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return float(value)
+
+
+def scale_for(X: np.ndarray, dtype: np.dtype) -> np.floating:
+    """The factor folded into the first layer: 1/255 for raw pixels, 1 for floats."""
+    return dtype.type(1 / 255) if X.dtype == np.uint8 else dtype.type(1)
+
+
+class Workspace:
+    """Per-thread gradient accumulators and the gradient output, allocated once per run."""
+
+    def __init__(self, params: Params, n_threads: int | None = None) -> None:
+        n_threads = numba.get_num_threads() if n_threads is None else n_threads
+        self.acc = Params(*(np.zeros((n_threads, *p.shape), p.dtype) for p in params))
+        self.grads = Params(*(np.zeros_like(p) for p in params))
+
+
+def _validate(params: Any, X: Any, Y: Any = None) -> tuple[Params, np.ndarray, np.ndarray | None]:
+    params = check_params(params)
+    X = check_X(X, params.n_in, params.dtype)
+    if Y is not None:
+        Y = check_labels(Y, X.shape[0], params.W2.shape[0])
+    return params, X, Y
+
+
+def forward_prop(params: Params, X: np.ndarray) -> Activations:
+    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype."""
+    params, X, _ = _validate(params, X)
+    m, dtype = X.shape[0], params.dtype
+    acts = Activations(
+        np.empty((m, params.hidden), dtype),
+        np.empty((m, params.hidden), dtype),
+        np.empty((m, params.W2.shape[0]), dtype),
+        np.empty((m, params.W2.shape[0]), dtype),
+    )
+    _jit.forward(*params, X, scale_for(X, dtype), *acts)
+    return acts
+
+
+def backward_prop(
+    params: Params, acts: Activations, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
+) -> Params:
+    """Gradients of the mean cross-entropy (+ L2 on weights) from stored activations."""
+    params, X, Y = _validate(params, X, Y)
+    m, hidden, n_out = X.shape[0], params.hidden, params.W2.shape[0]
+    expected = ((m, hidden), (m, hidden), (m, n_out), (m, n_out))
+    acts = Activations(*(np.ascontiguousarray(a, dtype=params.dtype) for a in acts))
+    if tuple(a.shape for a in acts) != expected:
+        raise ValueError(f"activations must have shapes {expected}, got {[a.shape for a in acts]}")
+    if l2 != 0:
+        l2 = _check_l2(l2)
+    work = Workspace(params)
+    _jit.backward(params.W2, X, Y, scale_for(X, params.dtype), acts.Z1, acts.A1, acts.A2,
+                  *work.acc, *work.grads)  # fmt: skip
+    grads = work.grads
+    if l2:
+        grads = Params(grads.W1 + params.dtype.type(l2) * params.W1, grads.b1,
+                       grads.W2 + params.dtype.type(l2) * params.W2, grads.b2)  # fmt: skip
+    return grads
+
+
+def _check_l2(l2: Any) -> float:
+    if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)):
+        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be finite and >= 0, got {l2!r}")
+    return float(l2)
+
+
+def update_params(params: Params, grads: Params, alpha: float) -> Params:
+    """Gradient-descent step ``p - alpha * g``; returns new arrays."""
+    params = check_params(params)
+    grads = check_params(grads)
+    if [g.shape for g in grads] != [p.shape for p in params] or grads.dtype != params.dtype:
+        raise ValueError("grads must have the same shapes and dtype as params")
+    return _sgd(params, grads, check_positive_float(alpha, "alpha"))
+
+
+def _sgd(params: Params, grads: Params, learning_rate: float) -> Params:
+    lr = params.dtype.type(learning_rate)
+    return Params(*(p - lr * g for p, g in zip(params, grads, strict=True)))
+
+
+def predict_proba(X: np.ndarray, params: Params) -> np.ndarray:
+    """Class probabilities (m, n_out) for the rows of X."""
+    return forward_prop(params, X).A2
+
+
+def make_predictions(X: np.ndarray, params: Params) -> np.ndarray:
+    """Predicted labels for the rows of X (the seed's argument order)."""
+    return get_predictions(predict_proba(X, params))
+
+
+def fused_gradients(
+    params: Params, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
+) -> tuple[Params, float, float]:
+    """One fused parallel pass over X: (mean gradients, mean loss, accuracy before the update)."""
+    params, X, Y = _validate(params, X, Y)
+    l2 = _check_l2(l2)
+    work = Workspace(params)
+    rows = np.arange(X.shape[0], dtype=np.int64)
+    loss_sum, correct = _jit.batch_gradients(
+        *params, X, Y, rows, scale_for(X, params.dtype), l2, *work.acc, *work.grads
+    )
+    return work.grads, loss_sum / X.shape[0], correct / X.shape[0]
+
+
+def fused_step(
+    params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float
+) -> tuple[Params, float]:
+    """One full-batch gradient-descent step in a single fused pass over X.
+
+    Returns (new params, loss before the step); the input params are left untouched.
+    """
+    learning_rate = check_positive_float(learning_rate, "learning_rate")
+    grads, loss_value, _ = fused_gradients(params, X, Y)
+    return _sgd(check_params(params), grads, learning_rate), loss_value

@@ -1,0 +1,175 @@
+"""Training drivers on the Numba kernels: mini-batch epochs, full-batch gradient descent, ``train``.
+
+They mirror ``mnistbench.reference.training`` argument for argument and reuse its loop
+(:func:`~mnistbench.reference.training.fit`), so histories of the two engines can be compared entry
+by entry. Inputs are validated once per run; the epochs themselves are single njit calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mnistbench.reference.model import History, Params, init_params
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
+from mnistbench.reference.training import (
+    Callback,
+    TrainConfig,
+    epoch_order,
+    fit,
+    gradient_descent_config,
+)
+
+from . import _jit
+from .api import (
+    Workspace,
+    check_labels,
+    check_params,
+    check_positive_float,
+    check_X,
+    make_predictions,
+    scale_for,
+)
+
+
+class EpochRunner:
+    """Validated data bound to a workspace; ``run`` does one epoch in place in one njit call."""
+
+    def __init__(
+        self,
+        params: Params,
+        X: Any,
+        Y: Any,
+        optimizer: OptimizerConfig | None = None,
+        l2: float = 0.0,
+    ) -> None:
+        params = check_params(params)
+        self.X = check_X(X, params.n_in, params.dtype)
+        self.Y = check_labels(Y, self.X.shape[0], params.W2.shape[0])
+        self.dtype = params.dtype
+        self.scale = scale_for(self.X, params.dtype)
+        self.optimizer = optimizer or OptimizerConfig()
+        self.l2 = float(l2)
+        self.work = Workspace(params)
+
+    def run(
+        self,
+        params: Params,
+        order: np.ndarray,
+        batch_size: int,
+        learning_rate: float,
+        state: OptimizerState,
+    ) -> tuple[Params, float, int]:
+        """Updates ``params`` and ``state`` in place; returns (params, loss sum, correct)."""
+        opt = self.optimizer
+        loss_sum, correct, state.t = _jit.train_epoch(
+            *params, self.X, self.Y, order, batch_size, self.scale, self.l2, learning_rate,
+            opt.code, opt.momentum, opt.beta1, opt.beta2, opt.eps, state.t,
+            tuple(state.first), tuple(state.second), *self.work.acc, *self.work.grads,
+        )  # fmt: skip
+        return params, loss_sum, correct
+
+
+def _check_batch_size(batch_size: Any, m: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
+    if not 1 <= batch_size <= m:
+        raise ValueError(f"batch_size must be in 1..{m} (the number of rows), got {batch_size}")
+    return int(batch_size)
+
+
+def minibatch_epoch(
+    params: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    learning_rate: float,
+    state: OptimizerState | None = None,
+    config: OptimizerConfig | None = None,
+    l2: float = 0.0,
+) -> tuple[Params, float, int]:
+    """Numba twin of ``reference.train.minibatch_epoch``; returns new params, input untouched.
+
+    ``order`` must be a permutation of 0..m-1 (checked: an index out of range would be read
+    out of bounds). ``state`` (optimizer buffers) is advanced in place when given.
+    """
+    runner = EpochRunner(params, X, Y, config, l2)
+    m = runner.X.shape[0]
+    order = np.asarray(order)
+    if order.dtype.kind not in "ui" or order.shape != (m,):
+        raise ValueError(f"order must be a permutation of 0..{m - 1} with {m} integers")
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    if not np.array_equal(np.sort(order), np.arange(m)):
+        raise ValueError(f"order must be a permutation of 0..{m - 1}")
+    batch_size = _check_batch_size(batch_size, m)
+    learning_rate = check_positive_float(learning_rate, "learning_rate")
+    params = check_params(params).copy()
+    state = init_state(params) if state is None else state
+    return runner.run(params, order, batch_size, learning_rate, state)
+
+
+def train(
+    X: np.ndarray,
+    Y: np.ndarray,
+    config: TrainConfig | None = None,
+    *,
+    optimizer: OptimizerConfig | None = None,
+    params: Params | None = None,
+    X_dev: np.ndarray | None = None,
+    Y_dev: np.ndarray | None = None,
+    callback: Callback | None = None,
+) -> tuple[Params, History]:
+    """Train on the Numba kernels. X: (m, n_in) uint8 pixels or floats in [0, 1]; Y: (m,) ints.
+
+    Same arguments, same batches, same history as ``mnistbench.reference.training.train``.
+    """
+    config = config or TrainConfig()
+    optimizer = optimizer or OptimizerConfig(config.optimizer)
+    dtype = np.dtype(config.dtype)
+    if params is None:
+        n_in = np.shape(X)[1] if np.ndim(X) == 2 else 784
+        params = init_params(config.hidden, n_in, seed=config.seed, dtype=dtype)
+    params = check_params(params).astype(dtype).copy()
+    runner = EpochRunner(params, X, Y, optimizer, config.l2)
+    m = runner.X.shape[0]
+    if config.batch_size is not None:
+        _check_batch_size(config.batch_size, m)
+    if X_dev is not None and Y_dev is not None:
+        X_dev = check_X(X_dev, params.n_in, dtype, "X_dev")
+        Y_dev = check_labels(Y_dev, X_dev.shape[0], params.W2.shape[0], "Y_dev")
+    return fit(
+        runner.run,
+        lambda p, Xd: make_predictions(Xd, p),
+        m,
+        params,
+        config,
+        optimizer,
+        X_dev=X_dev,
+        Y_dev=Y_dev,
+        callback=callback,
+    )
+
+
+def gradient_descent(
+    X: np.ndarray,
+    Y: np.ndarray,
+    alpha: float = 0.10,
+    iterations: int = 500,
+    *,
+    hidden: int = 10,
+    seed: int = 0,
+    params: Params | None = None,
+    X_dev: np.ndarray | None = None,
+    Y_dev: np.ndarray | None = None,
+    log_interval: int = 10,
+    callback: Callback | None = None,
+    dtype: np.typing.DTypeLike | None = None,
+) -> tuple[Params, History]:
+    """The seed's full-batch gradient descent, each iteration one fused parallel kernel call."""
+    config = gradient_descent_config(X, alpha, iterations, hidden, seed, log_interval, dtype)
+    return train(X, Y, config, params=params, X_dev=X_dev, Y_dev=Y_dev, callback=callback)
+
+
+__all__ = ["EpochRunner", "epoch_order", "gradient_descent", "minibatch_epoch", "train"]

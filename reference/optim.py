@@ -1,0 +1,103 @@
+"""Optimizers (sgd, momentum, adam) and learning-rate schedules, in NumPy.
+
+The Numba twin in ``kernels/_jit.py`` applies exactly these update rules to the same state
+arrays, so one :class:`OptimizerState` can be handed to either side.
+
+* sgd:       ``p -= lr * g``
+* momentum:  ``v = mu * v + g; p -= lr * v``                          (PyTorch's form)
+* adam:      ``m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+               p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import Params
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.name!r}")
+        for attr in ("momentum", "beta1", "beta2"):
+            value = getattr(self, attr)
+            if not 0 <= value < 1:
+                raise ValueError(f"{attr} must be in [0, 1), got {value!r}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps!r}")
+
+    @property
+    def code(self) -> int:
+        """Small integer the jitted kernels switch on."""
+        return OPTIMIZERS.index(self.name)
+
+
+@dataclass
+class OptimizerState:
+    """Per-parameter buffers, updated in place: ``first`` is momentum's velocity or Adam's m."""
+
+    first: Params
+    second: Params
+    t: int = 0
+
+
+def init_state(params: Params) -> OptimizerState:
+    zeros = Params(*(np.zeros_like(p) for p in params))
+    return OptimizerState(zeros, Params(*(np.zeros_like(p) for p in params)), 0)
+
+
+def optimizer_step(
+    params: Params, grads: Params, state: OptimizerState, lr: float, config: OptimizerConfig
+) -> Params:
+    """One update of every parameter; returns new parameter arrays, advances ``state`` in place."""
+    dtype = params.dtype.type
+    state.t += 1
+    new = []
+    for p, g, m, v in zip(params, grads, state.first, state.second, strict=True):
+        if config.name == "sgd":
+            new.append(p - dtype(lr) * g)
+        elif config.name == "momentum":
+            m *= dtype(config.momentum)
+            m += g
+            new.append(p - dtype(lr) * m)
+        else:
+            b1, b2 = config.beta1, config.beta2
+            m *= dtype(b1)
+            m += dtype(1 - b1) * g
+            v *= dtype(b2)
+            v += dtype(1 - b2) * (g * g)
+            m_hat = m / dtype(1 - b1**state.t)
+            v_hat = v / dtype(1 - b2**state.t)
+            new.append(p - dtype(lr) * m_hat / (np.sqrt(v_hat) + dtype(config.eps)))
+    return Params(*new)
+
+
+def learning_rate_at(
+    epoch: int, base: float, schedule: str = "constant", epochs: int = 1, *, gamma: float = 0.5
+) -> float:
+    """Learning rate for ``epoch`` (0-based) of ``epochs``.
+
+    constant: ``base``; step: ``base * gamma ** (epoch // max(1, epochs // 4))`` (four steps);
+    cosine: half a cosine from ``base`` down towards 0.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "step":
+        return base * gamma ** (epoch // max(1, epochs // 4))
+    if schedule == "cosine":
+        return 0.5 * base * (1 + math.cos(math.pi * epoch / max(1, epochs)))
+    raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {schedule!r}")
