@@ -32,9 +32,13 @@ SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
 def _njit(parallel: bool = False):
-    """The one place Numba flags are set. Falls back to no caching where no cache dir is writable."""
+    """The one place Numba flags are set; no on-disk cache where no cache dir is writable."""
     options = dict(
-        fastmath=set(FASTMATH), parallel=parallel, boundscheck=False, error_model="numpy", nogil=True
+        fastmath=set(FASTMATH),
+        parallel=parallel,
+        boundscheck=False,
+        error_model="numpy",
+        nogil=True,
     )
 
     def decorate(fn):
@@ -50,7 +54,7 @@ def _njit(parallel: bool = False):
 
 @_njit(parallel=True)
 def forward(W1, b1, W2, b2, X, scale, Z1, A1, Z2, A2):
-    """Plain forward pass, one sample per parallel iteration, into preallocated (m, units) outputs."""
+    """Plain forward pass, one sample per parallel iteration, into preallocated outputs."""
     T = W1.dtype.type
     m, n_in = X.shape
     hidden, n_out = W1.shape[0], W2.shape[0]
@@ -81,7 +85,7 @@ def forward(W1, b1, W2, b2, X, scale, Z1, A1, Z2, A2):
 
 @_njit(parallel=True)
 def backward(W2, X, Y, scale, Z1, A1, A2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2):
-    """Plain backward pass from stored activations: mean gradients into g*, per-thread sums in acc_*."""
+    """Plain backward pass from stored activations: mean gradients into g*, sums in acc_*."""
     T = W2.dtype.type
     m, n_in = X.shape
     hidden, n_out = Z1.shape[1], A2.shape[1]
@@ -245,7 +249,9 @@ def _accumulate_chunk(W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2,
     _fill_zero(acc_b1[c])
     _fill_zero(acc_W2[c].ravel())
     _fill_zero(acc_b2[c])
-    return _accumulate(W1, b1, W2, b2, X, Y, rows, scale, acc_W1[c], acc_b1[c], acc_W2[c], acc_b2[c])
+    return _accumulate(
+        W1, b1, W2, b2, X, Y, rows, scale, acc_W1[c], acc_b1[c], acc_W2[c], acc_b2[c]
+    )
 
 
 @_njit(parallel=True)
@@ -335,14 +341,34 @@ def train_epoch(
     for start in range(0, m, batch_size):
         rows = order[start : min(start + batch_size, m)]
         batch_loss, batch_correct = batch_gradients(
-            W1, b1, W2, b2, X, Y, rows, scale, l2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2
+            W1,
+            b1,
+            W2,
+            b2,
+            X,
+            Y,
+            rows,
+            scale,
+            l2,
+            acc_W1,
+            acc_b1,
+            acc_W2,
+            acc_b2,
+            gW1,
+            gb1,
+            gW2,
+            gb2,
         )
         loss_sum += batch_loss
         correct += batch_correct
         t += 1
         hyper = (lr, code, momentum, beta1, beta2, eps, t)
-        optimizer_update(W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper)
+        optimizer_update(
+            W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper
+        )
         optimizer_update(b1, gb1, state_first[1], state_second[1], *hyper)
-        optimizer_update(W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper)
+        optimizer_update(
+            W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper
+        )
         optimizer_update(b2, gb2, state_first[3], state_second[3], *hyper)
     return loss_sum, correct, t

@@ -70,7 +70,9 @@ def check_params(params: Any) -> Params:
     hidden, n_in = W1.shape
     n_out = W2.shape[0]
     if hidden < 1 or n_in < 1 or n_out < 2:
-        raise ValueError(f"params need hidden >= 1, n_in >= 1, n_out >= 2, got {W1.shape}, {W2.shape}")
+        raise ValueError(
+            f"params need hidden >= 1, n_in >= 1, n_out >= 2, got {W1.shape}, {W2.shape}"
+        )
     if b1.shape != (hidden,) or W2.shape != (n_out, hidden) or b2.shape != (n_out,):
         raise ValueError(
             f"inconsistent params shapes: W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, "

@@ -58,7 +58,9 @@ class TrainConfig:
             or not isinstance(self.batch_size, int)
             or self.batch_size < 1
         ):
-            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
+            raise ValueError(
+                f"batch_size must be a positive integer or None, got {self.batch_size!r}"
+            )
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if self.optimizer not in OPTIMIZERS:

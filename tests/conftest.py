@@ -1,0 +1,54 @@
+"""Shared fixtures and the tolerance table every numeric comparison uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnistbench.reference.model import Params, init_params
+
+# (atol, rtol) per compute precision, for a single kernel call against the reference:
+# |kernel - reference| <= atol + rtol * |reference|.
+TOL = {
+    np.dtype(np.float64): (1e-12, 1e-9),
+    np.dtype(np.float32): (2e-5, 1e-4),
+}
+# Looser bounds for whole trajectories (20 steps, one epoch): rounding differences compound.
+TRAJECTORY_TOL = {
+    np.dtype(np.float64): (1e-10, 1e-8),
+    np.dtype(np.float32): (2e-4, 2e-3),
+}
+DTYPES = [np.float64, np.float32]
+
+
+def assert_close(actual, expected, dtype, table=TOL, err_msg: str = "") -> None:
+    atol, rtol = table[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, expected, atol=atol, rtol=rtol, err_msg=err_msg)
+
+
+def assert_params_close(actual: Params, expected: Params, dtype, table=TOL) -> None:
+    for name, a, e in zip(Params._fields, actual, expected, strict=True):
+        assert a.dtype == np.dtype(dtype), f"{name} has dtype {a.dtype}, expected {dtype}"
+        assert_close(a, e, dtype, table, err_msg=name)
+
+
+def digit_like(m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(m, 784) uint8 pixels that look like MNIST: mostly zeros, bright strokes; int64 labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, (m, 784)).astype(np.uint8)
+    X[rng.random((m, 784)) < 0.8] = 0
+    return X, rng.integers(0, 10, m).astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def data_1000():
+    return digit_like(1000, seed=1)
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return np.dtype(request.param)
+
+
+def params_for(dtype, hidden: int = 10, seed: int = 0) -> Params:
+    return init_params(hidden, seed=seed, dtype=dtype)
