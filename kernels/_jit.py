@@ -24,11 +24,10 @@ from numba import prange
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 # Samples processed together in the register-blocked first layer.
 BLOCK = 4
-# Below this many samples per thread a batch is processed serially (a parallel region costs more).
-MIN_ROWS_PER_CHUNK = 128
 CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
 
 SGD, MOMENTUM, ADAM = 0, 1, 2
+NO_UPDATE = -1
 
 
 def _njit(parallel: bool = False):
@@ -148,8 +147,8 @@ def _add_scaled(out, alpha, x):
 
 
 @_njit()
-def _accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
-    """Fused forward + loss + backward over samples ``rows``; adds gradient *sums* into d*.
+def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
+    """Fused forward + loss + backward over samples ``rows``; gradient *sums* into d*.
 
     The first layer runs on blocks of BLOCK samples copied (and converted to the compute dtype)
     into a small contiguous buffer, with two hidden units per pass over the pixels, so each load
@@ -163,6 +162,10 @@ def _accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
     d1 = np.zeros((BLOCK, hidden), W1.dtype)
     logits = np.empty(n_out, W1.dtype)
     probs = np.empty(n_out, W1.dtype)
+    _fill_zero(dW1.ravel())
+    _fill_zero(db1)
+    _fill_zero(dW2.ravel())
+    _fill_zero(db2)
     loss_sum = 0.0
     correct = 0
     n = rows.shape[0]
@@ -243,64 +246,6 @@ def _accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
 
 
 @_njit()
-def _accumulate_chunk(W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, c):
-    """Zeroes accumulator ``c`` and fills it with the gradient sums of ``rows``."""
-    _fill_zero(acc_W1[c].ravel())
-    _fill_zero(acc_b1[c])
-    _fill_zero(acc_W2[c].ravel())
-    _fill_zero(acc_b2[c])
-    return _accumulate(
-        W1, b1, W2, b2, X, Y, rows, scale, acc_W1[c], acc_b1[c], acc_W2[c], acc_b2[c]
-    )
-
-
-@_njit(parallel=True)
-def _accumulate_parallel(
-    W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, n_chunks, losses, corrects
-):
-    """One chunk of ``rows`` per thread; kept minimal because parallel functions compile slowly."""
-    n = rows.shape[0]
-    for c in prange(n_chunks):
-        chunk = rows[c * n // n_chunks : (c + 1) * n // n_chunks]
-        losses[c], corrects[c] = _accumulate_chunk(
-            W1, b1, W2, b2, X, Y, chunk, scale, acc_W1, acc_b1, acc_W2, acc_b2, c
-        )
-
-
-@_njit()
-def batch_gradients(
-    W1, b1, W2, b2, X, Y, rows, scale, l2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2
-):
-    """Mean gradients of the samples ``rows`` (+ L2 on the weights) into g*; (loss sum, correct).
-
-    Uses up to ``acc_W1.shape[0]`` chunks, but no more than one per MIN_ROWS_PER_CHUNK samples.
-    """
-    n = rows.shape[0]
-    n_chunks = max(1, min(acc_W1.shape[0], n // MIN_ROWS_PER_CHUNK))
-    if n_chunks == 1:
-        loss_sum, correct = _accumulate_chunk(
-            W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, 0
-        )
-    else:
-        losses = np.zeros(n_chunks)
-        corrects = np.zeros(n_chunks, np.int64)
-        _accumulate_parallel(
-            W1, b1, W2, b2, X, Y, rows, scale, acc_W1, acc_b1, acc_W2, acc_b2, n_chunks, losses,
-            corrects,
-        )  # fmt: skip
-        loss_sum, correct = 0.0, 0
-        for c in range(n_chunks):
-            loss_sum += losses[c]
-            correct += corrects[c]
-    T = W1.dtype.type
-    _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, T(1.0 / n))
-    if l2 != 0:
-        _add_scaled(gW1.ravel(), T(l2), W1.ravel())
-        _add_scaled(gW2.ravel(), T(l2), W2.ravel())
-    return loss_sum, correct
-
-
-@_njit()
 def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
     """One optimizer step on flat views (see reference/optim.py for the rules); t is 1-based."""
     T = p.dtype.type
@@ -324,51 +269,60 @@ def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
 
 
 @_njit()
+def finish_batch(
+    W1, b1, W2, b2, n, n_chunks, l2, lr, code, momentum, beta1, beta2, eps, t,
+    state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
+):  # fmt: skip
+    """Reduce the first ``n_chunks`` accumulators of an ``n``-sample batch into mean gradients
+    (+ L2 on the weights) in g*, then apply optimizer ``code`` in place (``NO_UPDATE``: none).
+
+    ``state_first``/``state_second`` are tuples of the four per-parameter buffers; ``t`` counts
+    the updates done so far. Returns the new ``t``.
+    """
+    T = W1.dtype.type
+    _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, T(1.0 / n))
+    if l2 != 0:
+        _add_scaled(gW1.ravel(), T(l2), W1.ravel())
+        _add_scaled(gW2.ravel(), T(l2), W2.ravel())
+    if code == NO_UPDATE:
+        return t
+    t += 1
+    hyper = (lr, code, momentum, beta1, beta2, eps, t)
+    optimizer_update(
+        W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper
+    )
+    optimizer_update(b1, gb1, state_first[1], state_second[1], *hyper)
+    optimizer_update(
+        W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper
+    )
+    optimizer_update(b2, gb2, state_first[3], state_second[3], *hyper)
+    return t
+
+
+@_njit()
 def train_epoch(
     W1, b1, W2, b2, X, Y, order, batch_size, scale, l2, lr, code, momentum, beta1, beta2, eps, t,
     state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
 ):  # fmt: skip
-    """One epoch of mini-batch training in place on W1, b1, W2, b2 and the optimizer state.
+    """One epoch of mini-batch training, serially, in place on the params and optimizer state.
 
-    Batches are consecutive slices of ``order`` (the last may be smaller); each one's loss and
-    accuracy are measured before its update. ``state_first``/``state_second`` are tuples of the
-    four per-parameter buffers; ``t`` is the number of updates done before this epoch.
-    Returns (loss sum over samples, correct predictions, t after the epoch).
+    Batches are consecutive slices of ``order`` (the last may be smaller); each batch's loss and
+    accuracy are measured before its update. Uses accumulator 0 only: batches big enough to be
+    worth splitting across threads go through ``accumulate`` + ``finish_batch`` from Python
+    threads instead (see ``kernels/parallel.py``). Returns (loss sum, correct, t after).
     """
     m = order.shape[0]
     loss_sum = 0.0
     correct = 0
     for start in range(0, m, batch_size):
         rows = order[start : min(start + batch_size, m)]
-        batch_loss, batch_correct = batch_gradients(
-            W1,
-            b1,
-            W2,
-            b2,
-            X,
-            Y,
-            rows,
-            scale,
-            l2,
-            acc_W1,
-            acc_b1,
-            acc_W2,
-            acc_b2,
-            gW1,
-            gb1,
-            gW2,
-            gb2,
+        batch_loss, batch_correct = accumulate(
+            W1, b1, W2, b2, X, Y, rows, scale, acc_W1[0], acc_b1[0], acc_W2[0], acc_b2[0]
         )
         loss_sum += batch_loss
         correct += batch_correct
-        t += 1
-        hyper = (lr, code, momentum, beta1, beta2, eps, t)
-        optimizer_update(
-            W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper
-        )
-        optimizer_update(b1, gb1, state_first[1], state_second[1], *hyper)
-        optimizer_update(
-            W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper
-        )
-        optimizer_update(b2, gb2, state_first[3], state_second[3], *hyper)
+        t = finish_batch(
+            W1, b1, W2, b2, rows.shape[0], 1, l2, lr, code, momentum, beta1, beta2, eps, t,
+            state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
+        )  # fmt: skip
     return loss_sum, correct, t

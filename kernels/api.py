@@ -23,7 +23,7 @@ import numpy as np
 
 from mnistbench.reference.model import Activations, Params, get_accuracy, get_predictions
 
-from . import _jit
+from . import _jit, parallel
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -245,10 +245,17 @@ def fused_gradients(
     params, X, Y = _validate(params, X, Y)
     l2 = _check_l2(l2)
     work = Workspace(params)
-    rows = np.arange(X.shape[0], dtype=np.int64)
-    loss_sum, correct = _jit.batch_gradients(
-        *params, X, Y, rows, scale_for(X, params.dtype), l2, *work.acc, *work.grads
+    m = X.shape[0]
+    rows = np.arange(m, dtype=np.int64)
+    n_chunks = parallel.chunk_count(m, work.acc.W1.shape[0])
+    loss_sum, correct = parallel.accumulate(
+        params, X, Y, rows, scale_for(X, params.dtype), work.acc, n_chunks
     )
+    unused_state = tuple(work.grads)  # NO_UPDATE never touches optimizer state
+    _jit.finish_batch(
+        *params, m, n_chunks, l2, 0.0, _jit.NO_UPDATE, 0.0, 0.0, 0.0, 1.0, 0,
+        unused_state, unused_state, *work.acc, *work.grads,
+    )  # fmt: skip
     return work.grads, loss_sum / X.shape[0], correct / X.shape[0]
 
 

@@ -21,7 +21,7 @@ from mnistbench.reference.training import (
     gradient_descent_config,
 )
 
-from . import _jit
+from . import _jit, parallel
 from .api import (
     Workspace,
     check_labels,
@@ -61,13 +61,34 @@ class EpochRunner:
         learning_rate: float,
         state: OptimizerState,
     ) -> tuple[Params, float, int]:
-        """Updates ``params`` and ``state`` in place; returns (params, loss sum, correct)."""
+        """Updates ``params`` and ``state`` in place; returns (params, loss sum, correct).
+
+        Batches too small to split across threads run as one serial njit call for the whole
+        epoch; bigger ones (full batch, for instance) run each batch on all threads.
+        """
         opt = self.optimizer
-        loss_sum, correct, state.t = _jit.train_epoch(
-            *params, self.X, self.Y, order, batch_size, self.scale, self.l2, learning_rate,
-            opt.code, opt.momentum, opt.beta1, opt.beta2, opt.eps, state.t,
-            tuple(state.first), tuple(state.second), *self.work.acc, *self.work.grads,
-        )  # fmt: skip
+        hyper = (learning_rate, opt.code, opt.momentum, opt.beta1, opt.beta2, opt.eps)
+        states = (tuple(state.first), tuple(state.second))
+        acc, grads = self.work.acc, self.work.grads
+        m = order.shape[0]
+        if parallel.chunk_count(min(batch_size, m), acc.W1.shape[0]) == 1:
+            loss_sum, correct, state.t = _jit.train_epoch(
+                *params, self.X, self.Y, order, batch_size, self.scale, self.l2, *hyper, state.t,
+                *states, *acc, *grads,
+            )  # fmt: skip
+            return params, loss_sum, correct
+        loss_sum, correct = 0.0, 0
+        for start in range(0, m, batch_size):
+            rows = order[start : start + batch_size]
+            n_chunks = parallel.chunk_count(rows.shape[0], acc.W1.shape[0])
+            batch_loss, batch_correct = parallel.accumulate(
+                params, self.X, self.Y, rows, self.scale, acc, n_chunks
+            )
+            loss_sum += batch_loss
+            correct += batch_correct
+            state.t = _jit.finish_batch(
+                *params, rows.shape[0], n_chunks, self.l2, *hyper, state.t, *states, *acc, *grads
+            )
         return params, loss_sum, correct
 
 
