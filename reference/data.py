@@ -129,7 +129,7 @@ def _parse_integers(frame, path: Path) -> np.ndarray:
     ok = np.char.isdigit(np.char.lstrip(stripped, "-+"))
     if not ok.all():
         row, col = np.argwhere(~ok)[0]
-        value = cells[row, col]
+        value = str(cells[row, col])
         what = "empty cell" if not value.strip() else f"non-integer value {value!r}"
         raise DataError(f"{path}: {what} at data row {row + 1}, column {frame.columns[col]}")
     return stripped.astype(np.int64)
