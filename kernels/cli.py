@@ -1,2 +1,415 @@
-def main():
-    print("hi")
+"""``mnistbench train | predict | bench``: train the seed network, write Kaggle submissions, time.
+
+Exit codes: 0 success; 2 usage or bad input (argparse errors, unreadable or invalid data or
+model files, invalid options); 3 training diverged (no model or plot is written); 130
+interrupted. Nothing is left half-written: models, submissions and plots are written to
+temporary files that replace their targets only when complete.
+
+Progress goes to stderr as a tqdm bar when stderr is a terminal, otherwise as one plain line
+every ``--log-interval`` epochs on stdout; the final summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_OK", "build_parser", "main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _package_version() -> str:
+    from .persist import package_version
+
+    return package_version()
+
+
+def _add_train(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train the network and report dev accuracy",
+        description="Train 784 -> hidden ReLU -> 10 softmax. With no options: the seed run, "
+        "500 full-batch iterations at learning rate 0.1 on the embedded 5,000 digits "
+        "(4,000 train / 1,000 dev).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="Kaggle CSV, IDX file or IDX directory (default: the embedded 5,000 digits)",
+    )
+    parser.add_argument("--engine", choices=("numba", "numpy"), default="numba")
+    parser.add_argument("--hidden", type=_positive_int, default=10, help="hidden units")
+    parser.add_argument("--lr", type=_positive_float, default=0.10, help="learning rate")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        "--iterations",
+        dest="epochs",
+        type=_positive_int,
+        default=500,
+        help="passes over the training data (full-batch iterations)",
+    )
+    length.add_argument("--epochs", dest="epochs", type=_positive_int, help="alias of --iterations")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="mini-batch size (default: full batch, the seed's gradient descent)",
+    )
+    parser.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd")
+    parser.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), default="constant")
+    parser.add_argument("--l2", type=_non_negative_float, default=0.0, help="L2 on weights")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="init and shuffling")
+    parser.add_argument(
+        "--log-interval",
+        type=_positive_int,
+        default=None,
+        help="epochs between log lines (default: 10 full batch, 1 with --batch-size)",
+    )
+    parser.add_argument(
+        "--dev-size",
+        type=_non_negative_int,
+        default=1000,
+        help="rows held out for the dev set (fixed split, seed 0); 0 for none",
+    )
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None, help="Numba threads (default: all)"
+    )
+    parser.add_argument(
+        "--plots",
+        metavar="DIR",
+        type=Path,
+        default=Path("plots"),
+        help="where learning_curve.png, confusion_matrix.png and predictions.png go",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="write no plots")
+    parser.add_argument(
+        "--save-model", metavar="PATH", type=Path, default=None, help="write the model (.npz)"
+    )
+    parser.set_defaults(handler=_train)
+
+
+def _add_predict(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict labels, write a Kaggle submission",
+        description="Predict the rows of --data with a saved model and write a Kaggle "
+        "submission (ImageId,Label; ImageId from 1). Labeled data also gets its accuracy.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", metavar="PATH", type=Path, required=True, help="model from --save-model"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="Kaggle test.csv/train.csv, IDX file or directory (default: embedded digits)",
+    )
+    parser.add_argument(
+        "--out", metavar="PATH", type=Path, default=Path("submission.csv"), help="submission CSV"
+    )
+    parser.add_argument(
+        "--plots", metavar="DIR", type=Path, default=None, help="also write predictions.png here"
+    )
+    parser.set_defaults(handler=_predict)
+
+
+def build_parser(with_bench: bool = False) -> argparse.ArgumentParser:
+    """The ``mnistbench`` parser; ``with_bench`` imports the bench module to add its options."""
+    parser = argparse.ArgumentParser(
+        prog="mnistbench",
+        description="Train, apply and benchmark a from-scratch MNIST network on Numba kernels.",
+        epilog="exit codes: 0 ok, 2 usage or bad input, 3 training diverged, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,bench}")
+    subparsers.required = True
+    _add_train(subparsers)
+    _add_predict(subparsers)
+    bench = subparsers.add_parser(
+        "bench", help="time the kernels", description="Time the kernel variants."
+    )
+    if with_bench:
+        try:
+            from .bench import configure_parser
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.bench":
+                raise
+            parser.error("the bench subcommand is not available in this installation")
+        configure_parser(bench)
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+class _Progress:
+    """Training progress: a tqdm bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, epochs: int, tty: bool) -> None:
+        self.epochs = epochs
+        self.done = 0
+        self.bar = None
+        if tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, epoch: int, loss: float, train_acc: float, dev_acc: float) -> None:
+        dev = "n/a" if math.isnan(dev_acc) else f"{dev_acc:.4f}"
+        if self.bar is not None:
+            self.bar.set_postfix(
+                loss=f"{loss:.4f}", train=f"{train_acc:.4f}", dev=dev, refresh=False
+            )
+            self.bar.update(epoch + 1 - self.done)
+        else:
+            width = len(str(self.epochs))
+            print(
+                f"epoch {epoch + 1:>{width}}/{self.epochs}  loss {loss:.4f}  "
+                f"train acc {train_acc:.4f}  dev acc {dev}",
+                flush=True,
+            )
+        self.done = epoch + 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    if threads > limit:
+        raise ValueError(f"--threads must be in 1..{limit} (NUMBA_NUM_THREADS), got {threads}")
+    numba.set_num_threads(threads)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mnistbench.reference.data import load_data, train_dev_split
+
+    from .estimator import MLPClassifier
+
+    started = time.perf_counter()
+    _set_threads(args.threads)
+    _check_outputs(args)
+    dataset = load_data(args.data, split="train")
+    if dataset.y is None:
+        raise ValueError(f"{dataset.name} has no labels; training needs a labeled data set")
+    m = len(dataset.y)
+    if args.dev_size >= m:
+        raise ValueError(f"--dev-size must be smaller than the {m} rows of {dataset.name}")
+    if args.dev_size:
+        X, y, X_dev, y_dev = train_dev_split(dataset.X, dataset.y, dev_size=args.dev_size, seed=0)
+    else:
+        X, y, X_dev, y_dev = dataset.X, dataset.y, None, None
+    if args.batch_size is not None and args.batch_size > len(y):
+        raise ValueError(f"--batch-size must be at most the {len(y)} training rows")
+    log_interval = args.log_interval or (10 if args.batch_size is None else 1)
+    model = MLPClassifier(
+        hidden=args.hidden,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        lr_schedule=args.lr_schedule,
+        l2=args.l2,
+        seed=args.seed,
+        dtype=args.dtype,
+        engine=args.engine,
+        log_interval=log_interval,
+    )
+    print(
+        f"training on {len(y)} rows of {dataset.name} ({0 if y_dev is None else len(y_dev)} dev), "
+        f"engine {args.engine}, {args.dtype}, hidden {args.hidden}, "
+        f"batch {'full' if args.batch_size is None else args.batch_size}, "
+        f"{args.optimizer} lr {args.lr:g} ({args.lr_schedule}), {args.epochs} epochs",
+        flush=True,
+    )
+    progress = _Progress(args.epochs, tty=sys.stderr.isatty())
+    model.set_params(callback=progress)
+    try:
+        model.fit(X, y, X_dev, y_dev)
+    finally:
+        progress.close()
+    train_pred = model.predict(X)
+    train_loss = model.log_loss(X, y)
+    dev_pred = None if X_dev is None else model.predict(X_dev)
+    history = model.history_
+    per_epoch = _seconds_per_epoch(history, model.fit_seconds_, args.epochs)
+    unit = "iteration" if args.batch_size is None else "epoch"
+    rows: list[tuple[str, str]] = []
+    if dev_pred is not None:
+        rows.append(("dev accuracy", f"{np.mean(dev_pred == y_dev):.4f}"))
+    rows += [
+        ("train accuracy", f"{np.mean(train_pred == y):.4f}"),
+        ("final loss", f"{train_loss:.4f} (train cross-entropy)"),
+        (f"time per {unit}", f"{per_epoch * 1e3:.2f} ms"),
+        ("training time", f"{model.fit_seconds_:.2f} s (includes JIT compilation)"),
+    ]
+    if args.save_model is not None:
+        model.save(args.save_model)
+        rows.append(("model saved", str(args.save_model)))
+    if not args.no_plots:
+        rows.append(("plots", str(_train_plots(args.plots, model, X, y, X_dev, y_dev))))
+    rows.append(("total time", f"{time.perf_counter() - started:.2f} s (engine {args.engine})"))
+    width = max(len(label) for label, _ in rows) + 2
+    print("\n".join(f"{label + ':':<{width}}{value}" for label, value in rows))
+    return EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before training, not after, when an output cannot be written where asked."""
+    if args.save_model is not None:
+        if args.save_model.is_dir():
+            raise IsADirectoryError(f"--save-model {args.save_model} is a directory")
+        if not args.save_model.parent.is_dir():
+            raise FileNotFoundError(
+                f"--save-model: directory {args.save_model.parent} does not exist"
+            )
+    if not args.no_plots and args.plots.exists() and not args.plots.is_dir():
+        raise NotADirectoryError(f"--plots {args.plots} exists and is not a directory")
+
+
+def _seconds_per_epoch(history: Any, fit_seconds: float, epochs: int) -> float:
+    """Steady-state seconds per epoch: between the first and last logged epochs (after JIT)."""
+    if len(history) >= 2 and history.step[-1] > history.step[0]:
+        return (history.seconds[-1] - history.seconds[0]) / (history.step[-1] - history.step[0])
+    return fit_seconds / epochs
+
+
+def _train_plots(directory: Path, model: Any, X, y, X_dev, y_dev) -> Path:
+    from mnistbench.reference import plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    X_show, y_show = (X, y) if X_dev is None else (X_dev, y_dev)
+    y_pred = model.predict(X_show)
+    plots.plot_learning_curve(model.history_, directory / "learning_curve.png")
+    plots.plot_confusion_matrix(y_show, y_pred, directory / "confusion_matrix.png")
+    plots.plot_predictions(X_show, y_pred, y_show, directory / "predictions.png")
+    return directory
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from mnistbench.reference.data import load_data
+
+    from .estimator import MLPClassifier
+    from .persist import atomic_write
+
+    model = MLPClassifier.load(args.model)
+    dataset = load_data(args.data, split="test")
+    y_pred = model.predict(dataset.X)
+    with atomic_write(args.out, "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["ImageId", "Label"])
+        writer.writerows(zip(range(1, len(y_pred) + 1), y_pred.tolist(), strict=True))
+    print(f"wrote {len(y_pred)} predictions for {dataset.name} to {args.out}")
+    if dataset.y is not None:
+        print(f"accuracy: {np.mean(y_pred == dataset.y):.4f}")
+    if args.plots is not None:
+        from mnistbench.reference import plots
+
+        args.plots.mkdir(parents=True, exist_ok=True)
+        path = plots.plot_predictions(dataset.X, y_pred, dataset.y, args.plots / "predictions.png")
+        print(f"plot: {path}")
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    return run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with_bench = bool(argv) and argv[0] == "bench"
+    try:
+        args = build_parser(with_bench=with_bench).parse_args(argv)
+    except SystemExit as e:  # argparse: --help, --version (0) or a usage error (2)
+        return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
+    if args.command == "bench":
+        return args.handler(args)
+    return _run_guarded(args)
+
+
+def _run_guarded(args: argparse.Namespace) -> int:
+    """Run train/predict, turning expected failures into a message and an exit code."""
+    from mnistbench.reference.training import TrainingDiverged
+
+    prog = f"mnistbench {args.command}"
+    try:
+        return args.handler(args)
+    except TrainingDiverged as e:
+        print(
+            f"{prog}: error: {e}\nNo model or plot was written. Rerun with a smaller --lr "
+            f"than {args.lr:g}, e.g. --lr {args.lr / 10:g}.",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
+    except (ValueError, TypeError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
