@@ -14,6 +14,7 @@ kernels fold the scale in) or floats; the compute dtype is the params' dtype.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from mnistbench.reference import training as ref_train
 from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
-from . import _jit
+from . import _jit, torch_engine
 from .api import Workspace, check_labels, check_params, check_X, scale_for
 from .training import EpochRunner
 
@@ -117,3 +118,9 @@ MINIBATCH: dict[str, Callable[[Params, np.ndarray, np.ndarray], MinibatchEpoch]]
     "numba": _numba_minibatch,
 }
 ENGINE = {"reference": "numpy", "numba": "numba", "numba_fused": "numba"}
+
+if torch_engine.available():  # comparison engines, registered only where PyTorch is installed
+    FULL_BATCH["torch"] = torch_engine.full_batch
+    FULL_BATCH["torch_autograd"] = partial(torch_engine.full_batch, autograd=True)
+    MINIBATCH["torch"] = torch_engine.minibatch
+    ENGINE.update(torch="torch", torch_autograd="torch")
