@@ -123,7 +123,7 @@ def check_X(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
     return np.ascontiguousarray(X)
 
 
-def check_labels(Y: Any, m: int, n_out: int, name: str = "Y") -> np.ndarray:
+def check_labels(Y: Any, m: int, n_out: int, name: str = "Y", x_name: str = "X") -> np.ndarray:
     """Labels as a contiguous int64 (m,) array with every value in 0..n_out-1."""
     Y = np.asarray(Y)
     if Y.dtype.kind not in "ui":
@@ -131,7 +131,7 @@ def check_labels(Y: Any, m: int, n_out: int, name: str = "Y") -> np.ndarray:
     if Y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (m,), got shape {Y.shape}")
     if Y.shape[0] != m:
-        raise ValueError(f"{name} has {Y.shape[0]} labels but X has {m} rows")
+        raise ValueError(f"{name} has {Y.shape[0]} labels but {x_name} has {m} rows")
     if m and (Y.min() < 0 or Y.max() >= n_out):
         bad = Y[(Y < 0) | (Y >= n_out)]
         raise ValueError(
@@ -247,7 +247,7 @@ def fused_gradients(
     work = Workspace(params)
     m = X.shape[0]
     rows = np.arange(m, dtype=np.int64)
-    n_chunks = parallel.chunk_count(m, work.acc.W1.shape[0])
+    n_chunks = parallel.chunk_count(m, params.hidden, work.acc.W1.shape[0])
     loss_sum, correct = parallel.accumulate(
         params, X, Y, rows, scale_for(X, params.dtype), work.acc, n_chunks
     )

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistbench.reference.files import atomic_write
+
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -461,23 +463,18 @@ def plot_report(result: dict, path: Path) -> Path:
                  f"{result['machine']['threads']} threads")  # fmt: skip
     ax.legend(loc="lower right")
     figure.tight_layout()
-    buffer = tempfile.SpooledTemporaryFile()
-    figure.savefig(buffer, format="png")
-    buffer.seek(0)
-    return _write_atomically(path, buffer.read())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
+    return path
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}-", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(data)
     return path
 
 

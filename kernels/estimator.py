@@ -14,7 +14,6 @@ under a constant learning rate.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from mnistbench.reference.training import (
     TrainConfig,
     TrainingDiverged,
     as_float,
+    check_divergence,
     epoch_order,
     fit,
     minibatch_epoch,
@@ -45,14 +45,9 @@ from .persist import ModelFileError, load_model, save_model
 from .training import EpochRunner
 
 ENGINES = ("numba", "numpy")
-# An epoch loss above this multiple of the loss before training (or of chance level, ln 10, if
-# larger) counts as divergence, as a non-finite one does. The loss is computed with log-sum-exp
-# and ReLUs die rather than overflow, so a far too large learning rate (0.1 -> 100) leaves the
-# loss finite but stuck at 10-20x its starting value instead of ever reaching NaN.
-DIVERGENCE_FACTOR = 10.0
 EpochFn = Callable[[Params, np.ndarray, int, float, OptimizerState], tuple[Params, float, int]]
 
-__all__ = ["DIVERGENCE_FACTOR", "ENGINES", "MLPClassifier", "NotFittedError"]
+__all__ = ["ENGINES", "MLPClassifier", "NotFittedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -221,7 +216,7 @@ class MLPClassifier:
         ``X_dev``/``y_dev`` (both or neither) give the dev accuracy logged in ``history_``.
         Raises :class:`~mnistbench.reference.training.TrainingDiverged` (the estimator is then
         left as it was) when a logged epoch loss is not finite or exceeds
-        :data:`DIVERGENCE_FACTOR` times the loss before training (at least chance level).
+        :data:`~mnistbench.reference.training.DIVERGENCE_FACTOR` times the loss before training.
         """
         config = self._config()
         dtype = np.dtype(config.dtype)
@@ -249,7 +244,8 @@ class MLPClassifier:
             X_dev=X_dev,
             Y_dev=y_dev,
             state=state,
-            callback=self._guarded_callback(config, initial_loss),
+            callback=self.callback,
+            initial_loss=initial_loss,
         )
         self.fit_seconds_ = time.perf_counter() - started
         self._set_fitted(params, history, config.epochs)
@@ -262,20 +258,6 @@ class MLPClassifier:
     def _initial_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy of ``params`` on (X, y): the baseline divergence is judged against."""
         return ref.loss(self._forward(params, X).Z2, y)
-
-    def _guarded_callback(
-        self, config: TrainConfig, initial_loss: float
-    ) -> Callable[[int, float, float, float], None]:
-        """The user's callback behind a divergence check on every logged loss."""
-        logged = History()
-
-        def callback(epoch: int, loss: float, train_accuracy: float, dev_accuracy: float) -> None:
-            logged.append(epoch, loss, train_accuracy, dev_accuracy)
-            _check_divergence(loss, initial_loss, epoch, config.learning_rate, logged)
-            if self.callback is not None:
-                self.callback(epoch, loss, train_accuracy, dev_accuracy)
-
-        return callback
 
     def _set_fitted(self, params: Params, history: History, n_iter: int) -> None:
         self.params_ = params
@@ -345,7 +327,7 @@ class MLPClassifier:
         )
         mean_loss = loss_sum / m
         try:
-            _check_divergence(mean_loss, initial_loss, n_iter, learning_rate, history)
+            check_divergence(mean_loss, initial_loss, n_iter, learning_rate, history)
         except TrainingDiverged:
             rng.bit_generator.state = rng_before
             raise
@@ -433,26 +415,6 @@ class MLPClassifier:
 
 
 _HISTORY_FIELDS = ("step", "loss", "train_accuracy", "dev_accuracy", "seconds")
-
-
-def _check_divergence(
-    loss: float, initial_loss: float, epoch: int, learning_rate: float, history: History
-) -> None:
-    """Raise TrainingDiverged if ``loss`` is not finite or :data:`DIVERGENCE_FACTOR` too big."""
-    if not math.isfinite(loss):
-        raise TrainingDiverged(
-            f"training diverged: loss is {loss} at epoch {epoch} with learning rate "
-            f"{learning_rate:g}; try a smaller learning rate",
-            history,
-        )
-    limit = DIVERGENCE_FACTOR * max(initial_loss, math.log(N_CLASSES))
-    if loss > limit:
-        raise TrainingDiverged(
-            f"training diverged: loss {loss:.4g} at epoch {epoch} is more than "
-            f"{DIVERGENCE_FACTOR:g}x its value before training ({initial_loss:.4g}) with "
-            f"learning rate {learning_rate:g}; try a smaller learning rate",
-            history,
-        )
 
 
 def _plain_int(value: Any) -> Any:

@@ -5,8 +5,9 @@ batch into its own accumulator; the chunks' sums are then reduced serially in ch
 given thread count always gives bit-identical results. Python threads are used instead of a
 ``prange`` region because a ``parallel=True`` function around the fused kernel more than doubled
 its cold compile time (measured: ~6 s for the parallel driver alone vs ~2.7 s serial), while the
-dispatch cost here (tens of microseconds) is noise next to a chunk of >= MIN_ROWS_PER_CHUNK
-samples. The thread count is Numba's: ``NUMBA_NUM_THREADS`` / ``numba.set_num_threads``.
+dispatch cost here (tens of microseconds) is noise next to a chunk of at least
+MIN_WORK_PER_CHUNK units of work. The thread count is Numba's (``NUMBA_NUM_THREADS``,
+``numba.set_num_threads``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from mnistbench.reference.model import Params
 
 from . import _jit
 
-# Below this many samples per thread a batch is not split (thread dispatch would cost more).
-MIN_ROWS_PER_CHUNK = 256
+# A chunk needs at least this much work, in samples x hidden units (the cost of a sample grows
+# with the hidden width), to be worth a thread: 256 samples of the seed's 10-unit network.
+MIN_WORK_PER_CHUNK = 256 * 10
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 
@@ -32,10 +34,10 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _pools[workers]
 
 
-def chunk_count(n_rows: int, max_chunks: int) -> int:
+def chunk_count(n_rows: int, hidden: int, max_chunks: int) -> int:
     """How many threads a batch of ``n_rows`` samples is split across (at least 1)."""
     threads = min(numba.get_num_threads(), max_chunks)
-    return max(1, min(threads, n_rows // MIN_ROWS_PER_CHUNK))
+    return max(1, min(threads, n_rows * hidden // MIN_WORK_PER_CHUNK))
 
 
 def accumulate(

@@ -71,7 +71,7 @@ class EpochRunner:
         states = (tuple(state.first), tuple(state.second))
         acc, grads = self.work.acc, self.work.grads
         m = order.shape[0]
-        if parallel.chunk_count(min(batch_size, m), acc.W1.shape[0]) == 1:
+        if parallel.chunk_count(min(batch_size, m), params.hidden, acc.W1.shape[0]) == 1:
             loss_sum, correct, state.t = _jit.train_epoch(
                 *params, self.X, self.Y, order, batch_size, self.scale, self.l2, *hyper, state.t,
                 *states, *acc, *grads,
@@ -80,7 +80,7 @@ class EpochRunner:
         loss_sum, correct = 0.0, 0
         for start in range(0, m, batch_size):
             rows = order[start : start + batch_size]
-            n_chunks = parallel.chunk_count(rows.shape[0], acc.W1.shape[0])
+            n_chunks = parallel.chunk_count(rows.shape[0], params.hidden, acc.W1.shape[0])
             batch_loss, batch_correct = parallel.accumulate(
                 params, self.X, self.Y, rows, self.scale, acc, n_chunks
             )
@@ -141,6 +141,7 @@ def train(
     X_dev: np.ndarray | None = None,
     Y_dev: np.ndarray | None = None,
     callback: Callback | None = None,
+    state: OptimizerState | None = None,
 ) -> tuple[Params, History]:
     """Train on the Numba kernels. X: (m, n_in) uint8 pixels or floats in [0, 1]; Y: (m,) ints.
 
@@ -159,7 +160,7 @@ def train(
         _check_batch_size(config.batch_size, m)
     if X_dev is not None and Y_dev is not None:
         X_dev = check_X(X_dev, params.n_in, dtype, "X_dev")
-        Y_dev = check_labels(Y_dev, X_dev.shape[0], params.W2.shape[0], "Y_dev")
+        Y_dev = check_labels(Y_dev, X_dev.shape[0], params.W2.shape[0], "Y_dev", "X_dev")
     return fit(
         runner.run,
         lambda p, Xd: make_predictions(Xd, p),
@@ -169,6 +170,7 @@ def train(
         optimizer,
         X_dev=X_dev,
         Y_dev=Y_dev,
+        state=state,
         callback=callback,
     )
 

@@ -6,13 +6,12 @@ failed or interrupted render never leaves a partial PNG (nor replaces a good one
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
 from .model import History, Params, forward_prop, get_predictions
 
 SIDE = 28
@@ -30,16 +29,8 @@ def _figure(width: float, height: float):
 def _save(figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.stem}-", suffix=".png", delete=False
-    )
-    handle.close()
-    try:
-        figure.savefig(handle.name, format="png")
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
     return path
 
 

@@ -26,13 +26,41 @@ from .optim import (
     optimizer_step,
 )
 
+# An epoch loss above this multiple of the loss before training (or of chance level, ln of the
+# number of classes, if larger) counts as divergence, as a non-finite one does. The loss uses
+# log-sum-exp and ReLUs die rather than overflow, so a far too large learning rate (0.1 -> 100)
+# leaves the loss finite but stuck at 10-20x its starting value instead of reaching NaN.
+DIVERGENCE_FACTOR = 10.0
+
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; carries the history logged so far."""
+    """The loss became NaN/Inf or exploded; carries the history logged so far."""
 
     def __init__(self, message: str, history: History) -> None:
         super().__init__(message)
         self.history = history
+
+
+def check_divergence(
+    loss: float, baseline: float, epoch: int, learning_rate: float, history: History,
+    n_classes: int = 10,
+) -> None:  # fmt: skip
+    """Raise :class:`TrainingDiverged` if ``loss`` is not finite or exceeds
+    :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at least chance)."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(
+            f"training diverged: loss is {loss} at epoch {epoch} with learning rate "
+            f"{learning_rate:g}; try a smaller learning rate",
+            history,
+        )
+    limit = DIVERGENCE_FACTOR * max(baseline, math.log(n_classes))
+    if loss > limit:
+        raise TrainingDiverged(
+            f"training diverged: loss {loss:.4g} at epoch {epoch} is more than "
+            f"{DIVERGENCE_FACTOR:g}x its value before training ({baseline:.4g}) with "
+            f"learning rate {learning_rate:g}; try a smaller learning rate",
+            history,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,8 +103,14 @@ class TrainConfig:
             raise ValueError(f"l2 must be finite and >= 0, got {self.l2!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        for name in ("log_interval", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
         if self.log_interval < 1:
             raise ValueError(f"log_interval must be >= 1, got {self.log_interval!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed!r}")
 
 
 def _is_real(value: object) -> bool:
@@ -145,13 +179,15 @@ def fit(
     Y_dev: np.ndarray | None = None,
     state: OptimizerState | None = None,
     callback: Callback | None = None,
+    initial_loss: float | None = None,
 ) -> tuple[Params, History]:
     """The training loop shared by both engines.
 
     ``epoch_fn(params, order, batch_size, learning_rate, state)`` runs one epoch on data it has
     bound; ``predict_fn(params, X_dev)`` gives labels. Logs (epoch, mean loss, running train
     accuracy, dev accuracy after the epoch, seconds) every ``log_interval`` epochs and after the
-    last one. Raises :class:`TrainingDiverged` as soon as an epoch's loss is not finite.
+    last one. Raises :class:`TrainingDiverged` (see :func:`check_divergence`) as soon as an
+    epoch's loss diverges from ``initial_loss`` (default: the first epoch's loss).
     """
     rng = np.random.default_rng(config.seed)
     state = init_state(params) if state is None else state
@@ -163,12 +199,9 @@ def fit(
         order = epoch_order(rng, m, config.batch_size)
         new_params, loss_sum, correct = epoch_fn(params, order, batch_size, lr, state)
         mean_loss = loss_sum / m
-        if not math.isfinite(mean_loss):
-            raise TrainingDiverged(
-                f"training diverged: loss is {mean_loss} at epoch {epoch} with learning rate "
-                f"{lr:g}; try a smaller learning rate",
-                history,
-            )
+        if initial_loss is None:
+            initial_loss = mean_loss
+        check_divergence(mean_loss, initial_loss, epoch, lr, history)
         params = new_params
         if epoch % config.log_interval == 0 or epoch == config.epochs - 1:
             dev_accuracy = float("nan")
@@ -192,6 +225,7 @@ def train(
     X_dev: np.ndarray | None = None,
     Y_dev: np.ndarray | None = None,
     callback: Callback | None = None,
+    state: OptimizerState | None = None,
 ) -> tuple[Params, History]:
     """Reference training run. X: (m, n_in) uint8 pixels or floats in [0, 1]; Y: (m,) ints."""
     config = config or TrainConfig()
@@ -218,6 +252,7 @@ def train(
         optimizer,
         X_dev=X_dev,
         Y_dev=Y_dev,
+        state=state,
         callback=callback,
     )
 
