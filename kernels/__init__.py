@@ -19,11 +19,16 @@ from .api import (
     predict_proba,
     update_params,
 )
+from .estimator import MLPClassifier, NotFittedError
+from .persist import ModelFileError, load_model, save_model
 from .training import gradient_descent, minibatch_epoch, train
 
 __all__ = [
     "Activations",
     "History",
+    "MLPClassifier",
+    "ModelFileError",
+    "NotFittedError",
     "OptimizerConfig",
     "OptimizerState",
     "Params",
@@ -38,9 +43,11 @@ __all__ = [
     "gradient_descent",
     "init_params",
     "init_state",
+    "load_model",
     "make_predictions",
     "minibatch_epoch",
     "predict_proba",
+    "save_model",
     "train",
     "update_params",
 ]

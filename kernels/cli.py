@@ -30,6 +30,15 @@ EXIT_INTERRUPTED = 130
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_OK", "build_parser", "main"]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where the help already says it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -83,7 +92,7 @@ def _add_train(subparsers: Any) -> None:
         description="Train 784 -> hidden ReLU -> 10 softmax. With no options: the seed run, "
         "500 full-batch iterations at learning rate 0.1 on the embedded 5,000 digits "
         "(4,000 train / 1,000 dev).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--data",
@@ -149,7 +158,7 @@ def _add_predict(subparsers: Any) -> None:
         help="predict labels, write a Kaggle submission",
         description="Predict the rows of --data with a saved model and write a Kaggle "
         "submission (ImageId,Label; ImageId from 1). Labeled data also gets its accuracy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--model", metavar="PATH", type=Path, required=True, help="model from --save-model"
