@@ -210,14 +210,8 @@ class MLPClassifier:
             return api.predict_proba(X, params)
         return self._forward(params, X).A2
 
-    def fit(self, X: Any, y: Any, X_dev: Any = None, y_dev: Any = None) -> MLPClassifier:
-        """Train from a fresh initialisation. X: (m, 784) uint8 or floats in [0, 1]; y: (m,) 0..9.
-
-        ``X_dev``/``y_dev`` (both or neither) give the dev accuracy logged in ``history_``.
-        Raises :class:`~mnistbench.reference.training.TrainingDiverged` (the estimator is then
-        left as it was) when a logged epoch loss is not finite or exceeds
-        :data:`~mnistbench.reference.training.DIVERGENCE_FACTOR` times the loss before training.
-        """
+    def _prepare(self, X: Any, y: Any) -> tuple[TrainConfig, np.dtype, np.ndarray, np.ndarray]:
+        """The validated config, its dtype, and (X, y) checked against both."""
         config = self._config()
         dtype = np.dtype(config.dtype)
         X, y = self._check_Xy(X, y, dtype)
@@ -226,6 +220,18 @@ class MLPClassifier:
             raise ValueError(
                 f"batch_size must be in 1..{m} (the number of rows), got {config.batch_size}"
             )
+        return config, dtype, X, y
+
+    def fit(self, X: Any, y: Any, X_dev: Any = None, y_dev: Any = None) -> MLPClassifier:
+        """Train from a fresh initialisation. X: (m, 784) uint8 or floats in [0, 1]; y: (m,) 0..9.
+
+        ``X_dev``/``y_dev`` (both or neither) give the dev accuracy logged in ``history_``.
+        Raises :class:`~mnistbench.reference.training.TrainingDiverged` (the estimator is then
+        left as it was) when a logged epoch loss is not finite or exceeds
+        :data:`~mnistbench.reference.training.DIVERGENCE_FACTOR` times the loss before training.
+        """
+        config, dtype, X, y = self._prepare(X, y)
+        m = X.shape[0]
         if (X_dev is None) != (y_dev is None):
             raise ValueError("pass both X_dev and y_dev, or neither")
         if X_dev is not None:
@@ -287,14 +293,8 @@ class MLPClassifier:
         ``epochs`` epochs). If the epoch diverges, ``TrainingDiverged`` is raised and the
         estimator keeps its previous weights.
         """
-        config = self._config()
-        dtype = np.dtype(config.dtype)
-        X, y = self._check_Xy(X, y, dtype)
+        config, dtype, X, y = self._prepare(X, y)
         m = X.shape[0]
-        if config.batch_size is not None and config.batch_size > m:
-            raise ValueError(
-                f"batch_size must be in 1..{m} (the number of rows), got {config.batch_size}"
-            )
         if hasattr(self, "params_"):
             fitted = self.params_
             if fitted.hidden != config.hidden or fitted.dtype != dtype:
