@@ -51,35 +51,81 @@ def _njit(parallel: bool = False):
     return decorate
 
 
-@_njit(parallel=True)
-def forward(W1, b1, W2, b2, X, scale, Z1, A1, Z2, A2):
-    """Plain forward pass, one sample per parallel iteration, into preallocated outputs."""
+@_njit()
+def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
+    """Forward pass of rows start..stop-1 into preallocated (m, units) outputs.
+
+    The first layer uses the same register-blocked loop as the fused kernel.
+    """
     T = W1.dtype.type
-    m, n_in = X.shape
     hidden, n_out = W1.shape[0], W2.shape[0]
-    for i in prange(m):
-        for j in range(hidden):
-            acc = T(0)
-            for k in range(n_in):
-                acc += W1[j, k] * T(X[i, k])
-            z = acc * scale + b1[j]
-            Z1[i, j] = z
-            A1[i, j] = max(z, T(0))
-        for o in range(n_out):
-            acc = b2[o]
+    xb = np.zeros((BLOCK, X.shape[1]), W1.dtype)
+    z1 = np.zeros((BLOCK, hidden), W1.dtype)
+    for block in range(start, stop, BLOCK):
+        nb = min(BLOCK, stop - block)
+        _load_block(X, block, nb, xb)
+        _layer1_block(W1, xb, z1)
+        for s in range(nb):
+            i = block + s
             for j in range(hidden):
-                acc += W2[o, j] * A1[i, j]
-            Z2[i, o] = acc
-        top = Z2[i, 0]
-        for o in range(1, n_out):
-            top = max(top, Z2[i, o])
-        total = T(0)
-        for o in range(n_out):
-            e = np.exp(Z2[i, o] - top)
-            A2[i, o] = e
-            total += e
-        for o in range(n_out):
-            A2[i, o] = A2[i, o] / total
+                z = z1[s, j] * scale + b1[j]
+                Z1[i, j] = z
+                A1[i, j] = max(z, T(0))
+            for o in range(n_out):
+                acc = b2[o]
+                for j in range(hidden):
+                    acc += W2[o, j] * A1[i, j]
+                Z2[i, o] = acc
+            top = Z2[i, 0]
+            for o in range(1, n_out):
+                top = max(top, Z2[i, o])
+            total = T(0)
+            for o in range(n_out):
+                e = np.exp(Z2[i, o] - top)
+                A2[i, o] = e
+                total += e
+            for o in range(n_out):
+                A2[i, o] = A2[i, o] / total
+
+
+@_njit()
+def _load_block(X, first, nb, xb):
+    """Rows first..first+nb-1 of X, converted to the compute dtype, into xb[:nb]."""
+    for s in range(nb):
+        for k in range(X.shape[1]):
+            xb[s, k] = X[first + s, k]
+
+
+@_njit()
+def _layer1_block(W1, xb, z1):
+    """z1[s, j] = W1[j] . xb[s] for the BLOCK (= 4) rows of xb, two hidden units per pass."""
+    T = W1.dtype.type
+    hidden, n_in = W1.shape
+    x0, x1, x2, x3 = xb[0], xb[1], xb[2], xb[3]
+    for j in range(0, hidden - 1, 2):
+        wa, wb = W1[j], W1[j + 1]
+        a0 = a1 = a2 = a3 = c0 = c1 = c2 = c3 = T(0)
+        for k in range(n_in):
+            a0 += wa[k] * x0[k]
+            a1 += wa[k] * x1[k]
+            a2 += wa[k] * x2[k]
+            a3 += wa[k] * x3[k]
+            c0 += wb[k] * x0[k]
+            c1 += wb[k] * x1[k]
+            c2 += wb[k] * x2[k]
+            c3 += wb[k] * x3[k]
+        z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
+        z1[0, j + 1], z1[1, j + 1], z1[2, j + 1], z1[3, j + 1] = c0, c1, c2, c3
+    if hidden % 2 == 1:
+        j = hidden - 1
+        wa = W1[j]
+        a0 = a1 = a2 = a3 = T(0)
+        for k in range(n_in):
+            a0 += wa[k] * x0[k]
+            a1 += wa[k] * x1[k]
+            a2 += wa[k] * x2[k]
+            a3 += wa[k] * x3[k]
+        z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
 
 
 @_njit(parallel=True)
@@ -175,31 +221,7 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
             r = rows[start + s]
             for k in range(n_in):
                 xb[s, k] = X[r, k]
-        x0, x1, x2, x3 = xb[0], xb[1], xb[2], xb[3]
-        for j in range(0, hidden - 1, 2):
-            wa, wb = W1[j], W1[j + 1]
-            a0 = a1 = a2 = a3 = b0 = b1_ = b2_ = b3 = T(0)
-            for k in range(n_in):
-                a0 += wa[k] * x0[k]
-                a1 += wa[k] * x1[k]
-                a2 += wa[k] * x2[k]
-                a3 += wa[k] * x3[k]
-                b0 += wb[k] * x0[k]
-                b1_ += wb[k] * x1[k]
-                b2_ += wb[k] * x2[k]
-                b3 += wb[k] * x3[k]
-            z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
-            z1[0, j + 1], z1[1, j + 1], z1[2, j + 1], z1[3, j + 1] = b0, b1_, b2_, b3
-        if hidden % 2 == 1:
-            j = hidden - 1
-            wa = W1[j]
-            a0 = a1 = a2 = a3 = T(0)
-            for k in range(n_in):
-                a0 += wa[k] * x0[k]
-                a1 += wa[k] * x1[k]
-                a2 += wa[k] * x2[k]
-                a3 += wa[k] * x3[k]
-            z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
+        _layer1_block(W1, xb, z1)
         for s in range(BLOCK):
             if s >= nb:
                 _fill_zero(d1[s])
@@ -241,7 +263,7 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
                 continue
             g = dW1[j]
             for k in range(n_in):
-                g[k] += c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
+                g[k] += c0 * xb[0, k] + c1 * xb[1, k] + c2 * xb[2, k] + c3 * xb[3, k]
     return loss_sum, correct
 
 

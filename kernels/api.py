@@ -111,8 +111,9 @@ def check_X(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
         X = X.astype(np.uint8)
     if kind == "f":
         X = np.ascontiguousarray(X, dtype=dtype)
-        # One cheap reduction instead of a boolean mask the size of X; NaN/Inf poison the sum.
-        if not math.isfinite(float(np.add.reduce(X, axis=None, dtype=np.float64))):
+        # One cheap reduction instead of a mask the size of X: NaN/Inf poison the sum (a finite
+        # sum that overflows only sends us to the exact check below, which then finds nothing).
+        if not math.isfinite(float(X.sum())):
             bad = np.argwhere(~np.isfinite(X))
             if len(bad):
                 row, col = bad[0]
@@ -180,7 +181,7 @@ def forward_prop(params: Params, X: np.ndarray) -> Activations:
         np.empty((m, params.W2.shape[0]), dtype),
         np.empty((m, params.W2.shape[0]), dtype),
     )
-    _jit.forward(*params, X, scale_for(X, dtype), *acts)
+    parallel.forward(params, X, scale_for(X, dtype), acts)
     return acts
 
 

@@ -142,7 +142,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
             for kind in inputs:
                 X = X8 if kind == "uint8" else (X8 / dtype(255)).astype(dtype)
                 params = init_params(hidden, n_in, seed=0, dtype=dtype)
-                _check_against_reference(factory, params, X, X8, Y, dtype)
+                check_against_reference(factory, params, X, X8, Y, dtype)
                 step = factory(params, X, Y)
                 cases.append(Case(variant, engine, np.dtype(dtype).name, X.dtype.name,
                                   _bind(step, params), flops, X.nbytes))  # fmt: skip
@@ -202,7 +202,7 @@ def _bind_epoch(epoch, params, order, batch_size):
 CHECK_TOL = {"float64": (1e-10, 1e-8), "float32": (1e-4, 1e-3)}
 
 
-def _check_against_reference(factory, params, X, X8, Y, dtype) -> None:
+def check_against_reference(factory, params, X, X8, Y, dtype) -> None:
     """Refuse to time a variant whose step disagrees with the reference on 2,000 rows."""
     from mnistbench.reference import training as ref_training
 

@@ -23,7 +23,7 @@ from mnistbench.reference import training as ref_train
 from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
-from . import _jit, torch_engine
+from . import _jit, parallel, torch_engine
 from .api import Workspace, check_labels, check_params, check_X, scale_for
 from .training import EpochRunner
 
@@ -57,7 +57,7 @@ def _numba_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBatch
     work = Workspace(params)
 
     def step(params: Params, learning_rate: float) -> tuple[Params, float]:
-        _jit.forward(*params, X, scale, *acts)
+        parallel.forward(params, X, scale, acts)
         _jit.backward(params.W2, X, Y, scale, acts.Z1, acts.A1, acts.A2, *work.acc, *work.grads)
         lr = dtype.type(learning_rate)
         new = Params(*(p - lr * g for p, g in zip(params, work.grads, strict=True)))
@@ -91,7 +91,7 @@ def _reference_minibatch(params: Params, X: np.ndarray, Y: np.ndarray) -> Miniba
         params, loss_sum, _ = ref_train.minibatch_epoch(
             params, X, Y, order, batch_size, learning_rate, init_state(params), sgd
         )
-        return params, loss_sum / X.shape[0]
+        return params, loss_sum / len(order)
 
     return epoch
 
@@ -103,7 +103,7 @@ def _numba_minibatch(params: Params, X: np.ndarray, Y: np.ndarray) -> MinibatchE
     def epoch(params, order, batch_size, learning_rate):
         params = params.copy()
         _, loss_sum, _ = runner.run(params, order, batch_size, learning_rate, state)
-        return params, loss_sum / runner.X.shape[0]
+        return params, loss_sum / len(order)
 
     return epoch
 

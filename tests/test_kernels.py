@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close, digit_like, params_for
 from mnistbench import kernels
+from mnistbench.kernels import parallel
 from mnistbench.kernels.variants import FULL_BATCH, MINIBATCH
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_training
@@ -186,3 +187,21 @@ def test_input_params_are_never_modified(data_1000):
     kernels.train(X, Y, kernels.TrainConfig(epochs=2, batch_size=100), params=params)
     kernels.minibatch_epoch(params, X, Y, np.arange(1000), 100, 0.1)
     assert_params_close(params, before, np.float64)
+
+
+def test_batches_split_across_threads_match_reference(dtype):
+    X, X_ref, Y = _inputs(5000, dtype, "uint8", seed=12)
+    params = params_for(dtype, 12, seed=12)
+    expected_chunks = min(numba.get_num_threads(), 2)
+    assert parallel.chunk_count(5000, 12, 8) == expected_chunks
+    grads, loss_value, _ = kernels.fused_gradients(params, X, Y)
+    acts = ref.forward_prop(params, X_ref)
+    assert_params_close(grads, ref.backward_prop(params, acts, X_ref, Y), dtype)
+    assert_close(loss_value, ref.loss(acts.Z2, Y), dtype)
+    # A split full-batch run is deterministic for a given thread count.
+    config = kernels.TrainConfig(hidden=12, epochs=3, dtype=dtype.name)
+    first, _ = kernels.train(X, Y, config)
+    second, _ = kernels.train(X, Y, config)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    want, _ = ref_training.train(X, Y, config)
+    assert_params_close(first, want, dtype, TRAJECTORY_TOL)

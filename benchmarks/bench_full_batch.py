@@ -1,0 +1,17 @@
+"""One full-batch gradient-descent iteration of the seed workload (41,000 x 784, hidden 10)."""
+
+from mnistbench.kernels.variants import FULL_BATCH
+
+from .common import INPUTS, full_batch_step
+
+
+class FullBatchIteration:
+    params = (sorted(FULL_BATCH), list(INPUTS))
+    param_names = ["variant", "input"]
+    timeout = 300
+
+    def setup(self, variant, input_label):
+        self.step, self.start = full_batch_step(variant, input_label)
+
+    def time_iteration(self, variant, input_label):
+        self.step(self.start, 0.1)

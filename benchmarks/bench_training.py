@@ -1,0 +1,56 @@
+"""Accuracy reached on a fixed budget (track_) and memory of a training run (peakmem_)."""
+
+from mnistbench.kernels import MLPClassifier
+from mnistbench.reference.data import load_embedded, train_dev_split
+
+from .common import minibatch_epoch
+
+
+def _split():
+    data = load_embedded()
+    return train_dev_split(data.X, data.y, dev_size=1000, seed=0)
+
+
+class SeedRunAccuracy:
+    """The seed: 500 full-batch iterations at 0.1 on the embedded 4,000 / 1,000 digits."""
+
+    params = ["numba", "numpy"]
+    param_names = ["engine"]
+    timeout = 600
+    unit = "accuracy"
+
+    def setup_cache(self):
+        X, y, X_dev, y_dev = _split()
+        return {engine: MLPClassifier(engine=engine).fit(X, y).score(X_dev, y_dev)
+                for engine in self.params}  # fmt: skip
+
+    def track_dev_accuracy(self, scores, engine):
+        return scores[engine]
+
+    track_dev_accuracy.unit = "accuracy"
+
+
+class AdamAccuracy:
+    """Mini-batch Adam, hidden 128, 20 epochs of batch 64 (scikit-learn's MLP: ~0.93)."""
+
+    timeout = 300
+
+    def track_dev_accuracy(self):
+        X, y, X_dev, y_dev = _split()
+        model = MLPClassifier(hidden=128, batch_size=64, epochs=20, optimizer="adam",
+                              learning_rate=0.01, lr_schedule="cosine", l2=5e-3)  # fmt: skip
+        return model.fit(X, y).score(X_dev, y_dev)
+
+    track_dev_accuracy.unit = "accuracy"
+
+
+class TrainingMemory:
+    """Peak memory of preparing and running one mini-batch epoch over the seed workload."""
+
+    params = (["reference", "numba"],)
+    param_names = ["variant"]
+    timeout = 300
+
+    def peakmem_epoch(self, variant):
+        epoch, params, order = minibatch_epoch(variant, "float32")
+        epoch(params, order, 128, 0.01)
