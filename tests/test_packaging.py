@@ -1,0 +1,32 @@
+"""A regular (non-editable) install holds mnistbench.kernels and .reference, and imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_regular_install_imports_from_outside_the_repo(tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert (site / "mnistbench" / "kernels" / "_jit.py").is_file()
+    assert (site / "mnistbench" / "reference" / "model.py").is_file()
+    assert not (site / "kernels").exists(), "no top-level 'kernels' module may be installed"
+    assert not (site / "reference").exists()
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import mnistbench.kernels as k, mnistbench.reference as r; "
+        "print(k.__file__); print(r.__file__); print(k.MLPClassifier.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    kernels_file, reference_file, name = out.stdout.split()
+    assert kernels_file.startswith(str(site)) and reference_file.startswith(str(site))
+    assert name == "MLPClassifier"
