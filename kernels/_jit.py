@@ -22,7 +22,7 @@ from numba import prange
 
 # Keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays detectable.
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
-# Samples processed together in the register-blocked first layer.
+# Samples processed together in the register-blocked loops (written out for exactly four).
 BLOCK = 4
 CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_regular_install_imports_from_outside_the_repo(tmp_path):
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
          "--target", str(site), str(ROOT)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
