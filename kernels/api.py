@@ -149,6 +149,40 @@ def check_positive_float(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_state(state: Any, params: Params) -> None:
+    """Optimizer buffers must match the params exactly: the kernels index them like the params."""
+    from mnistbench.reference.optim import OptimizerState
+
+    if not isinstance(state, OptimizerState):
+        raise TypeError(f"state must be an OptimizerState, got {type(state).__name__}")
+    for which in ("first", "second"):
+        buffers = getattr(state, which)
+        for name, b, p in zip(Params._fields, buffers, params, strict=True):
+            if not isinstance(b, np.ndarray) or b.shape != p.shape or b.dtype != p.dtype:
+                raise ValueError(
+                    f"state.{which}.{name} must be a {p.dtype} array of shape {p.shape}, got "
+                    f"{_describe(b)} of shape {getattr(b, 'shape', None)}"
+                )
+            if not b.flags.c_contiguous or not b.flags.writeable:
+                raise ValueError(f"state.{which}.{name} must be C-contiguous and writeable")
+    if isinstance(state.t, bool) or not isinstance(state.t, (int, np.integer)) or state.t < 0:
+        raise ValueError(f"state.t must be an integer >= 0, got {state.t!r}")
+
+
+def check_order(order: Any, m: int, batch_size: Any) -> tuple[np.ndarray, int]:
+    """Sample indices (each in 0..m-1; read by the kernels unchecked) and a batch size 1..m."""
+    order = np.asarray(order)
+    if order.dtype.kind not in "ui" or order.ndim != 1 or order.size == 0:
+        raise ValueError(f"order must be a non-empty 1-D array of row indices, got {order!r:.80}")
+    if order.min() < 0 or order.max() >= m:
+        raise ValueError(f"order indices must be in 0..{m - 1}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
+    if not 1 <= batch_size <= m:
+        raise ValueError(f"batch_size must be in 1..{m} (the number of rows), got {batch_size}")
+    return np.ascontiguousarray(order, dtype=np.int64), int(batch_size)
+
+
 def scale_for(X: np.ndarray, dtype: np.dtype) -> np.floating:
     """The factor folded into the first layer: 1/255 for raw pixels, 1 for floats."""
     return dtype.type(1 / 255) if X.dtype == np.uint8 else dtype.type(1)

@@ -27,6 +27,7 @@ from .api import (
     check_labels,
     check_params,
     check_positive_float,
+    check_state,
     check_X,
     make_predictions,
     scale_for,
@@ -52,6 +53,7 @@ class EpochRunner:
         self.optimizer = optimizer or OptimizerConfig()
         self.l2 = float(l2)
         self.work = Workspace(params)
+        self.shapes = tuple(p.shape for p in params)
 
     def run(
         self,
@@ -66,6 +68,12 @@ class EpochRunner:
         Batches too small to split across threads run as one serial njit call for the whole
         epoch; bigger ones (full batch, for instance) run each batch on all threads.
         """
+        if tuple(p.shape for p in params) != self.shapes or params.dtype != self.dtype:
+            # The kernels index params and accumulators alike: a mismatch would be out of bounds.
+            raise ValueError(
+                f"params must keep the shapes {self.shapes} and dtype {self.dtype} this runner was "
+                f"built for, got {tuple(p.shape for p in params)} {params.dtype}"
+            )
         opt = self.optimizer
         hyper = (learning_rate, opt.code, opt.momentum, opt.beta1, opt.beta2, opt.eps)
         states = (tuple(state.first), tuple(state.second))
@@ -127,7 +135,9 @@ def minibatch_epoch(
     batch_size = _check_batch_size(batch_size, m)
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     params = check_params(params).copy()
-    state = init_state(params) if state is None else state
+    if state is None:
+        state = init_state(params)
+    check_state(state, params)
     return runner.run(params, order, batch_size, learning_rate, state)
 
 
@@ -156,6 +166,8 @@ def train(
     params = check_params(params).astype(dtype).copy()
     runner = EpochRunner(params, X, Y, optimizer, config.l2)
     m = runner.X.shape[0]
+    if state is not None:
+        check_state(state, params)
     if config.batch_size is not None:
         _check_batch_size(config.batch_size, m)
     if X_dev is not None and Y_dev is not None:

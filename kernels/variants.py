@@ -24,7 +24,7 @@ from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
 from . import _jit, parallel, torch_engine
-from .api import Workspace, check_labels, check_params, check_X, scale_for
+from .api import Workspace, check_labels, check_order, check_params, check_X, scale_for
 from .training import EpochRunner
 
 FullBatchStep = Callable[[Params, float], tuple[Params, float]]
@@ -101,7 +101,8 @@ def _numba_minibatch(params: Params, X: np.ndarray, Y: np.ndarray) -> MinibatchE
     state = init_state(check_params(params))
 
     def epoch(params, order, batch_size, learning_rate):
-        params = params.copy()
+        order, batch_size = check_order(order, runner.X.shape[0], batch_size)
+        params = check_params(params).copy()
         _, loss_sum, _ = runner.run(params, order, batch_size, learning_rate, state)
         return params, loss_sum / len(order)
 

@@ -205,3 +205,28 @@ def test_batches_split_across_threads_match_reference(dtype):
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     want, _ = ref_training.train(X, Y, config)
     assert_params_close(first, want, dtype, TRAJECTORY_TOL)
+
+
+def test_registry_steps_refuse_inputs_that_would_index_out_of_bounds(data_1000):
+    X, Y = data_1000
+    params = params_for(np.float32, 10)
+    epoch = MINIBATCH["numba"](params, X, Y)
+    with pytest.raises(ValueError, match=r"order indices must be in 0\.\.999"):
+        epoch(params, np.array([0, 1, 1000]), 2, 0.1)
+    with pytest.raises(ValueError, match=r"batch_size must be in 1\.\.1000"):
+        epoch(params, np.arange(1000), 0, 0.1)
+    step = FULL_BATCH["numba_fused"](params, X, Y)
+    with pytest.raises(ValueError, match="params must keep the shapes"):
+        step(params_for(np.float32, 11), 0.1)
+
+
+def test_optimizer_state_must_match_params(data_1000):
+    X, Y = data_1000
+    params = params_for(np.float64, 10)
+    small = init_state(params_for(np.float64, 4))
+    with pytest.raises(ValueError, match=r"state\.first\.W1 must be a float64 array of shape"):
+        kernels.minibatch_epoch(params, X, Y, np.arange(1000), 100, 0.1, small)
+    with pytest.raises(ValueError, match=r"state\.first\.W1 must be a float64 array of shape"):
+        kernels.train(X, Y, kernels.TrainConfig(epochs=1), params=params, state=small)
+    with pytest.raises(TypeError, match="state must be an OptimizerState"):
+        kernels.minibatch_epoch(params, X, Y, np.arange(1000), 100, 0.1, state=(1, 2))
