@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_regular_install_imports_from_outside_the_repo(tmp_path):
+    # Build from a copy so that setuptools' build/ and *.egg-info never land in the work tree.
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns("__pycache__")
+    for folder in ("reference", "kernels"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--target", str(site), str(ROOT)],
+         "--target", str(site), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     assert (site / "mnistbench" / "kernels" / "_jit.py").is_file()
