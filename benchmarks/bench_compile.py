@@ -1,11 +1,14 @@
 """JIT compile time, measured apart from run time: fresh processes, cache off (cold) and on.
 
 Each figure is the seconds to the first train + predict result for one dtype in a new process
-(see ``mnistbench.kernels.bench.measure_compile_times``); recorded with ``track_`` because a
+(see ``mnistbench.bench.measure.measure_compile_times``); recorded with ``track_`` because a
 ``time_`` benchmark would re-time a warm process.
 """
 
-from mnistbench.kernels.bench import measure_compile_times
+try:
+    from mnistbench.bench.measure import measure_compile_times
+except ImportError:  # commits before the application package
+    from mnistbench.kernels.bench import measure_compile_times
 
 
 class CompileSeconds:

@@ -1,8 +1,6 @@
 """One full-batch gradient-descent iteration of the seed workload (41,000 x 784, hidden 10)."""
 
-from mnistbench.kernels.variants import FULL_BATCH
-
-from .common import INPUTS, full_batch_step
+from .common import FULL_BATCH, INPUTS, full_batch_step
 
 
 class FullBatchIteration:

@@ -1,8 +1,6 @@
 """One mini-batch SGD epoch over the 41,000 seed-workload samples."""
 
-from mnistbench.kernels.variants import MINIBATCH
-
-from .common import minibatch_epoch
+from .common import MINIBATCH, minibatch_epoch
 
 
 class MinibatchEpoch:

@@ -1,6 +1,6 @@
 """Accuracy reached on a fixed budget (track_) and memory of a training run (peakmem_)."""
 
-from mnistbench.kernels import MLPClassifier
+from mnistbench.estimator import MLPClassifier
 from mnistbench.reference.data import load_embedded, train_dev_split
 
 from .common import minibatch_epoch

@@ -1,14 +1,18 @@
 """Numba-accelerated kernels for the seed network, behind validated public wrappers.
 
 ``from mnistbench.kernels import forward_prop, backward_prop, gradient_descent, train`` gives the
-reference's functions with the same signatures, running on jitted, parallel kernels.
+reference's functions with the same signatures, running on jitted, parallel kernels. This package
+holds Numba code only; the estimator, model files, CLI and bench report live in :mod:`mnistbench`.
 """
+
+import importlib
+import warnings
 
 from mnistbench.reference.model import Activations, History, Params, init_params
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
 from mnistbench.reference.training import TrainConfig, TrainingDiverged
 
-from .api import (
+from .model import (
     backward_prop,
     forward_prop,
     fused_gradients,
@@ -19,16 +23,11 @@ from .api import (
     predict_proba,
     update_params,
 )
-from .estimator import MLPClassifier, NotFittedError
-from .persist import ModelFileError, load_model, save_model
 from .training import gradient_descent, minibatch_epoch, train
 
 __all__ = [
     "Activations",
     "History",
-    "MLPClassifier",
-    "ModelFileError",
-    "NotFittedError",
     "OptimizerConfig",
     "OptimizerState",
     "Params",
@@ -43,11 +42,32 @@ __all__ = [
     "gradient_descent",
     "init_params",
     "init_state",
-    "load_model",
     "make_predictions",
     "minibatch_epoch",
     "predict_proba",
-    "save_model",
     "train",
     "update_params",
 ]
+
+# Application names that used to be importable from here, and their new modules. Importing
+# them from ``mnistbench.kernels`` still works, with a DeprecationWarning, and loads the
+# application only then: importing the kernels never imports the layer above them.
+_MOVED = {
+    "MLPClassifier": "mnistbench.estimator",
+    "NotFittedError": "mnistbench.estimator",
+    "ModelFileError": "mnistbench.model_files",
+    "load_model": "mnistbench.model_files",
+    "save_model": "mnistbench.model_files",
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        warnings.warn(
+            f"mnistbench.kernels.{name} moved to {_MOVED[name]} (from mnistbench import {name}); "
+            "the old import will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Private Numba kernels. No validation happens here: callers (``api.py``) check everything first.
+"""Private Numba kernels. No validation here: callers check everything first (``checks.py``).
 
 Conventions shared by every kernel:
 

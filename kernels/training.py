@@ -22,16 +22,15 @@ from mnistbench.reference.training import (
 )
 
 from . import _jit, parallel
-from .api import (
-    Workspace,
+from .checks import (
     check_labels,
     check_params,
     check_positive_float,
     check_state,
     check_X,
-    make_predictions,
     scale_for,
 )
+from .model import Workspace, make_predictions
 
 
 class EpochRunner:

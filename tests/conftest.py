@@ -1,4 +1,4 @@
-"""Shared fixtures and the tolerance table every numeric comparison uses."""
+"""Shared fixtures; the tolerance table every numeric comparison uses is the registry's."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 
 from mnistbench.reference.model import Params, init_params
+from mnistbench.variants import TOL, TRAJECTORY_TOL
 
-# (atol, rtol) per compute precision, for a single kernel call against the reference:
-# |kernel - reference| <= atol + rtol * |reference|.
-TOL = {
-    np.dtype(np.float64): (1e-12, 1e-9),
-    np.dtype(np.float32): (2e-5, 1e-4),
-}
-# Looser bounds for whole trajectories (20 steps, one epoch): rounding differences compound.
-TRAJECTORY_TOL = {
-    np.dtype(np.float64): (1e-10, 1e-8),
-    np.dtype(np.float32): (2e-4, 2e-3),
-}
+__all__ = [
+    "TOL",
+    "TRAJECTORY_TOL",
+    "assert_close",
+    "assert_params_close",
+    "digit_like",
+    "params_for",
+]
+
 DTYPES = [np.float64, np.float32]
 
 

@@ -20,9 +20,9 @@ import pytest
 
 from conftest import digit_like
 from mnistbench import kernels
-from mnistbench.kernels.cli import main
-from mnistbench.kernels.estimator import MLPClassifier, NotFittedError
-from mnistbench.kernels.persist import ModelFileError, load_model, save_model
+from mnistbench.cli import main
+from mnistbench.estimator import MLPClassifier, NotFittedError
+from mnistbench.model_files import ModelFileError, load_model, save_model
 from mnistbench.reference.model import Params, init_params
 from mnistbench.reference.training import TrainConfig
 
@@ -502,7 +502,7 @@ def test_interrupted_save_keeps_the_old_model_and_leaves_no_temp_file(tmp_path, 
 NASTY = """
 import numpy as np
 from mnistbench import kernels
-from mnistbench.kernels.estimator import MLPClassifier
+from mnistbench.estimator import MLPClassifier
 from mnistbench.reference.model import init_params
 from mnistbench.reference.training import TrainConfig
 

@@ -14,7 +14,7 @@ import pytest
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
-        [sys.executable, "-m", "mnistbench.kernels.cli", "bench", "--quick", "--m", "1500",
+        [sys.executable, "-m", "mnistbench.cli", "bench", "--quick", "--m", "1500",
          "--repeats", "2", "--batch-sizes", "128", "--no-compile", "--engines", "numpy", "numba",
          "--threads", "2", "--json", str(out / "bench.json"), "--plot", str(out / "bench.png")],
         capture_output=True, text=True, timeout=600,

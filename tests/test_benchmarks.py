@@ -14,10 +14,10 @@ import pytest
 
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close
 from mnistbench import kernels
-from mnistbench.kernels.variants import ENGINE, FULL_BATCH, MINIBATCH
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.data import seed_scale_matrix
+from mnistbench.variants import ENGINE_OF_VARIANT, FULL_BATCH, MINIBATCH
 
 M = 8000
 INPUTS = {"float64": (np.float64, "float"), "float32": (np.float32, "float"),
@@ -31,7 +31,7 @@ def _data():
 
 def _case(registry, variant, input_label):
     dtype, kind = INPUTS[input_label]
-    if ENGINE[variant] == "torch" and dtype == np.float64:
+    if ENGINE_OF_VARIANT[variant] == "torch" and dtype == np.float64:
         pytest.skip("the torch engines run float32 only")
     X8, Y = _data()
     X_ref = ref_training.as_float(X8, dtype)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistbench.kernels.cli import main
-from mnistbench.kernels.estimator import MLPClassifier
+from mnistbench.cli import main
+from mnistbench.estimator import MLPClassifier
 from mnistbench.reference.data import load_embedded
 
 ENV = {**os.environ, "MPLBACKEND": "Agg"}
@@ -28,7 +28,7 @@ PNGS = ["confusion_matrix.png", "learning_curve.png", "predictions.png"]
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mnistbench.kernels.cli", *map(str, args)],
+        [sys.executable, "-m", "mnistbench.cli", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, env=ENV, timeout=timeout,
     )  # fmt: skip
 
@@ -171,9 +171,9 @@ def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
 
 def test_help_lists_subcommands_and_train_does_not_import_bench(tmp_path):
     code = (
-        "import sys; from mnistbench.kernels.cli import main; "
+        "import sys; from mnistbench.cli import main; "
         "rc = main(['train', '--iterations', '2', '--no-plots', '--dev-size', '0']); "
-        "print('bench imported' if 'mnistbench.kernels.bench' in sys.modules else 'no bench'); "
+        "print('bench imported' if 'mnistbench.bench' in sys.modules else 'no bench'); "
         "sys.exit(rc)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -193,10 +193,10 @@ def test_console_script_reports_its_version(tmp_path):
 
 
 def test_bench_subcommand_loads_the_bench_module_only_when_asked(monkeypatch, capsys):
-    bench = types.ModuleType("mnistbench.kernels.bench")
+    bench = types.ModuleType("mnistbench.bench")
     bench.configure_parser = lambda parser: parser.add_argument("--quick", action="store_true")
     bench.run = lambda args: 7 if args.quick else 0
-    monkeypatch.setitem(sys.modules, "mnistbench.kernels.bench", bench)
+    monkeypatch.setitem(sys.modules, "mnistbench.bench", bench)
     assert main(["bench", "--quick"]) == 7
     assert main(["bench", "--slow"]) == 2  # unknown to the bench module's parser
     assert "--slow" in capsys.readouterr().err

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import TRAJECTORY_TOL, assert_params_close, digit_like
+from mnistbench.estimator import MLPClassifier
 from mnistbench.kernels import training as kernel_training
-from mnistbench.kernels.estimator import MLPClassifier
 from mnistbench.reference import data
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.training import TrainConfig, TrainingDiverged
@@ -155,7 +155,7 @@ def test_save_load_round_trip_gives_identical_predictions(small, tmp_path, dtype
 
 
 def test_saved_file_carries_metadata(small, tmp_path):
-    from mnistbench.kernels.persist import FORMAT_VERSION, load_model, package_version
+    from mnistbench.model_files import FORMAT_VERSION, load_model, package_version
 
     X, y = small
     model = MLPClassifier(hidden=6, epochs=2, l2=1e-3).fit(X, y)

@@ -9,10 +9,10 @@ import pytest
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close, digit_like, params_for
 from mnistbench import kernels
 from mnistbench.kernels import parallel
-from mnistbench.kernels.variants import FULL_BATCH, MINIBATCH
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.optim import OptimizerConfig, init_state
+from mnistbench.variants import FULL_BATCH, MINIBATCH
 
 BATCH_SIZES = [1, 7, 64, 1000]
 INPUTS = ["float", "uint8"]

@@ -1,4 +1,4 @@
-"""A regular (non-editable) install holds mnistbench.kernels and .reference, and imports."""
+"""A regular (non-editable) install holds the three layers under one mnistbench package."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_regular_install_imports_from_outside_the_repo(tmp_path):
     # Build from a copy so that setuptools' build/ and *.egg-info never land in the work tree.
     source = tmp_path / "source"
     skip = shutil.ignore_patterns("__pycache__")
-    for folder in ("reference", "kernels"):
+    for folder in ("reference", "kernels", "mnistbench"):
         shutil.copytree(ROOT / folder, source / folder, ignore=skip)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -28,10 +28,12 @@ def test_regular_install_imports_from_outside_the_repo(tmp_path):
     assert (site / "mnistbench" / "reference" / "model.py").is_file()
     assert not (site / "kernels").exists(), "no top-level 'kernels' module may be installed"
     assert not (site / "reference").exists()
+    assert (site / "mnistbench" / "estimator.py").is_file()
+    assert (site / "mnistbench" / "cli" / "train.py").is_file()
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import mnistbench.kernels as k, mnistbench.reference as r; "
-        "print(k.__file__); print(r.__file__); print(k.MLPClassifier.__name__)"
+        "import mnistbench, mnistbench.kernels as k, mnistbench.reference as r; "
+        "print(k.__file__); print(r.__file__); print(mnistbench.MLPClassifier.__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path,
                          capture_output=True, text=True, check=True)  # fmt: skip

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from mnistbench.kernels.checks import FLOAT_DTYPES
 from mnistbench.reference.files import atomic_write
 from mnistbench.reference.model import N_CLASSES, N_PIXELS, Params
-
-from .api import FLOAT_DTYPES
 
 FORMAT = "mnistbench-model"
 FORMAT_VERSION = 1

@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from mnistbench.kernels import checks
+from mnistbench.kernels import model as kernel_model
+from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference import model as ref
 from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params, init_params
 from mnistbench.reference.optim import (
@@ -40,9 +43,7 @@ from mnistbench.reference.training import (
     minibatch_epoch,
 )
 
-from . import api
-from .persist import ModelFileError, load_model, save_model
-from .training import EpochRunner
+from .model_files import ModelFileError, load_model, save_model
 
 ENGINES = ("numba", "numpy")
 EpochFn = Callable[[Params, np.ndarray, int, float, OptimizerState], tuple[Params, float, int]]
@@ -161,7 +162,7 @@ class MLPClassifier:
 
     def _check_X(self, X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
         """(m, 784) uint8 pixels or floats in [0, 1], as the kernels' C-contiguous input."""
-        X = api.check_X(X, N_PIXELS, dtype, name)
+        X = checks.check_X(X, N_PIXELS, dtype, name)
         if X.dtype.kind == "f":
             low, high = float(X.min()), float(X.max())
             if low < 0 or high > 1:
@@ -180,7 +181,7 @@ class MLPClassifier:
             raise ValueError(
                 f"{names[1]} has {n_labels} labels but {names[0]} has {X.shape[0]} rows"
             )
-        return X, api.check_labels(y, X.shape[0], N_CLASSES, names[1])
+        return X, checks.check_labels(y, X.shape[0], N_CLASSES, names[1])
 
     def _epoch_fn(
         self, params: Params, X: np.ndarray, y: np.ndarray, config: TrainConfig
@@ -201,13 +202,13 @@ class MLPClassifier:
     def _forward(self, params: Params, X: np.ndarray) -> ref.Activations:
         """Forward pass on this estimator's engine for X already checked by :meth:`_check_X`."""
         if self.engine == "numba":
-            return api.forward_prop(params, X)
+            return kernel_model.forward_prop(params, X)
         return ref.forward_prop(params, as_float(X, params.dtype))
 
     def _predict_fn(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Probabilities (m, 10) for X already checked by :meth:`_check_X`."""
         if self.engine == "numba":
-            return api.predict_proba(X, params)
+            return kernel_model.predict_proba(X, params)
         return self._forward(params, X).A2
 
     def _prepare(self, X: Any, y: Any) -> tuple[TrainConfig, np.dtype, np.ndarray, np.ndarray]:

@@ -1,79 +1,29 @@
-"""``mnistbench train | predict | bench``: train the seed network, write Kaggle submissions, time.
-
-Exit codes: 0 success; 2 usage or bad input (argparse errors, unreadable or invalid data or
-model files, invalid options); 3 training diverged (no model or plot is written); 130
-interrupted. Nothing is left half-written: models, submissions and plots are written to
-temporary files that replace their targets only when complete.
-
-Progress goes to stderr as a tqdm bar when stderr is a terminal, otherwise as one plain line
-every ``--log-interval`` epochs on stdout; the final summary goes to stdout.
-"""
+"""``mnistbench train``: fit the estimator on a data set, report accuracy, save model and plots."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._args import HelpFormatter, non_negative_float, non_negative_int, positive_float, positive_int
+
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3
-EXIT_INTERRUPTED = 130
-
-__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_OK", "build_parser", "main"]
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except where the help already says it or there is none to show."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _bounded(convert: Callable[[str], Any], valid: Callable[[Any], bool], expected: str):
-    """An argparse ``type`` that converts and range-checks, naming what it expected."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not valid(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-        return value
-
-    return parse
-
-
-_positive_int = _bounded(int, lambda v: v >= 1, "a positive integer")
-_non_negative_int = _bounded(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _bounded(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-
-
-def _package_version() -> str:
-    from .persist import package_version
-
-    return package_version()
-
-
-def _add_train(subparsers: Any) -> None:
+def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train the network and report dev accuracy",
         description="Train 784 -> hidden ReLU -> 10 softmax. With no options: the seed run, "
         "500 full-batch iterations at learning rate 0.1 on the embedded 5,000 digits "
         "(4,000 train / 1,000 dev).",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--data",
@@ -82,42 +32,42 @@ def _add_train(subparsers: Any) -> None:
         help="Kaggle CSV, IDX file or IDX directory (default: the embedded 5,000 digits)",
     )
     parser.add_argument("--engine", choices=("numba", "numpy"), default="numba")
-    parser.add_argument("--hidden", type=_positive_int, default=10, help="hidden units")
-    parser.add_argument("--lr", type=_positive_float, default=0.10, help="learning rate")
+    parser.add_argument("--hidden", type=positive_int, default=10, help="hidden units")
+    parser.add_argument("--lr", type=positive_float, default=0.10, help="learning rate")
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
         "--iterations",
         dest="epochs",
-        type=_positive_int,
+        type=positive_int,
         default=500,
         help="passes over the training data (full-batch iterations)",
     )
-    length.add_argument("--epochs", dest="epochs", type=_positive_int, help="alias of --iterations")
+    length.add_argument("--epochs", dest="epochs", type=positive_int, help="alias of --iterations")
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="mini-batch size (default: full batch, the seed's gradient descent)",
     )
     parser.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd")
     parser.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), default="constant")
-    parser.add_argument("--l2", type=_non_negative_float, default=0.0, help="L2 on weights")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="init and shuffling")
+    parser.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 on weights")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="init and shuffling")
     parser.add_argument(
         "--log-interval",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="epochs between log lines (default: 10 full batch, 1 with --batch-size)",
     )
     parser.add_argument(
         "--dev-size",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=1000,
         help="rows held out for the dev set (fixed split, seed 0); 0 for none",
     )
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="Numba threads (default: all)"
+        "--threads", type=positive_int, default=None, help="Numba threads (default: all)"
     )
     parser.add_argument(
         "--plots",
@@ -130,60 +80,7 @@ def _add_train(subparsers: Any) -> None:
     parser.add_argument(
         "--save-model", metavar="PATH", type=Path, default=None, help="write the model (.npz)"
     )
-    parser.set_defaults(handler=_train)
-
-
-def _add_predict(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "predict",
-        help="predict labels, write a Kaggle submission",
-        description="Predict the rows of --data with a saved model and write a Kaggle "
-        "submission (ImageId,Label; ImageId from 1). Labeled data also gets its accuracy.",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--model", metavar="PATH", type=Path, required=True, help="model from --save-model"
-    )
-    parser.add_argument(
-        "--data",
-        metavar="PATH",
-        default=None,
-        help="Kaggle test.csv/train.csv, IDX file or directory (default: embedded digits)",
-    )
-    parser.add_argument(
-        "--out", metavar="PATH", type=Path, default=Path("submission.csv"), help="submission CSV"
-    )
-    parser.add_argument(
-        "--plots", metavar="DIR", type=Path, default=None, help="also write predictions.png here"
-    )
-    parser.set_defaults(handler=_predict)
-
-
-def build_parser(with_bench: bool = False) -> argparse.ArgumentParser:
-    """The ``mnistbench`` parser; ``with_bench`` imports the bench module to add its options."""
-    parser = argparse.ArgumentParser(
-        prog="mnistbench",
-        description="Train, apply and benchmark a from-scratch MNIST network on Numba kernels.",
-        epilog="exit codes: 0 ok, 2 usage or bad input, 3 training diverged, 130 interrupted",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
-    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,bench}")
-    subparsers.required = True
-    _add_train(subparsers)
-    _add_predict(subparsers)
-    bench = subparsers.add_parser(
-        "bench", help="time the kernels", description="Time the kernel variants."
-    )
-    if with_bench:
-        try:
-            from .bench import configure_parser
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.bench":
-                raise
-            parser.error("the bench subcommand is not available in this installation")
-        configure_parser(bench)
-    bench.set_defaults(handler=_bench)
-    return parser
+    parser.set_defaults(handler=run)
 
 
 class _Progress:
@@ -230,10 +127,9 @@ def _set_threads(threads: int | None) -> None:
     numba.set_num_threads(threads)
 
 
-def _train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    from mnistbench.estimator import MLPClassifier
     from mnistbench.reference.data import load_data, train_dev_split
-
-    from .estimator import MLPClassifier
 
     started = time.perf_counter()
     _set_threads(args.threads)
@@ -333,73 +229,3 @@ def _train_plots(directory: Path, model: Any, X, y, X_dev, y_dev) -> Path:
     plots.plot_confusion_matrix(y_show, y_pred, directory / "confusion_matrix.png")
     plots.plot_predictions(X_show, y_pred, y_show, directory / "predictions.png")
     return directory
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from mnistbench.reference.data import load_data
-
-    from .estimator import MLPClassifier
-    from .persist import atomic_write
-
-    model = MLPClassifier.load(args.model)
-    dataset = load_data(args.data, split="test")
-    y_pred = model.predict(dataset.X)
-    with atomic_write(args.out, "w") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["ImageId", "Label"])
-        writer.writerows(zip(range(1, len(y_pred) + 1), y_pred.tolist(), strict=True))
-    print(f"wrote {len(y_pred)} predictions for {dataset.name} to {args.out}")
-    if dataset.y is not None:
-        print(f"accuracy: {np.mean(y_pred == dataset.y):.4f}")
-    if args.plots is not None:
-        from mnistbench.reference import plots
-
-        args.plots.mkdir(parents=True, exist_ok=True)
-        path = plots.plot_predictions(dataset.X, y_pred, dataset.y, args.plots / "predictions.png")
-        print(f"plot: {path}")
-    return EXIT_OK
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from .bench import run
-
-    return run(args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see the module docstring)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    with_bench = bool(argv) and argv[0] == "bench"
-    try:
-        args = build_parser(with_bench=with_bench).parse_args(argv)
-    except SystemExit as e:  # argparse: --help, --version (0) or a usage error (2)
-        return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
-    if args.command == "bench":
-        return args.handler(args)
-    return _run_guarded(args)
-
-
-def _run_guarded(args: argparse.Namespace) -> int:
-    """Run train/predict, turning expected failures into a message and an exit code."""
-    from mnistbench.reference.training import TrainingDiverged
-
-    prog = f"mnistbench {args.command}"
-    try:
-        return args.handler(args)
-    except TrainingDiverged as e:
-        print(
-            f"{prog}: error: {e}\nNo model or plot was written. Rerun with a smaller --lr "
-            f"than {args.lr:g}, e.g. --lr {args.lr / 10:g}.",
-            file=sys.stderr,
-        )
-        return EXIT_DIVERGED
-    except (ValueError, TypeError, OSError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

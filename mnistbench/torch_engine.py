@@ -11,10 +11,9 @@ import importlib.util
 
 import numpy as np
 
+from mnistbench.kernels.checks import check_labels, check_params, check_X
 from mnistbench.reference.model import Params
 from mnistbench.reference.training import as_float
-
-from .api import check_labels, check_params, check_X
 
 
 def available() -> bool:

@@ -1,7 +1,8 @@
-"""Public, validated wrappers around the Numba kernels, with the reference's names and signatures.
+"""Validation of everything a jitted kernel reads: the one authority for array and value checks.
 
-Everything a jitted kernel reads is checked here first: an out-of-range label inside an njit
-kernel is an out-of-bounds write, not an exception. Rules:
+An out-of-range label inside an njit kernel is an out-of-bounds write, not an exception, so the
+public wrappers in :mod:`mnistbench.kernels.model` and :mod:`mnistbench.kernels.training`, the
+model files and the variant registry all run these checks before any kernel. Rules:
 
 * params: four float32 or float64 arrays of one dtype with consistent shapes, all finite;
 * X: 2-D with ``params.n_in`` columns and at least one row; either raw ``uint8`` pixels (scaled
@@ -18,29 +19,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
-from mnistbench.reference.model import Activations, Params, get_accuracy, get_predictions
-
-from . import _jit, parallel
+from mnistbench.reference.model import Params
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-__all__ = [
-    "backward_prop",
-    "check_X",
-    "check_labels",
-    "check_params",
-    "forward_prop",
-    "fused_gradients",
-    "fused_step",
-    "get_accuracy",
-    "get_predictions",
-    "make_predictions",
-    "predict_proba",
-    "update_params",
-]
 
 
 def _describe(x: Any) -> str:
@@ -149,6 +132,14 @@ def check_positive_float(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_l2(l2: Any) -> float:
+    if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)):
+        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be finite and >= 0, got {l2!r}")
+    return float(l2)
+
+
 def check_state(state: Any, params: Params) -> None:
     """Optimizer buffers must match the params exactly: the kernels index them like the params."""
     from mnistbench.reference.optim import OptimizerState
@@ -186,121 +177,3 @@ def check_order(order: Any, m: int, batch_size: Any) -> tuple[np.ndarray, int]:
 def scale_for(X: np.ndarray, dtype: np.dtype) -> np.floating:
     """The factor folded into the first layer: 1/255 for raw pixels, 1 for floats."""
     return dtype.type(1 / 255) if X.dtype == np.uint8 else dtype.type(1)
-
-
-class Workspace:
-    """Per-thread gradient accumulators and the gradient output, allocated once per run."""
-
-    def __init__(self, params: Params, n_threads: int | None = None) -> None:
-        n_threads = numba.get_num_threads() if n_threads is None else n_threads
-        self.acc = Params(*(np.zeros((n_threads, *p.shape), p.dtype) for p in params))
-        self.grads = Params(*(np.zeros_like(p) for p in params))
-
-
-def _validate(params: Any, X: Any, Y: Any = None) -> tuple[Params, np.ndarray, np.ndarray | None]:
-    params = check_params(params)
-    X = check_X(X, params.n_in, params.dtype)
-    if Y is not None:
-        Y = check_labels(Y, X.shape[0], params.W2.shape[0])
-    return params, X, Y
-
-
-def forward_prop(params: Params, X: np.ndarray) -> Activations:
-    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype."""
-    params, X, _ = _validate(params, X)
-    m, dtype = X.shape[0], params.dtype
-    acts = Activations(
-        np.empty((m, params.hidden), dtype),
-        np.empty((m, params.hidden), dtype),
-        np.empty((m, params.W2.shape[0]), dtype),
-        np.empty((m, params.W2.shape[0]), dtype),
-    )
-    parallel.forward(params, X, scale_for(X, dtype), acts)
-    return acts
-
-
-def backward_prop(
-    params: Params, acts: Activations, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
-) -> Params:
-    """Gradients of the mean cross-entropy (+ L2 on weights) from stored activations."""
-    params, X, Y = _validate(params, X, Y)
-    m, hidden, n_out = X.shape[0], params.hidden, params.W2.shape[0]
-    expected = ((m, hidden), (m, hidden), (m, n_out), (m, n_out))
-    acts = Activations(*(np.ascontiguousarray(a, dtype=params.dtype) for a in acts))
-    if tuple(a.shape for a in acts) != expected:
-        raise ValueError(f"activations must have shapes {expected}, got {[a.shape for a in acts]}")
-    if l2 != 0:
-        l2 = _check_l2(l2)
-    work = Workspace(params)
-    _jit.backward(params.W2, X, Y, scale_for(X, params.dtype), acts.Z1, acts.A1, acts.A2,
-                  *work.acc, *work.grads)  # fmt: skip
-    grads = work.grads
-    if l2:
-        grads = Params(grads.W1 + params.dtype.type(l2) * params.W1, grads.b1,
-                       grads.W2 + params.dtype.type(l2) * params.W2, grads.b2)  # fmt: skip
-    return grads
-
-
-def _check_l2(l2: Any) -> float:
-    if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)):
-        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
-    if not (math.isfinite(l2) and l2 >= 0):
-        raise ValueError(f"l2 must be finite and >= 0, got {l2!r}")
-    return float(l2)
-
-
-def update_params(params: Params, grads: Params, alpha: float) -> Params:
-    """Gradient-descent step ``p - alpha * g``; returns new arrays."""
-    params = check_params(params)
-    grads = check_params(grads)
-    if [g.shape for g in grads] != [p.shape for p in params] or grads.dtype != params.dtype:
-        raise ValueError("grads must have the same shapes and dtype as params")
-    return _sgd(params, grads, check_positive_float(alpha, "alpha"))
-
-
-def _sgd(params: Params, grads: Params, learning_rate: float) -> Params:
-    lr = params.dtype.type(learning_rate)
-    return Params(*(p - lr * g for p, g in zip(params, grads, strict=True)))
-
-
-def predict_proba(X: np.ndarray, params: Params) -> np.ndarray:
-    """Class probabilities (m, n_out) for the rows of X."""
-    return forward_prop(params, X).A2
-
-
-def make_predictions(X: np.ndarray, params: Params) -> np.ndarray:
-    """Predicted labels for the rows of X (the seed's argument order)."""
-    return get_predictions(predict_proba(X, params))
-
-
-def fused_gradients(
-    params: Params, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
-) -> tuple[Params, float, float]:
-    """One fused parallel pass over X: (mean gradients, mean loss, accuracy before the update)."""
-    params, X, Y = _validate(params, X, Y)
-    l2 = _check_l2(l2)
-    work = Workspace(params)
-    m = X.shape[0]
-    rows = np.arange(m, dtype=np.int64)
-    n_chunks = parallel.chunk_count(m, params.hidden, work.acc.W1.shape[0])
-    loss_sum, correct = parallel.accumulate(
-        params, X, Y, rows, scale_for(X, params.dtype), work.acc, n_chunks
-    )
-    unused_state = tuple(work.grads)  # NO_UPDATE never touches optimizer state
-    _jit.finish_batch(
-        *params, m, n_chunks, l2, 0.0, _jit.NO_UPDATE, 0.0, 0.0, 0.0, 1.0, 0,
-        unused_state, unused_state, *work.acc, *work.grads,
-    )  # fmt: skip
-    return work.grads, loss_sum / X.shape[0], correct / X.shape[0]
-
-
-def fused_step(
-    params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float
-) -> tuple[Params, float]:
-    """One full-batch gradient-descent step in a single fused pass over X.
-
-    Returns (new params, loss before the step); the input params are left untouched.
-    """
-    learning_rate = check_positive_float(learning_rate, "learning_rate")
-    grads, loss_value, _ = fused_gradients(params, X, Y)
-    return _sgd(check_params(params), grads, learning_rate), loss_value

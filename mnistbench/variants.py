@@ -18,14 +18,29 @@ from functools import partial
 
 import numpy as np
 
+from mnistbench.kernels import _jit, parallel
+from mnistbench.kernels.checks import check_labels, check_order, check_params, check_X, scale_for
+from mnistbench.kernels.model import Workspace
+from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_train
 from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
-from . import _jit, parallel, torch_engine
-from .api import Workspace, check_labels, check_order, check_params, check_X, scale_for
-from .training import EpochRunner
+from . import torch_engine
+
+# (atol, rtol) per compute precision: |variant - reference| <= atol + rtol * |reference|.
+# TOL bounds one call (a gradient, a step); TRAJECTORY_TOL whole trajectories (N steps, an
+# epoch), where rounding differences compound. Tests, asv and the bench report all read these.
+TOL = {
+    np.dtype(np.float64): (1e-12, 1e-9),
+    np.dtype(np.float32): (2e-5, 1e-4),
+}
+TRAJECTORY_TOL = {
+    np.dtype(np.float64): (1e-10, 1e-8),
+    np.dtype(np.float32): (2e-4, 2e-3),
+}
+CHECK_ROWS = 2000
 
 FullBatchStep = Callable[[Params, float], tuple[Params, float]]
 MinibatchEpoch = Callable[[Params, np.ndarray, int, float], tuple[Params, float]]
@@ -118,10 +133,49 @@ MINIBATCH: dict[str, Callable[[Params, np.ndarray, np.ndarray], MinibatchEpoch]]
     "reference": _reference_minibatch,
     "numba": _numba_minibatch,
 }
-ENGINE = {"reference": "numpy", "numba": "numba", "numba_fused": "numba"}
+ENGINE_OF_VARIANT = {"reference": "numpy", "numba": "numba", "numba_fused": "numba"}
 
 if torch_engine.available():  # comparison engines, registered only where PyTorch is installed
     FULL_BATCH["torch"] = torch_engine.full_batch
     FULL_BATCH["torch_autograd"] = partial(torch_engine.full_batch, autograd=True)
     MINIBATCH["torch"] = torch_engine.minibatch
-    ENGINE.update(torch="torch", torch_autograd="torch")
+    ENGINE_OF_VARIANT.update(torch="torch", torch_autograd="torch")
+
+
+def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.ndarray) -> None:
+    """Refuse to time ``variant`` when one full-batch step on the first 2,000 rows of X differs
+    from the reference's beyond :data:`TOL` (new params and loss); raises ``RuntimeError``.
+
+    X: uint8 pixels or floats in [0, 1]; the reference gets them as floats in the params' dtype.
+    """
+    dtype = np.dtype(params.dtype)
+    rows = slice(0, min(len(Y), CHECK_ROWS))
+    X_ref = ref_train.as_float(X[rows], dtype)
+    want, want_loss = FULL_BATCH["reference"](params, X_ref, Y[rows])(params, 0.1)
+    got, got_loss = FULL_BATCH[variant](params, X[rows], Y[rows])(params, 0.1)
+    atol, rtol = TOL[dtype]
+    for name, a, b in zip([*Params._fields, "loss"], [*got, got_loss], [*want, want_loss],
+                          strict=True):  # fmt: skip
+        if not np.allclose(a, b, atol=atol, rtol=rtol):
+            worst = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+            raise RuntimeError(
+                f"refusing to time {variant} ({dtype}): {name} differs from the reference "
+                f"by up to {worst:.3g} (tolerance atol {atol:g} + rtol {rtol:g})"
+            )
+
+
+def check_epoch_against_reference(
+    variant: str, params: Params, X: np.ndarray, Y: np.ndarray, order: np.ndarray
+) -> None:
+    """Refuse to time mini-batch ``variant`` when its epoch over the first 2,000 entries of
+    ``order`` (batch 128, SGD 0.01) differs from the reference's beyond :data:`TRAJECTORY_TOL`."""
+    dtype = np.dtype(params.dtype)
+    head = order[:CHECK_ROWS]
+    want = MINIBATCH["reference"](params, ref_train.as_float(X, dtype), Y)(params, head, 128, 0.01)
+    got = MINIBATCH[variant](params, X, Y)(params, head, 128, 0.01)
+    atol, rtol = TRAJECTORY_TOL[dtype]
+    for name, a, b in zip([*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]],
+                          strict=True):  # fmt: skip
+        if not np.allclose(a, b, atol=atol, rtol=rtol):
+            raise RuntimeError(f"refusing to time {variant} ({dtype}): its epoch's {name} "
+                               "differs from the reference")  # fmt: skip

@@ -1,0 +1,43 @@
+"""Plotting: a bar chart of the full-batch cases with each dtype's roofline floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistbench.reference.files import atomic_write
+
+
+def plot_report(result: dict, path: Path) -> Path:
+    """Bar chart of ms per full-batch iteration per case, with each dtype's roofline floor."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = result["full_batch"]
+    labels = [f"{r['name']} {r['dtype']}" + (" (uint8 X)" if r["input_dtype"] == "uint8" else "")
+              for r in rows]  # fmt: skip
+    medians = [r["median_ms"] for r in rows]
+    spread = [[r["median_ms"] - r["min_ms"] for r in rows],
+              [r["max_ms"] - r["median_ms"] for r in rows]]  # fmt: skip
+    colors = {"numpy": "tab:gray", "numba": "tab:blue", "torch": "tab:orange"}
+    figure = Figure(figsize=(9, 0.45 * len(rows) + 2), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    ax.barh(labels, medians, xerr=spread, color=[colors[r["engine"]] for r in rows])
+    for dtype, style in (("float64", "--"), ("float32", ":")):
+        floors = [
+            r["floor_ms"] for r in rows if r["dtype"] == dtype and r["input_dtype"] != "uint8"
+        ]
+        if floors:
+            ax.axvline(floors[0], color="red", linestyle=style, label=f"roofline floor {dtype}")
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per full-batch iteration (median, min-max)")
+    work = result["workload"]
+    ax.set_title(f"seed workload m={work['m']:,}, hidden {work['hidden']}, "
+                 f"{result['machine']['threads']} threads")  # fmt: skip
+    ax.legend(loc="lower right")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
+    return path

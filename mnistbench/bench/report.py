@@ -1,0 +1,155 @@
+"""Reporting: the result dictionary (what ``--json`` writes) and the text table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .measure import stats as time_stats
+
+
+def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeats) -> dict:
+    import numba
+
+    from mnistbench.kernels import _jit  # noqa: F401  (threading layer needs a parallel run)
+
+    rows = []
+    reference = next((c for c in cases if c.name == "reference" and c.dtype == "float64"), None)
+    torch_case = next((c for c in cases if c.name == "torch" and c.dtype == "float32"), None)
+    for case in cases:
+        stats = time_stats(case.times)
+        seconds = stats["median_ms"] / 1e3
+        compute_floor = case.flops / (peaks[f"gflops_{case.dtype}"] * 1e9)
+        memory_floor = case.bytes / (peaks["copy_gbps"] * 1e9)
+        floor = max(compute_floor, memory_floor)
+        rows.append({
+            **{k: v for k, v in asdict(case).items() if k not in ("run", "times")},
+            **stats,
+            "times_ms": [t * 1e3 for t in case.times],
+            "gflops": case.flops / seconds / 1e9,
+            "gbps": case.bytes / seconds / 1e9,
+            "floor_ms": floor * 1e3,
+            "roofline_fraction": floor / seconds,
+            "speedup_vs_reference_f64": _ratio(reference, case),
+            "speedup_vs_torch": _ratio(torch_case, case),
+        })  # fmt: skip
+    mb_rows = []
+    for case in minibatch:
+        stats = time_stats(case.times)
+        batch = case.name.split("bs=")[1]
+        ref_mb = next((c for c in minibatch if c.name == f"reference bs={batch}"
+                       and c.dtype == "float64"), None)  # fmt: skip
+        torch_mb = next((c for c in minibatch if c.name == f"torch bs={batch}"), None)
+        mb_rows.append({
+            "name": case.name, "engine": case.engine, "dtype": case.dtype,
+            "input_dtype": case.input_dtype, "batch_size": int(batch), **stats,
+            "times_ms": [t * 1e3 for t in case.times],
+            "speedup_vs_reference_f64": _ratio(ref_mb, case),
+            "speedup_vs_torch": _ratio(torch_mb, case),
+        })  # fmt: skip
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(threads, numba),
+        "workload": {
+            "m": m,
+            "n_in": 784,
+            "hidden": hidden,
+            "n_out": 10,
+            "repeats": repeats,
+            "flops_per_iteration": cases[0].flops if cases else None,
+        },
+        "peaks": peaks,
+        "full_batch": rows,
+        "minibatch": mb_rows,
+        "compile_seconds": compile_times,
+    }
+
+
+def _ratio(baseline, case) -> float | None:
+    if baseline is None:
+        return None
+    return float(np.median(baseline.times) / np.median(case.times))
+
+
+def _machine(threads: int, numba) -> dict[str, object]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not initialised"
+    torch_version = None
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "threading_layer": layer,
+            "torch": torch_version}  # fmt: skip
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _spread(row: dict, spec: str) -> str:
+    return f"[{format(row['min_ms'], spec)}-{format(row['max_ms'], spec)}]"
+
+
+def format_report(result: dict) -> str:
+    machine, work, peaks = result["machine"], result["workload"], result["peaks"]
+    lines = [
+        f"mnistbench bench  {result['date']}  {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['threads']} threads ({machine['threading_layer']}); numpy {machine['numpy']}, "
+        f"numba {machine['numba']}, torch {machine['torch'] or 'not installed'}",
+        f"workload: full-batch iteration, m={work['m']:,} x {work['n_in']}, hidden "
+        f"{work['hidden']}, {work['flops_per_iteration'] / 1e9:.3f} GFLOP; "
+        f"{work['repeats']} interleaved rounds, median [min-max]",
+        f"measured peaks: matmul {peaks['gflops_float64']:.0f} GFLOP/s f64, "
+        f"{peaks['gflops_float32']:.0f} GFLOP/s f32; copy {peaks['copy_gbps']:.1f} GB/s",
+        "",
+        f"{'variant':<15}{'dtype':<9}{'input':<9}{'ms/iter':>9}{'  [min-max]':<17}"
+        f"{'vs ref64':>9}{'vs torch':>9}{'GFLOP/s':>9}{'GB/s':>7}{'floor ms':>10}{'roofline':>9}",
+    ]
+    for row in result["full_batch"]:
+        lines.append(
+            f"{row['name']:<15}{row['dtype']:<9}{row['input_dtype']:<9}"
+            f"{row['median_ms']:>9.2f}  {_spread(row, '.1f'):<15}"
+            f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
+            f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}{row['gflops']:>9.1f}{row['gbps']:>7.1f}"
+            f"{row['floor_ms']:>10.2f}{row['roofline_fraction']:>9.0%}"
+        )
+    if result["minibatch"]:
+        lines += ["", f"mini-batch epoch over m={work['m']:,} rows (plain SGD)",
+                  f"{'variant':<17}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"
+                  f"{'vs ref64':>9}{'vs torch':>9}"]  # fmt: skip
+        for row in result["minibatch"]:
+            lines.append(
+                f"{row['name']:<17}{row['dtype']:<9}{row['input_dtype']:<9}"
+                f"{row['median_ms']:>10.1f}  {_spread(row, '.0f'):<17}"
+                f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
+                f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}"
+            )
+    compile_times = result["compile_seconds"]
+    if compile_times:
+        cold, cached = compile_times["cold"], compile_times["cached"]
+        lines += ["", "JIT compile, seconds to first train+predict in a fresh process "
+                  "(cold = no cache / cached):"]  # fmt: skip
+        for key in ("float64", "float32", "uint8->float32"):
+            lines.append(f"  {key:<16}{cold[key]:6.1f} / {cached[key]:.2f}")
+        lines.append(f"  {'import':<16}{cold['import']:6.1f} / {cached['import']:.2f}")
+    return "\n".join(lines)

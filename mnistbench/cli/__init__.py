@@ -1,0 +1,82 @@
+"""``mnistbench train | predict | bench``: train the seed network, write Kaggle submissions, time.
+
+Exit codes: 0 success; 2 usage or bad input (argparse errors, unreadable or invalid data or
+model files, invalid options); 3 training diverged (no model or plot is written); 130
+interrupted. Nothing is left half-written: models, submissions and plots are written to
+temporary files that replace their targets only when complete.
+
+Progress goes to stderr as a tqdm bar when stderr is a terminal, otherwise as one plain line
+every ``--log-interval`` epochs on stdout; the final summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import bench, predict, train
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_OK", "build_parser", "main"]
+
+
+def _package_version() -> str:
+    from mnistbench.model_files import package_version
+
+    return package_version()
+
+
+def build_parser(with_bench: bool = False) -> argparse.ArgumentParser:
+    """The ``mnistbench`` parser; ``with_bench`` imports the bench module to add its options."""
+    parser = argparse.ArgumentParser(
+        prog="mnistbench",
+        description="Train, apply and benchmark a from-scratch MNIST network on Numba kernels.",
+        epilog="exit codes: 0 ok, 2 usage or bad input, 3 training diverged, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,bench}")
+    subparsers.required = True
+    train.add_parser(subparsers)
+    predict.add_parser(subparsers)
+    bench.add_parser(subparsers, with_options=with_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with_bench = bool(argv) and argv[0] == "bench"
+    try:
+        args = build_parser(with_bench=with_bench).parse_args(argv)
+    except SystemExit as e:  # argparse: --help, --version (0) or a usage error (2)
+        return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
+    if args.command == "bench":
+        return args.handler(args)
+    return _run_guarded(args)
+
+
+def _run_guarded(args: argparse.Namespace) -> int:
+    """Run train/predict, turning expected failures into a message and an exit code."""
+    from mnistbench.reference.training import TrainingDiverged
+
+    prog = f"mnistbench {args.command}"
+    try:
+        return args.handler(args)
+    except TrainingDiverged as e:
+        print(
+            f"{prog}: error: {e}\nNo model or plot was written. Rerun with a smaller --lr "
+            f"than {args.lr:g}, e.g. --lr {args.lr / 10:g}.",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
+    except (ValueError, TypeError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
