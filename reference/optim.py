@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from .model import Params
-
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "step", "cosine")
+# Any flat tuple of arrays: Params, or network.Network for deeper stacks.
+ArraysT = TypeVar("ArraysT", bound=tuple)
 
 
 @dataclass(frozen=True)
@@ -48,23 +49,35 @@ class OptimizerConfig:
 
 @dataclass
 class OptimizerState:
-    """Per-parameter buffers, updated in place: ``first`` is momentum's velocity or Adam's m."""
+    """Per-parameter buffers, updated in place: ``first`` is momentum's velocity or Adam's m.
 
-    first: Params
-    second: Params
+    The buffers have the params' type (``Params`` or ``Network``), shapes and dtype.
+    """
+
+    first: tuple[np.ndarray, ...]
+    second: tuple[np.ndarray, ...]
     t: int = 0
 
 
-def init_state(params: Params) -> OptimizerState:
-    zeros = Params(*(np.zeros_like(p) for p in params))
-    return OptimizerState(zeros, Params(*(np.zeros_like(p) for p in params)), 0)
+def _like(template: ArraysT, arrays) -> ArraysT:
+    """``arrays`` in the container type of ``template``: Params(*arrays) or Network(arrays)."""
+    if hasattr(template, "_fields"):  # a NamedTuple such as Params
+        return type(template)(*arrays)
+    return type(template)(arrays)
+
+
+def init_state(params: ArraysT) -> OptimizerState:
+    """Zeroed buffers for ``params``, any flat tuple of arrays (Params, Network)."""
+    zeros = _like(params, [np.zeros_like(p) for p in params])
+    return OptimizerState(zeros, _like(params, [np.zeros_like(p) for p in params]), 0)
 
 
 def optimizer_step(
-    params: Params, grads: Params, state: OptimizerState, lr: float, config: OptimizerConfig
-) -> Params:
-    """One update of every parameter; returns new parameter arrays, advances ``state`` in place."""
-    dtype = params.dtype.type
+    params: ArraysT, grads: ArraysT, state: OptimizerState, lr: float, config: OptimizerConfig
+) -> ArraysT:
+    """One update of every parameter; returns new arrays in the params' type (Params, Network),
+    advances ``state`` in place."""
+    dtype = params[0].dtype.type
     state.t += 1
     new = []
     for p, g, m, v in zip(params, grads, state.first, state.second, strict=True):
@@ -83,7 +96,7 @@ def optimizer_step(
             m_hat = m / dtype(1 - b1**state.t)
             v_hat = v / dtype(1 - b2**state.t)
             new.append(p - dtype(lr) * m_hat / (np.sqrt(v_hat) + dtype(config.eps)))
-    return Params(*new)
+    return _like(params, new)
 
 
 def learning_rate_at(

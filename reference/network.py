@@ -1,0 +1,374 @@
+"""A general MLP (any depth and widths, several activations) in plain vectorized NumPy.
+
+The oracle for the layer-stack kernels. It generalises :mod:`.model`: with one hidden ReLU layer
+and ``init="seed"`` every array, loss and gradient equals the seed network's.
+
+* ``Network`` is a flat tuple ``(W1, b1, ..., WL, bL)``; ``W_l`` is ``(units_out, units_in)``,
+  ``b_l`` is ``(units_out,)``. Gradients and optimizer buffers use the same type.
+* Samples are rows: ``Z_l = A_{l-1} @ W_l.T + b_l`` with ``A_0 = X``; hidden layers apply one
+  activation, the last layer softmax. The loss is mean cross-entropy (log-sum-exp) plus
+  ``0.5 * l2 * sum |W|^2`` over weights only, as :func:`.model.l2_penalty`.
+* Arithmetic happens in the network's dtype (float64 or float32).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import erf
+
+from .model import Params, get_predictions, one_hot, softmax
+from .model import loss as cross_entropy
+from .optim import OptimizerConfig, OptimizerState, optimizer_step
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+INITS = ("seed", "he", "glorot")
+LEAKY_RELU_SLOPE = 0.01
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+class Network(tuple):
+    """Weights ``(W1, b1, W2, b2, ..., WL, bL)`` of an MLP with ``L - 1`` hidden layers.
+
+    With one hidden layer it is laid out like :class:`.model.Params`. All arrays share one
+    floating dtype; shapes must chain (``W_{l+1}.shape[1] == W_l.shape[0]``).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, arrays: Iterable[np.ndarray]) -> Network:
+        self = super().__new__(cls, arrays)
+        _check_layout(self)
+        return self
+
+    @property
+    def weights(self) -> tuple[np.ndarray, ...]:
+        return tuple(self[0::2])
+
+    @property
+    def biases(self) -> tuple[np.ndarray, ...]:
+        return tuple(self[1::2])
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """(n_in, h1, ..., n_out)."""
+        return (self[0].shape[1], *(W.shape[0] for W in self.weights))
+
+    @property
+    def n_in(self) -> int:
+        return self[0].shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self[-1].shape[0]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self) // 2 - 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self[0].dtype
+
+    def copy(self) -> Network:
+        return Network(np.array(p, copy=True) for p in self)
+
+    def astype(self, dtype: np.typing.DTypeLike) -> Network:
+        return Network(np.ascontiguousarray(p, dtype=dtype) for p in self)
+
+    @classmethod
+    def from_params(cls, params: Params) -> Network:
+        """The seed network's ``Params(W1, b1, W2, b2)`` as a depth-1 Network (same arrays)."""
+        return cls(tuple(params))
+
+    def to_params(self) -> Params:
+        """Back to ``Params`` (same arrays); only for one hidden layer."""
+        if self.depth != 1:
+            raise ValueError(
+                f"only a network with 1 hidden layer is a Params, got depth {self.depth}"
+            )
+        return Params(*self)
+
+    def __repr__(self) -> str:
+        return f"Network(sizes={self.sizes}, dtype={self.dtype})"
+
+
+def _check_layout(arrays: tuple) -> None:
+    if len(arrays) < 4 or len(arrays) % 2:
+        raise ValueError(
+            f"a Network holds (W1, b1, ..., WL, bL) with at least one hidden layer: an even "
+            f"number >= 4 of arrays, got {len(arrays)}"
+        )
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"array {i} must be a float32 or float64 ndarray, got "
+                f"{getattr(a, 'dtype', type(a).__name__)}"
+            )
+        if a.dtype != arrays[0].dtype:
+            raise TypeError(f"array {i} has dtype {a.dtype}, array 0 has {arrays[0].dtype}")
+    units_in = arrays[0].shape[-1]
+    for layer in range(len(arrays) // 2):
+        W, b = arrays[2 * layer], arrays[2 * layer + 1]
+        if W.ndim != 2 or W.shape[1] != units_in or b.shape != (W.shape[0],):
+            raise ValueError(
+                f"layer {layer + 1}: W must be (units_out, {units_in}) and b (units_out,), got "
+                f"W {W.shape} and b {b.shape}"
+            )
+        units_in = W.shape[0]
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def layer_sizes(n_in: int, hidden: int | Sequence[int], n_out: int) -> tuple[int, ...]:
+    """(n_in, h1, ..., n_out) from ``hidden``: one width or a non-empty sequence of widths."""
+    n_in = _positive_int(n_in, "n_in")
+    n_out = _positive_int(n_out, "n_out")
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (numbers.Integral, Sequence)):
+        raise TypeError(f"hidden must be an int or a sequence of ints, got {hidden!r}")
+    if isinstance(hidden, numbers.Integral):
+        hidden = (hidden,)
+    if len(hidden) == 0:
+        raise ValueError(f"hidden must name at least one layer width, got {hidden!r}")
+    widths = tuple(_positive_int(h, f"hidden layer width (in {hidden!r})") for h in hidden)
+    return (n_in, *widths, n_out)
+
+
+def default_init(activation: str) -> str:
+    """'he' for the ReLU family, 'glorot' for tanh, sigmoid and gelu."""
+    _check_activation(activation)
+    return "he" if activation in ("relu", "leaky_relu") else "glorot"
+
+
+def init_network(
+    sizes: Sequence[int],
+    *,
+    activation: str = "relu",
+    init: str | None = None,
+    seed: int | np.random.Generator | None = 0,
+    dtype: np.typing.DTypeLike = np.float64,
+) -> Network:
+    """Weights for layer sizes ``(n_in, h1, ..., n_out)``, drawn in float64 then cast.
+
+    seed:   every W and b ``rng.random(shape) - 0.5``, drawn layer by layer, W then b: with one
+            hidden layer identical to :func:`.model.init_params`.
+    he:     W ~ U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)), b = 0.
+    glorot: W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0.
+    ``init=None`` takes :func:`default_init` of ``activation``.
+    """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 3:
+        raise ValueError(
+            f"sizes must be (n_in, h1, ..., n_out) with >= 1 hidden layer, got {sizes!r}"
+        )
+    sizes = tuple(_positive_int(s, f"layer size (in {sizes!r})") for s in sizes)
+    _check_activation(activation)
+    init = default_init(activation) if init is None else init
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        if init == "seed":
+            W = rng.random((fan_out, fan_in)) - 0.5
+            b = rng.random(fan_out) - 0.5
+        else:
+            limit = math.sqrt(6.0 / (fan_in if init == "he" else fan_in + fan_out))
+            W = rng.uniform(-limit, limit, (fan_out, fan_in))
+            b = np.zeros(fan_out)
+        arrays += [W.astype(dtype), b.astype(dtype)]
+    return Network(arrays)
+
+
+def _check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def activate(name: str, Z: np.ndarray) -> np.ndarray:
+    """Elementwise hidden activation of Z (any shape), in Z's dtype."""
+    _check_activation(name)
+    if name == "relu":
+        return np.maximum(Z, 0)
+    if name == "leaky_relu":
+        return np.where(Z > 0, Z, Z.dtype.type(LEAKY_RELU_SLOPE) * Z)
+    if name == "tanh":
+        return np.tanh(Z)
+    if name == "sigmoid":
+        # exp of -|Z| only: no overflow for any finite Z.
+        E = np.exp(-np.abs(Z))
+        return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+    return Z * 0.5 * (1 + erf(Z / _SQRT2))
+
+
+def activation_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """dA/dZ elementwise, given Z and A = activate(name, Z).
+
+    At Z == 0 relu's derivative is 0 (as :func:`.model.ReLU_deriv`), leaky_relu's the slope.
+    """
+    _check_activation(name)
+    dtype = Z.dtype.type
+    if name == "relu":
+        return (Z > 0).astype(Z.dtype)
+    if name == "leaky_relu":
+        return np.where(Z > 0, dtype(1), dtype(LEAKY_RELU_SLOPE))
+    if name == "tanh":
+        return 1 - A * A
+    if name == "sigmoid":
+        return A * (1 - A)
+    # d/dZ [Z Phi(Z)] = Phi(Z) + Z phi(Z)
+    return 0.5 * (1 + erf(Z / _SQRT2)) + Z * np.exp(-0.5 * Z * Z) / _SQRT_2PI
+
+
+class Forward(NamedTuple):
+    """Pre-activations Z and activations A of every layer, each ``(m, units)``.
+
+    ``A[-1]`` is the softmax probabilities; ``Z[-1]`` the logits.
+    """
+
+    Z: tuple[np.ndarray, ...]
+    A: tuple[np.ndarray, ...]
+
+
+def _check_batch(network: Network, X: np.ndarray) -> None:
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a Network, got {type(network).__name__}")
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != network.n_in:
+        raise ValueError(
+            f"X must be a 2-D array with {network.n_in} columns, got shape {np.shape(X)}"
+        )
+    if X.dtype != network.dtype:
+        raise TypeError(
+            f"X must be {network.dtype} like the network, got {X.dtype} (see training.as_float)"
+        )
+
+
+def _check_labels(Y: np.ndarray, m: int, n_out: int) -> np.ndarray:
+    Y = np.asarray(Y)
+    if Y.shape != (m,) or Y.dtype.kind not in "ui":
+        raise ValueError(f"Y must be {m} integer labels, got {Y.dtype} of shape {Y.shape}")
+    if m and (Y.min() < 0 or Y.max() >= n_out):
+        raise ValueError(f"labels must be in 0..{n_out - 1}, got {Y.min()}..{Y.max()}")
+    return Y
+
+
+def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
+    """X: (m, n_in) in the network's dtype -> Z, A per layer, each (m, units)."""
+    _check_batch(network, X)
+    _check_activation(activation)
+    Zs, As = [], []
+    A = X
+    last = len(network) // 2 - 1
+    for layer, (W, b) in enumerate(zip(network.weights, network.biases, strict=True)):
+        Z = A @ W.T + b
+        A = softmax(Z) if layer == last else activate(activation, Z)
+        Zs.append(Z)
+        As.append(A)
+    return Forward(tuple(Zs), tuple(As))
+
+
+def l2_penalty(network: Network, l2: float) -> float:
+    """0.5 * l2 * sum over weights of |W|^2; biases are not penalised."""
+    if l2 == 0:
+        return 0.0
+    return 0.5 * l2 * float(sum(np.sum(W * W) for W in network.weights))
+
+
+def loss(
+    network: Network, X: np.ndarray, Y: np.ndarray, activation: str = "relu", l2: float = 0.0
+) -> float:
+    """Mean cross-entropy of the network on (X, Y) plus the L2 penalty on the weights."""
+    fwd = forward(network, X, activation)
+    Y = _check_labels(Y, X.shape[0], network.n_out)
+    return cross_entropy(fwd.Z[-1], Y) + l2_penalty(network, l2)
+
+
+def backward(
+    network: Network,
+    fwd: Forward,
+    X: np.ndarray,
+    Y: np.ndarray,
+    activation: str = "relu",
+    l2: float = 0.0,
+) -> Network:
+    """Gradients of :func:`loss` w.r.t. every array: weight grads (units_out, units_in) averaged
+    over rows (plus ``l2 * W``), bias grads per unit, means over rows."""
+    _check_batch(network, X)
+    _check_activation(activation)
+    Y = _check_labels(Y, X.shape[0], network.n_out)
+    dtype = network.dtype
+    inv_m = dtype.type(1.0 / X.shape[0])
+    grads: list[np.ndarray] = [None] * len(network)  # type: ignore[list-item]
+    dZ = fwd.A[-1] - one_hot(Y, network.n_out, dtype)
+    for layer in reversed(range(len(network) // 2)):
+        W = network[2 * layer]
+        A_prev = X if layer == 0 else fwd.A[layer - 1]
+        dW = inv_m * (dZ.T @ A_prev)
+        if l2:
+            dW = dW + dtype.type(l2) * W
+        grads[2 * layer] = dW
+        grads[2 * layer + 1] = inv_m * dZ.sum(axis=0)
+        if layer > 0:
+            dZ = (dZ @ W) * activation_grad(activation, fwd.Z[layer - 1], fwd.A[layer - 1])
+    return Network(grads)
+
+
+def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
+    """X: (m, n_in) -> class probabilities (m, n_out)."""
+    return forward(network, X, activation).A[-1]
+
+
+def predict(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
+    """X: (m, n_in) -> most probable class per row, (m,) int64."""
+    return get_predictions(predict_proba(network, X, activation))
+
+
+def network_epoch(
+    network: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    learning_rate: float,
+    state: OptimizerState,
+    optimizer: OptimizerConfig,
+    l2: float = 0.0,
+    activation: str = "relu",
+) -> tuple[Network, float, int]:
+    """One epoch over consecutive ``batch_size`` slices of ``order``: the twin of
+    :func:`.training.minibatch_epoch` for any depth.
+
+    X: (m, n_in) float in the network's dtype. Each batch's cross-entropy (without the L2 term)
+    and correct count are measured before its update. Returns (new network, loss summed over
+    samples, correct predictions).
+    """
+    _check_batch(network, X)
+    _check_activation(activation)
+    batch_size = _positive_int(batch_size, "batch_size")
+    loss_sum = 0.0
+    correct = 0
+    whole = batch_size >= order.size == X.shape[0] and np.array_equal(order, np.arange(order.size))
+    for start in range(0, order.size, batch_size):
+        rows = order[start : start + batch_size]
+        Xb, Yb = (X, Y) if whole else (X[rows], Y[rows])
+        fwd = forward(network, Xb, activation)
+        loss_sum += cross_entropy(fwd.Z[-1], Yb) * rows.size
+        correct += int(np.sum(get_predictions(fwd.A[-1]) == Yb))
+        grads = backward(network, fwd, Xb, Yb, activation, l2)
+        network = optimizer_step(network, grads, state, learning_rate, optimizer)
+    return network, loss_sum, correct
