@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistbench.reference.model import History, Params, init_params
+from mnistbench.reference.model import N_PIXELS, History, Params, init_params
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
 from mnistbench.reference.training import (
     Callback,
@@ -160,7 +160,7 @@ def train(
     optimizer = optimizer or OptimizerConfig(config.optimizer)
     dtype = np.dtype(config.dtype)
     if params is None:
-        n_in = np.shape(X)[1] if np.ndim(X) == 2 else 784
+        n_in = np.shape(X)[1] if np.ndim(X) == 2 else N_PIXELS
         params = init_params(config.hidden, n_in, seed=config.seed, dtype=dtype)
     params = check_params(params).astype(dtype).copy()
     runner = EpochRunner(params, X, Y, optimizer, config.l2)

