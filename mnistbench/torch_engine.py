@@ -94,3 +94,73 @@ def minibatch(params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = 
         return Params(*(w.numpy() for w in W)), loss_sum / len(order)
 
     return epoch
+
+
+_TORCH_ACTIVATIONS = {
+    "relu": lambda nn: nn.ReLU(),
+    "leaky_relu": lambda nn: nn.LeakyReLU(0.01),
+    "tanh": lambda nn: nn.Tanh(),
+    "sigmoid": lambda nn: nn.Sigmoid(),
+    "gelu": lambda nn: nn.GELU(),
+}
+
+
+def sequential(weights, activation: str = "relu"):
+    """``nn.Sequential`` of Linear layers with ``activation`` between them, holding copies of
+    ``weights`` (a flat (W1, b1, ..., WL, bL) tuple; W_l is (units_out, units_in) as in torch)."""
+    import torch
+    from torch import nn
+
+    arrays = [np.asarray(a) for a in weights]
+    layers = []
+    for index in range(0, len(arrays), 2):
+        W, b = arrays[index], arrays[index + 1]
+        linear = nn.Linear(W.shape[1], W.shape[0], dtype=torch.from_numpy(W).dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers.append(linear)
+        if index + 2 < len(arrays):
+            layers.append(_TORCH_ACTIVATIONS[activation](nn))
+    return nn.Sequential(*layers)
+
+
+def training_loop(weights, X: np.ndarray, Y: np.ndarray, *, activation: str = "relu",
+                  optimizer: str = "adam", learning_rate: float = 1e-3):  # fmt: skip
+    """The loop people write: ``nn.Sequential``, ``torch.optim``, ``F.cross_entropy``.
+
+    Returns ``epoch(order, batch_size) -> mean loss`` running one epoch over the batches
+    ``order[i:i + batch_size]`` (the same batches the other engines see); the model and the
+    optimizer state persist across calls, as in a real training run. ``model`` and
+    ``predict(X)`` are attached to the function. uint8 X is divided by 255 once, up front.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    model = sequential(weights, activation)
+    dtype = np.asarray(weights[0]).dtype
+    X_t = torch.from_numpy(as_float(X, dtype))
+    Y_t = torch.from_numpy(np.asarray(Y, dtype=np.int64))
+    make = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
+    opt = make(model.parameters(), lr=learning_rate)
+
+    def epoch(order: np.ndarray, batch_size: int) -> float:
+        model.train()
+        order_t = torch.from_numpy(np.asarray(order, dtype=np.int64))
+        total = torch.zeros((), dtype=X_t.dtype)
+        for start in range(0, len(order_t), batch_size):
+            rows = order_t[start : start + batch_size]
+            loss = F.cross_entropy(model(X_t[rows]), Y_t[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(rows)
+        return float(total) / len(order_t)
+
+    def predict(X_new: np.ndarray) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            return model(torch.from_numpy(as_float(X_new, dtype))).argmax(1).numpy()
+
+    epoch.model, epoch.predict = model, predict
+    return epoch
