@@ -167,11 +167,16 @@ def check_order(order: Any, m: int, batch_size: Any) -> tuple[np.ndarray, int]:
         raise ValueError(f"order must be a non-empty 1-D array of row indices, got {order!r:.80}")
     if order.min() < 0 or order.max() >= m:
         raise ValueError(f"order indices must be in 0..{m - 1}")
+    return np.ascontiguousarray(order, dtype=np.int64), check_batch_size(batch_size, m)
+
+
+def check_batch_size(batch_size: Any, m: int) -> int:
+    """A batch size the epoch kernels can slice: an integer in 1..m."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
     if not 1 <= batch_size <= m:
         raise ValueError(f"batch_size must be in 1..{m} (the number of rows), got {batch_size}")
-    return np.ascontiguousarray(order, dtype=np.int64), int(batch_size)
+    return int(batch_size)
 
 
 def scale_for(X: np.ndarray, dtype: np.dtype) -> np.floating:

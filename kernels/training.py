@@ -23,6 +23,7 @@ from mnistbench.reference.training import (
 
 from . import _jit, parallel
 from .checks import (
+    check_batch_size,
     check_labels,
     check_params,
     check_positive_float,
@@ -99,14 +100,6 @@ class EpochRunner:
         return params, loss_sum, correct
 
 
-def _check_batch_size(batch_size: Any, m: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
-    if not 1 <= batch_size <= m:
-        raise ValueError(f"batch_size must be in 1..{m} (the number of rows), got {batch_size}")
-    return int(batch_size)
-
-
 def minibatch_epoch(
     params: Params,
     X: np.ndarray,
@@ -131,7 +124,7 @@ def minibatch_epoch(
     order = np.ascontiguousarray(order, dtype=np.int64)
     if not np.array_equal(np.sort(order), np.arange(m)):
         raise ValueError(f"order must be a permutation of 0..{m - 1}")
-    batch_size = _check_batch_size(batch_size, m)
+    batch_size = check_batch_size(batch_size, m)
     learning_rate = check_positive_float(learning_rate, "learning_rate")
     params = check_params(params).copy()
     if state is None:
@@ -168,7 +161,7 @@ def train(
     if state is not None:
         check_state(state, params)
     if config.batch_size is not None:
-        _check_batch_size(config.batch_size, m)
+        check_batch_size(config.batch_size, m)
     if X_dev is not None and Y_dev is not None:
         X_dev = check_X(X_dev, params.n_in, dtype, "X_dev")
         Y_dev = check_labels(Y_dev, X_dev.shape[0], params.W2.shape[0], "Y_dev", "X_dev")
