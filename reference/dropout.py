@@ -49,7 +49,7 @@ def absorb(h: np.ndarray, x: np.ndarray) -> np.ndarray:
         return mix64(np.asarray(h, dtype=_U64) + (x + _U64(1)) * _U64(GAMMA))
 
 
-def _counter(value: object, what: str) -> int:
+def check_counter(value: object, what: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be an integer, got {value!r}")
     if not 0 <= value <= _MAX_U64:
@@ -61,7 +61,7 @@ def stream_key(seed: int, step: int, layer: int) -> np.uint64:
     """The per-(seed, step, layer) key every mask entry of that layer and step starts from."""
     h = np.zeros((), _U64)
     for value, what in ((seed, "seed"), (step, "step"), (layer, "layer")):
-        h = absorb(h, _U64(_counter(value, what)))
+        h = absorb(h, _U64(check_counter(value, what)))
     return _U64(h)
 
 
@@ -78,7 +78,7 @@ def dropout_uniform(seed: int, step: int, layer: int, rows: np.ndarray, units: i
     """(len(rows), units) float64 uniforms in [0, 1), entry [i, j] for (row rows[i], unit j)."""
     key = stream_key(seed, step, layer)
     row_keys = absorb(key, _rows(rows))
-    units = _counter(units, "units")
+    units = check_counter(units, "units")
     bits = absorb(row_keys[:, None], np.arange(units, dtype=_U64)[None, :])
     return (bits >> _U64(11)).astype(np.float64) * 2.0**-53
 
