@@ -1,0 +1,195 @@
+"""The results file: one row per finished trial, rewritten atomically after every trial.
+
+Parquet (``.parquet``/``.pq``, needs pyarrow) or CSV (``.csv``), chosen by the file's suffix.
+Columns: ``trial``, ``trial_key``, one column per swept parameter (tuples as JSON text), the
+outcome (``dev_accuracy``, ``test_accuracy``, ``train_seconds``, ``n_iter``, ``machine``,
+``worker``, ``error``: empty when the trial succeeded), ``seed_setting`` (the setting is the
+estimator's defaults, the seed network) and ``grid_fingerprint``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mnistbench.reference.files import atomic_write
+
+from .grid import GridError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv",)
+OUTCOME_COLUMNS = (
+    "dev_accuracy",
+    "test_accuracy",
+    "train_seconds",
+    "n_iter",
+    "machine",
+    "worker",
+    "error",
+    "seed_setting",
+    "finished",
+    "grid_fingerprint",
+)
+KEY_COLUMNS = ("trial", "trial_key")
+_TEXT_COLUMNS = {"trial_key": str, "grid_fingerprint": str, "error": str, "machine": str}
+
+__all__ = ["ResultsFile", "default_path", "file_format", "read_results"]
+
+
+def have_pyarrow() -> bool:
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def default_path() -> Path:
+    return Path("sweep-results.parquet" if have_pyarrow() else "sweep-results.csv")
+
+
+def file_format(path: Path) -> str:
+    """``"parquet"`` or ``"csv"`` by suffix; a Parquet name without pyarrow is refused."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        if not have_pyarrow():
+            raise GridError(
+                f"{path}: Parquet needs pyarrow (pip install pyarrow); or write a .csv file"
+            )
+        return "parquet"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise GridError(f"{path}: results file must end in .csv or .parquet, got {suffix or 'none'!r}")
+
+
+def read_results(path: str | os.PathLike[str]):
+    """A results file as a pandas DataFrame (``error`` as text, empty when ok)."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = file_format(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such results file")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, keep_default_na=True)
+    except (ValueError, OSError, pd.errors.ParserError) as e:
+        raise GridError(f"{path}: cannot read results ({e})") from None
+    missing = [c for c in ("trial_key", "grid_fingerprint", "error") if c not in frame.columns]
+    if missing:
+        raise GridError(f"{path}: not a sweep results file (no {', '.join(missing)} column)")
+    frame["error"] = frame["error"].fillna("").astype(str)
+    return frame
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before any trial runs, a results path that cannot be written."""
+    if path.is_dir():
+        raise GridError(f"results path {path} is a directory")
+    directory = path.parent
+    if not directory.is_dir():
+        raise GridError(f"results path {path}: directory {directory} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise GridError(f"results path {path} is not writable ({e.strerror})") from None
+    if path.exists() and not os.access(path, os.R_OK):
+        raise GridError(f"results path {path} exists and is not readable")
+
+
+def _cell(value: Any) -> Any:
+    """A parameter value as a table cell: tuples and lists as JSON text."""
+    return json.dumps(list(value)) if isinstance(value, (tuple, list)) else value
+
+
+class ResultsFile:
+    """Rows of finished trials, appended one at a time, the whole file rewritten atomically.
+
+    ``resume=False`` refuses an existing file; ``resume=True`` reads it, refuses it if it was
+    written by a different grid (leaving it untouched), and exposes :attr:`done`, the keys to
+    skip (failed trials count as done unless ``retry_failed``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fingerprint: str,
+        parameters: tuple[str, ...],
+        *,
+        resume: bool = False,
+        retry_failed: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.kind = file_format(self.path)
+        self.fingerprint = fingerprint
+        self.parameters = tuple(parameters)
+        clash = sorted(set(self.parameters) & set(OUTCOME_COLUMNS + KEY_COLUMNS))
+        if clash:
+            raise GridError(f"parameter names {clash} clash with results columns")
+        _check_writable(self.path)
+        self._old = None
+        self.done: set[str] = set()
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists():
+            if not resume:
+                raise GridError(
+                    f"{self.path} exists: pass --resume to continue it, or choose another --out"
+                )
+            self._load(retry_failed)
+
+    def _load(self, retry_failed: bool) -> None:
+        frame = read_results(self.path)
+        found = sorted(set(frame["grid_fingerprint"].astype(str)))
+        if found and found != [self.fingerprint]:
+            raise GridError(
+                f"{self.path} holds trials of a different grid or data (fingerprint "
+                f"{', '.join(found)}; this sweep is {self.fingerprint}); the file was left "
+                "untouched: use the grid that wrote it, or another --out"
+            )
+        self._old = frame
+        ok = frame["error"] == ""
+        keys = frame["trial_key"].astype(str)
+        self.done = set(keys if not retry_failed else keys[ok])
+
+    @property
+    def n_old(self) -> int:
+        return 0 if self._old is None else len(self._old)
+
+    def append(self, record: dict[str, Any], params: dict[str, Any]) -> None:
+        """Add one finished trial and rewrite the file (atomically) at once."""
+        row = {"trial": record["trial"], "trial_key": record["trial_key"]}
+        row.update({name: _cell(params.get(name)) for name in self.parameters})
+        row.update({name: record.get(name) for name in OUTCOME_COLUMNS})
+        row["grid_fingerprint"] = self.fingerprint
+        row["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.rows.append(row)
+        self.write()
+
+    def frame(self):
+        import pandas as pd
+
+        columns = [*KEY_COLUMNS, *self.parameters, *OUTCOME_COLUMNS]
+        new = pd.DataFrame(self.rows, columns=columns)
+        if self._old is None:
+            return new
+        old = self._old[~self._old["trial_key"].astype(str).isin(set(new["trial_key"]))]
+        if old.empty:
+            return new
+        return pd.concat([old, new], ignore_index=True)
+
+    def write(self) -> None:
+        frame = self.frame()
+        if self.kind == "parquet":
+            for name in frame.columns[frame.dtypes == "object"]:
+                kinds = {type(v) for v in frame[name] if v is not None and v == v}
+                if len(kinds) > 1:  # pyarrow wants one type per column
+                    frame[name] = [None if v is None else str(v) for v in frame[name]]
+            with atomic_write(self.path, "wb") as handle:
+                frame.to_parquet(handle, index=False)
+        else:
+            with atomic_write(self.path, "w") as handle:
+                frame.to_csv(handle, index=False)

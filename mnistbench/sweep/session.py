@@ -1,0 +1,158 @@
+"""A whole sweep: check the grid and the outputs, load the data, run the trials, write the rows.
+
+Everything that can be refused (unknown names, invalid values, an unwritable or foreign results
+file, missing data, an unreachable scheduler) is refused before the first trial runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import params as estimator_params
+from .grid import Grid, GridError, Trial, canonical
+from .results import ResultsFile
+from .runner import Progress, Summary, connect, local_cluster, run_dask, run_serial
+from .trial import TrialData
+
+DEFAULT_DEV_SIZE = 1000
+
+__all__ = ["SweepOptions", "load_trial_data", "plan", "run_sweep"]
+
+
+@dataclass
+class SweepOptions:
+    """Where to run and what to read and write (the CLI flags)."""
+
+    out: Path
+    resume: bool = False
+    retry_failed: bool = False
+    data: str | None = None
+    test_data: str | None = None
+    dev_size: int = DEFAULT_DEV_SIZE
+    scheduler: str | None = None
+    workers: int | None = None
+    serial: bool = False
+    progress_tty: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()[:16]
+
+
+def load_trial_data(
+    data: str | None, test_data: str | None, dev_size: int
+) -> tuple[TrialData, dict[str, Any]]:
+    """Train/dev split of ``data`` (default: the embedded digits) and the official test set
+    (``test_data``, or the t10k files of an IDX folder), with a fingerprint context for them."""
+    from mnistbench.reference.data import load_data, load_idx_dir, train_dev_split
+
+    train = load_data(data, split="train")
+    if train.y is None:
+        raise GridError(f"{train.name} has no labels; a sweep needs a labeled data set")
+    if not 0 < dev_size < len(train):
+        raise GridError(f"--dev-size must be in 1..{len(train) - 1}, got {dev_size}")
+    test = None
+    if test_data is not None:
+        test = load_data(test_data, split="test")
+        if test.y is None:
+            raise GridError(f"--test-data {test_data}: no labels, so no test accuracy")
+    elif data is not None and Path(data).is_dir():
+        try:
+            test = load_idx_dir(data, "test")
+        except ValueError:
+            test = None
+    X, y, X_dev, y_dev = train_dev_split(train.X, train.y, dev_size=dev_size, seed=0)
+    trial_data = TrialData(
+        X, y, X_dev, y_dev, None if test is None else test.X, None if test is None else test.y
+    )
+    context = {
+        "train": _digest(train.X, train.y),
+        "dev_size": dev_size,
+        "test": None if test is None else _digest(test.X, test.y),
+    }
+    return trial_data, context
+
+
+def plan(grid: Grid) -> list[Trial]:
+    """The grid's trials, every name and every setting checked against the estimator."""
+    estimator_params.check_names(grid.names)
+    trials = grid.trials_for(estimator_params.seed_name())
+    estimator_params.check_points([t.params for t in trials])
+    return trials
+
+
+def _is_seed_setting(trial_params: dict[str, Any], defaults: dict[str, Any], seed: str | None):
+    """True when every swept value equals the estimator's default (the seed network)."""
+    for name, value in trial_params.items():
+        if name == seed:
+            continue
+        default = defaults.get(name)
+        numbers = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, default)
+        )
+        if numbers:
+            if not math.isclose(value, default, rel_tol=1e-12, abs_tol=0.0):
+                return False
+        elif canonical(value) != canonical(default):
+            return False
+    return True
+
+
+def run_sweep(grid: Grid, options: SweepOptions) -> tuple[Summary, ResultsFile]:
+    """Run the grid's trials not already in the results file; returns what happened."""
+    trials = plan(grid)
+    seed = estimator_params.seed_name()
+    names = tuple(dict.fromkeys(name for t in trials for name in t.params))
+    data, context = load_trial_data(options.data, options.test_data, options.dev_size)
+    fingerprint = grid.fingerprint(context)
+    results = ResultsFile(
+        options.out, fingerprint, names, resume=options.resume, retry_failed=options.retry_failed
+    )
+    todo = [t for t in trials if t.key not in results.done]
+    defaults = estimator_params.defaults()
+
+    def sink(trial: Trial, record: dict[str, Any]) -> None:
+        record["seed_setting"] = _is_seed_setting(trial.params, defaults, seed)
+        results.append(record, trial.params)
+
+    progress = Progress(len(todo), tty=options.progress_tty)
+    try:
+        if not todo:
+            summary = Summary()
+        elif options.serial:
+            summary = run_serial(todo, data, sink, progress, threads=None)
+        else:
+            summary = _run_on_cluster(todo, data, sink, progress, options)
+    finally:
+        progress.close()
+    summary.total = len(trials)
+    summary.skipped = len(trials) - len(todo)
+    return summary, results
+
+
+def _run_on_cluster(
+    todo: list[Trial], data: TrialData, sink, progress: Progress, options: SweepOptions
+) -> Summary:
+    cluster = None
+    if options.scheduler is not None:
+        client = connect(options.scheduler)
+    else:
+        client, cluster = local_cluster(options.workers or os.cpu_count())
+    try:
+        return run_dask(client, todo, data, sink, progress, threads=1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
