@@ -8,9 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from numba import prange
 
 from mnistbench.kernels import _jit_dropout
 from mnistbench.kernels import dropout as kernel_dropout
+from mnistbench.kernels._jit import _njit
 from mnistbench.reference import dropout as ref_dropout
 
 ENGINES = {"numpy": ref_dropout, "numba": kernel_dropout}
@@ -134,3 +136,24 @@ def test_bad_arguments_are_rejected_naming_the_value(engine):
         dropout_mask(0.5, 0, 0, 0, np.array([0.0, 1.0]), 3)
     with pytest.raises(ValueError, match="float16"):
         dropout_mask(0.5, 0, 0, 0, rows, 3, np.float16)
+
+
+@_njit(parallel=True)
+def _masked_relu_in_a_kernel(Z, rows, seed, step, layer, rate, scale, out):
+    """How a layer kernel uses the hash: one key per layer and step, one row key per row."""
+    key = _jit_dropout.stream_key(seed, step, layer)
+    for i in prange(Z.shape[0]):
+        row_key = _jit_dropout.absorb(key, np.uint64(rows[i]))
+        for j in range(Z.shape[1]):
+            keep = _jit_dropout.unit_uniform(row_key, j) >= rate
+            out[i, j] = max(Z[i, j], 0.0) * scale if keep else 0.0
+
+
+def test_the_hash_inlines_into_a_parallel_kernel():
+    rng = np.random.default_rng(8)
+    Z, rows = rng.normal(size=(97, 33)), rng.permutation(1000)[:97]
+    out = np.empty_like(Z)
+    seed, step, layer = np.uint64(5), np.uint64(123), np.uint64(1)
+    _masked_relu_in_a_kernel(Z, rows, seed, step, layer, 0.35, 1 / 0.65, out)
+    want = np.maximum(Z, 0.0) * ref_dropout.dropout_mask(0.35, 5, 123, 1, rows, 33)
+    np.testing.assert_array_equal(out, want)
