@@ -1,0 +1,332 @@
+"""Private Numba kernels for MLPs of any depth (``network.py`` validates everything first).
+
+Layout: the network lives in one flat array ``params`` (``W1, b1, ..., WL, bL``, each C-ordered,
+at offsets ``woff``/``boff``; ``sizes = (n_in, h1, ..., n_out)``), and so do the optimizer
+buffers and gradients. Per-row buffers (``acts``, ``ds``, ``deltas``, ``zs``) hold one block per
+layer: block ``l`` (0..L) is ``(rows, sizes[l])`` at offset ``rows * cum[l]`` of row ``part`` of
+a ``(parts, rows * sum(sizes))`` array; ``acts`` block 0 is the packed input, block L the logits,
+then the probabilities. ``ds`` holds f'(Z) and ``deltas`` dLoss/dZ (already divided by the batch
+size). One specialization per compute dtype serves every depth, activation and input dtype
+(``X`` arrives as raw bytes, ``x_kind`` says how to read them).
+
+A batch takes two parallel regions (one ``prange`` over threads each, ~1 us apart with the omp
+threading layer): ``ROWS`` gives each thread a slice of the batch's rows and runs pack, forward,
+softmax/loss and the whole backward chain for them; ``UPDATE`` gives each thread a slice of every
+layer's units (or of its inputs, for narrow layers) and forms dW = dZ.T @ A_prev slab by slab,
+applying L2 and the optimizer to each slab while it is in L1. No gradient is ever summed across
+threads, so results do not depend on the thread count (except the float64 loss sum's order).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
+from ._jit import NO_UPDATE, _njit, optimizer_update
+
+RELU, LEAKY_RELU, TANH, SIGMOID, GELU = 0, 1, 2, 3, 4  # indices into reference ACTIVATIONS
+LEAKY_RELU_SLOPE = 0.01
+X_UINT8, X_FLOAT32, X_FLOAT64 = 0, 1, 2
+# Jobs of one parallel region.
+ROWS_TRAIN, ROWS_FORWARD, ROWS_PREDICT, ROWS_BACKWARD, UPDATE = 0, 1, 2, 3, 4
+# Rows a thread pushes through the whole network at a time when predicting.
+PREDICT_CHUNK = 64
+# Units of a layer whose weights are swept together over a thread's rows (~300 KB at 784 inputs).
+UNIT_CHUNK = 96
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@_njit()
+def split(n, parts, part, align):
+    """[lo, hi) of ``part`` when 0..n-1 is cut into ``parts`` pieces aligned to ``align``."""
+    chunk = ((n + parts - 1) // parts + align - 1) // align * align
+    lo = min(part * chunk, n)
+    return lo, min(lo + chunk, n)
+
+
+@_njit()
+def block(flat, cum, rows, layer, units):
+    """Layer ``layer``'s (rows, units) block of a flat per-row buffer."""
+    start = rows * cum[layer]
+    return flat[start : start + rows * units].reshape((rows, units))
+
+
+@_njit()
+def weights(params, woff, boff, sizes, layer):
+    """(W, b) of layer ``layer`` (1-based) as views into the flat params."""
+    n_out, n_in = sizes[layer], sizes[layer - 1]
+    W = params[woff[layer - 1] : woff[layer - 1] + n_out * n_in].reshape((n_out, n_in))
+    return W, params[boff[layer - 1] : boff[layer - 1] + n_out]
+
+
+@_njit()
+def activate_row(a, d, code):
+    """a <- f(a) and d <- f'(a) elementwise, for hidden activation ``code``."""
+    T = a.dtype.type
+    n = a.shape[0]
+    if code == RELU:
+        for j in range(n):
+            z = a[j]
+            d[j] = T(1) if z > 0 else T(0)
+            a[j] = max(z, T(0))
+    elif code == LEAKY_RELU:
+        slope = T(LEAKY_RELU_SLOPE)
+        for j in range(n):
+            z = a[j]
+            d[j] = T(1) if z > 0 else slope
+            a[j] = z if z > 0 else slope * z
+    elif code == TANH:
+        for j in range(n):
+            y = math.tanh(a[j])
+            a[j] = y
+            d[j] = T(1) - y * y
+    elif code == SIGMOID:
+        for j in range(n):
+            z = a[j]
+            e = np.exp(-abs(z))
+            y = T(1) / (T(1) + e) if z >= 0 else e / (T(1) + e)
+            a[j] = y
+            d[j] = y * (T(1) - y)
+    else:
+        for j in range(n):
+            z = a[j]
+            phi = T(0.5) * (T(1) + math.erf(z * T(_INV_SQRT2)))
+            a[j] = z * phi
+            d[j] = phi + z * np.exp(T(-0.5) * z * z) * T(_INV_SQRT_2PI)
+
+
+@_njit()
+def softmax_row(z):
+    """z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
+    top = z[0]
+    for j in range(1, z.shape[0]):
+        top = max(top, z[j])
+    total = z.dtype.type(0)
+    for j in range(z.shape[0]):
+        e = np.exp(z[j] - top)
+        z[j] = e
+        total += e
+    for j in range(z.shape[0]):
+        z[j] = z[j] / total
+    return np.log(total), top
+
+
+@_njit()
+def pack_row(X, x_kind, src, dst, scale):
+    """dst <- row ``src`` of X (raw bytes read as ``x_kind``) in dst's dtype, times ``scale``."""
+    T = dst.dtype.type
+    raw = X[src]
+    if x_kind == X_UINT8:
+        for k in range(dst.shape[0]):
+            dst[k] = T(raw[k]) * scale
+    elif x_kind == X_FLOAT32:
+        values = raw.view(np.float32)
+        for k in range(dst.shape[0]):
+            dst[k] = T(values[k])
+    else:
+        values = raw.view(np.float64)
+        for k in range(dst.shape[0]):
+            dst[k] = T(values[k])
+
+
+@_njit()
+def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
+    """Layers 1..L for buffer rows r0..r1-1 (block 0 already packed), layer by layer.
+
+    Hidden activations go into ``acts``, f' into ``ds`` (flags & 2, else into ``spare``),
+    pre-activations into ``zs`` (flags & 1); block L gets the logits, or the probabilities
+    (flags & 4). Units go in chunks of UNIT_CHUNK so a chunk of W stays in L2 for all rows.
+    """
+    params, sizes, woff, boff, cum = net
+    L = sizes.shape[0] - 1
+    for layer in range(1, L + 1):
+        W, b = weights(params, woff, boff, sizes, layer)
+        units = sizes[layer]
+        A_prev = block(acts, cum, rows, layer - 1, sizes[layer - 1])
+        A = block(acts, cum, rows, layer, units)
+        for j in range(0, units, UNIT_CHUNK):
+            dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
+        for r in range(r0, r1):
+            if flags & 1:
+                block(zs, cum, rows, layer, units)[r, :] = A[r]
+            if layer == L:
+                if flags & 4:
+                    softmax_row(A[r])
+            elif flags & 2:
+                activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
+            else:
+                activate_row(A[r], spare[:units], code)
+
+
+@_njit()
+def backward_rows(net, ds, deltas, rows, r0, r1, S, P):
+    """deltas of layers L-1..1 for rows r0..r1-1 from deltas of layer L: the chain
+    dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S."""
+    params, sizes, woff, boff, cum = net
+    L = sizes.shape[0] - 1
+    for layer in range(L, 1, -1):
+        W, _ = weights(params, woff, boff, sizes, layer)
+        units, n_prev = sizes[layer], sizes[layer - 1]
+        D = block(ds, cum, rows, layer - 1, n_prev)
+        dZ_prev = block(deltas, cum, rows, layer - 1, n_prev)
+        for i in range(r0, r1, SLAB):
+            n_rows = min(SLAB, r1 - i)
+            base = rows * cum[layer] + i * units
+            rank_slab(S, P, deltas, base, units, 1, n_rows, W, 0, units, 0, n_prev)
+            for r in range(n_rows):
+                for c in range(n_prev):
+                    dZ_prev[i + r, c] = S[r, c] * D[i + r, c]
+
+
+@_njit()
+def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
+    """deltas of layer L = (probabilities - one-hot) / rows for rows r0..r1-1.
+
+    With ``logits`` block L holds logits: softmax them in place and add each row's
+    cross-entropy (log-sum-exp) to stats[0]; else it holds probabilities already. Adds the
+    correct count (argmax of the probabilities, first on ties) to stats[1].
+    """
+    sizes, cum = net[1], net[4]
+    L = sizes.shape[0] - 1
+    T = acts.dtype.type
+    probs = block(acts, cum, rows, L, sizes[L])
+    dZ = block(deltas, cum, rows, L, sizes[L])
+    inv_m = T(1.0 / rows)
+    for i in range(r0, r1):
+        y = labels[i]
+        p = probs[i]
+        if logits:
+            z_y = p[y]
+            log_total, top = softmax_row(p)
+            stats[0] += float(log_total) - float(z_y - top)
+        best = 0
+        for j in range(sizes[L]):
+            dZ[i, j] = p[j] * inv_m
+            if p[j] > p[best]:
+                best = j
+        dZ[i, y] -= inv_m
+        stats[1] += best == y
+
+
+@_njit()
+def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
+    """dW_l = dZ_l.T @ A_{l-1} (+ l2 W) and db_l for this part's units (or inputs, for layers
+    narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into grads)."""
+    params, sizes, woff, boff, cum = net
+    first, second, hyper, code, step = opt
+    lr, momentum, beta1, beta2, eps, l2 = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
+    T = params.dtype.type
+    units, n_in = sizes[layer], sizes[layer - 1]
+    if units >= 16 * parts:  # split the units
+        j0, j1 = split(units, parts, part, SLAB)
+        c0, c1 = 0, n_in
+        b0, b1 = j0, j1
+    else:  # split the inputs; part 0 takes the biases
+        c0, c1 = split(n_in, parts, part, 16)
+        j0, j1 = 0, (units if c0 < c1 else 0)
+        b0, b1 = 0, (units if part == 0 else 0)
+    A_prev = block(acts, cum, rows, layer - 1, n_in)
+    dZ = block(deltas, cum, rows, layer, units)
+    for j in range(j0, j1, SLAB):
+        n_rows = min(SLAB, j1 - j)
+        rank_slab(S, P, deltas, rows * cum[layer] + j, 1, units, n_rows, A_prev, 0, rows, c0, c1)
+        for r in range(n_rows):
+            at = woff[layer - 1] + (j + r) * n_in
+            g = S[r, : c1 - c0]
+            w = params[at + c0 : at + c1]
+            if l2 != 0:
+                for c in range(c1 - c0):
+                    g[c] += T(l2) * w[c]
+            if code == NO_UPDATE:
+                grads[at + c0 : at + c1] = g
+            else:
+                m, v = first[at + c0 : at + c1], second[at + c0 : at + c1]
+                optimizer_update(w, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
+    if b0 < b1:
+        g = S[0, : b1 - b0]
+        g[:] = 0
+        for i in range(rows):
+            for j in range(b0, b1):
+                g[j - b0] += dZ[i, j]
+        at = boff[layer - 1]
+        if code == NO_UPDATE:
+            grads[at + b0 : at + b1] = g
+        else:
+            b, m, v = params[at + b0 : at + b1], first[at + b0 : at + b1], second[at + b0 : at + b1]
+            optimizer_update(b, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
+
+
+@_njit()
+def work(job, part, parts, code, net, opt, data, buffers, scratch, start, count):
+    """This thread's share of one parallel region; see the module docstring for the jobs."""
+    sizes, cum = net[1], net[4]
+    X, x_kind, scale, Y, order = data
+    acts, zs, ds, deltas, grads, labels, out = buffers
+    S, P, tile, spare = scratch[0][part], scratch[1][part], scratch[2][part], scratch[3][part]
+    stats = scratch[4][part]
+    L = sizes.shape[0] - 1
+    if job == UPDATE:
+        for layer in range(L, 0, -1):
+            update_layer(net, opt, layer, deltas[0], acts[0], count, part, parts, grads, S, P)
+        return
+    lo, hi = split(count, parts, part, TILE_ROWS)
+    if job == ROWS_PREDICT:  # chunks of rows through the whole network in this thread's buffer
+        buf, rows = acts[part], PREDICT_CHUNK
+        for first in range(lo, hi, rows):
+            n = min(rows, hi - first)
+            inputs = block(buf, cum, rows, 0, sizes[0])
+            for r in range(n):
+                pack_row(X, x_kind, start + first + r, inputs[r], scale)
+            forward_rows(net, code, buf, zs[0], ds[0], rows, 0, n, 4, tile, spare)
+            out[first : first + n, :] = block(buf, cum, rows, L, sizes[L])[:n]
+        return
+    rows = count
+    if job == ROWS_BACKWARD:  # f' from the given pre-activations, then the backward chain
+        for layer in range(1, L):
+            Z = block(zs[0], cum, rows, layer, sizes[layer])
+            D = block(ds[0], cum, rows, layer, sizes[layer])
+            for r in range(lo, hi):
+                spare[: sizes[layer]] = Z[r]
+                activate_row(spare[: sizes[layer]], D[r], code)
+        top_rows(net, acts[0], deltas[0], rows, lo, hi, labels, False, stats)
+        backward_rows(net, ds[0], deltas[0], rows, lo, hi, S, P)
+        return
+    inputs = block(acts[0], cum, rows, 0, sizes[0])
+    for r in range(lo, hi):
+        src = order[start + r] if job == ROWS_TRAIN else start + r
+        pack_row(X, x_kind, src, inputs[r], scale)
+        labels[r] = Y[src] if job == ROWS_TRAIN else 0
+    if job == ROWS_FORWARD:
+        forward_rows(net, code, acts[0], zs[0], ds[0], rows, lo, hi, 1 | 4, tile, spare)
+        return
+    forward_rows(net, code, acts[0], zs[0], ds[0], rows, lo, hi, 2, tile, spare)
+    top_rows(net, acts[0], deltas[0], rows, lo, hi, labels, True, stats)
+    backward_rows(net, ds[0], deltas[0], rows, lo, hi, S, P)
+
+
+@_njit(parallel=True)
+def run_parallel(job, parts, code, net, opt, data, buffers, scratch, start, count):
+    """``work`` for parts 0..parts-1, one per thread."""
+    for part in prange(parts):
+        work(job, part, parts, code, net, opt, data, buffers, scratch, start, count)
+
+
+@_njit()
+def train_epoch(parts, code, net, opt, data, buffers, scratch, batch_size):
+    """One epoch over consecutive ``batch_size`` slices of ``order``, in place on params and
+    optimizer buffers; loss sums and correct counts accumulate in scratch[4]. Returns the new
+    step count (opt[4] + number of batches)."""
+    first, second, hyper, opt_code, step = opt
+    order = data[4]
+    m = order.shape[0]
+    for start in range(0, m, batch_size):
+        count = min(batch_size, m - start)
+        run_parallel(ROWS_TRAIN, parts, code, net, opt, data, buffers, scratch, start, count)
+        step += 1
+        opt = (first, second, hyper, opt_code, step)
+        run_parallel(UPDATE, parts, code, net, opt, data, buffers, scratch, start, count)
+    return step
