@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 import numpy as np
@@ -25,6 +26,10 @@ except ImportError:  # commits before the application package: the registry live
         check_against_reference,
         check_epoch_against_reference,
     )
+try:
+    from mnistbench.variants import BASELINES, DTYPES_OF_VARIANT
+except ImportError:  # commits before the notebook baseline: dtypes follow the engine
+    BASELINES, DTYPES_OF_VARIANT = frozenset(), {}
 
 M = 41_000  # the seed's training-set size
 HIDDEN = 10
@@ -49,6 +54,8 @@ def supported(variant: str, input_label: str, registry: dict) -> bool:
     dtype, _ = INPUTS[input_label]
     if variant not in registry:
         return False  # e.g. torch variants where PyTorch is not installed
+    if variant in DTYPES_OF_VARIANT:
+        return np.dtype(dtype).name in DTYPES_OF_VARIANT[variant]
     return not (ENGINE_OF_VARIANT[variant] == "torch" and dtype == np.float64)
 
 
@@ -64,6 +71,18 @@ def full_batch_step(variant: str, input_label: str):
     step = FULL_BATCH[variant](params, X, Y)
     step(params, 0.1)  # JIT compile and warm caches outside the timing
     return step, params
+
+
+def speedup(baseline, case, rounds: int = 7) -> float:
+    """median(baseline time) / median(case time), each a (step, params) pair from
+    :func:`full_batch_step`, over ``rounds`` interleaved rounds so drift hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for (step, params), store in zip((baseline, case), times, strict=True):
+            started = time.perf_counter()
+            step(params, 0.1)
+            store.append(time.perf_counter() - started)
+    return float(np.median(times[0]) / np.median(times[1]))
 
 
 def minibatch_epoch(variant: str, input_label: str):

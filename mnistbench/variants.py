@@ -9,6 +9,11 @@ and returns a step function, so what gets timed is the step alone.
 
 X may be uint8 pixels (each engine divides by 255: the reference converts once up front, the Numba
 kernels fold the scale in) or floats; the compute dtype is the params' dtype.
+
+:data:`BASELINES` are timed but not validated: ``notebook`` is the seed notebook's own code (its
+per-network bias gradient and all), there so that speedups can be quoted against what a user
+starts from. :func:`check_against_reference` only checks that a baseline's step runs and stays
+finite; every other variant must agree with the reference.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
 from . import torch_engine
+from .baselines import notebook
 
 # (atol, rtol) per compute precision: |variant - reference| <= atol + rtol * |reference|.
 # TOL bounds one call (a gradient, a step); TRAJECTORY_TOL whole trajectories (N steps, an
@@ -44,6 +50,37 @@ CHECK_ROWS = 2000
 
 FullBatchStep = Callable[[Params, float], tuple[Params, float]]
 MinibatchEpoch = Callable[[Params, np.ndarray, int, float], tuple[Params, float]]
+
+
+def _notebook_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBatchStep:
+    """The notebook's functions on samples as columns: X.T is (n_in, m), Fortran-ordered like the
+    notebook's ``X_train``; biases travel as (units, 1) columns. float64 only, as the notebook.
+
+    The loss returned is the notebook's softmax output read at the labels, ``-mean(log A2[Y])``
+    (the notebook computes none; this is the cheapest one, a gather of m values).
+    """
+    params = check_params(params)
+    if params.dtype != np.float64:
+        raise ValueError(f"the notebook baseline runs float64 only, got {params.dtype}")
+    X = check_X(X, params.n_in, params.dtype)
+    n_out = params.W2.shape[0]
+    Y = check_labels(Y, X.shape[0], n_out)
+    if Y.max() + 1 != n_out:
+        raise ValueError(f"the notebook's one_hot sizes its output by Y.max() + 1: Y must "
+                         f"contain class {n_out - 1}, its largest label is {Y.max()}")  # fmt: skip
+    XT = (X / 255.0 if X.dtype == np.uint8 else X).T
+    m = X.shape[0]
+    columns = np.arange(m)
+
+    def step(params: Params, learning_rate: float) -> tuple[Params, float]:
+        notebook.set_m(m)
+        W1, b1, W2, b2 = params.W1, params.b1[:, None], params.W2, params.b2[:, None]
+        Z1, A1, Z2, A2 = notebook.forward_prop(W1, b1, W2, b2, XT)
+        dW1, db1, dW2, db2 = notebook.backward_prop(Z1, A1, Z2, A2, W1, W2, XT, Y)
+        W1, b1, W2, b2 = notebook.update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, learning_rate)
+        return Params(W1, b1.ravel(), W2, b2.ravel()), -float(np.mean(np.log(A2[Y, columns])))
+
+    return step
 
 
 def _reference_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBatchStep:
@@ -125,6 +162,7 @@ def _numba_minibatch(params: Params, X: np.ndarray, Y: np.ndarray) -> MinibatchE
 
 
 FULL_BATCH: dict[str, Callable[[Params, np.ndarray, np.ndarray], FullBatchStep]] = {
+    "notebook": _notebook_full_batch,  # first: the report's first row
     "reference": _reference_full_batch,
     "numba": _numba_full_batch,
     "numba_fused": _numba_fused_full_batch,
@@ -133,13 +171,23 @@ MINIBATCH: dict[str, Callable[[Params, np.ndarray, np.ndarray], MinibatchEpoch]]
     "reference": _reference_minibatch,
     "numba": _numba_minibatch,
 }
-ENGINE_OF_VARIANT = {"reference": "numpy", "numba": "numba", "numba_fused": "numba"}
+ENGINE_OF_VARIANT = {
+    "notebook": "numpy",
+    "reference": "numpy",
+    "numba": "numba",
+    "numba_fused": "numba",
+}
+BASELINES = frozenset({"notebook"})  # timed and reported, never validated against the reference
+# compute dtypes a variant runs (the notebook is float64 code; the torch engines run float32)
+DTYPES_OF_VARIANT = {name: ("float64", "float32") for name in ENGINE_OF_VARIANT}
+DTYPES_OF_VARIANT["notebook"] = ("float64",)
 
 if torch_engine.available():  # comparison engines, registered only where PyTorch is installed
     FULL_BATCH["torch"] = torch_engine.full_batch
     FULL_BATCH["torch_autograd"] = partial(torch_engine.full_batch, autograd=True)
     MINIBATCH["torch"] = torch_engine.minibatch
     ENGINE_OF_VARIANT.update(torch="torch", torch_autograd="torch")
+    DTYPES_OF_VARIANT.update(torch=("float32",), torch_autograd=("float32",))
 
 
 def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.ndarray) -> None:
@@ -147,9 +195,18 @@ def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.n
     from the reference's beyond :data:`TOL` (new params and loss); raises ``RuntimeError``.
 
     X: uint8 pixels or floats in [0, 1]; the reference gets them as floats in the params' dtype.
+    A baseline (:data:`BASELINES`) is not compared: its step must only run and stay finite.
     """
     dtype = np.dtype(params.dtype)
     rows = slice(0, min(len(Y), CHECK_ROWS))
+    if variant in BASELINES:
+        got, got_loss = FULL_BATCH[variant](params, X[rows], Y[rows])(params, 0.1)
+        for name, a, b in zip([*Params._fields, "loss"], [*got, got_loss], [*params, 0.0],
+                              strict=True):  # fmt: skip
+            if np.shape(a) != np.shape(b) or not np.all(np.isfinite(a)):
+                raise RuntimeError(f"refusing to time baseline {variant} ({dtype}): its step "
+                                   f"gives a non-finite or misshapen {name}")  # fmt: skip
+        return
     X_ref = ref_train.as_float(X[rows], dtype)
     want, want_loss = FULL_BATCH["reference"](params, X_ref, Y[rows])(params, 0.1)
     got, got_loss = FULL_BATCH[variant](params, X[rows], Y[rows])(params, 0.1)

@@ -41,3 +41,39 @@ def plot_report(result: dict, path: Path) -> Path:
     with atomic_write(path) as handle:
         figure.savefig(handle, format="png")
     return path
+
+
+def plot_scaling(result: dict, path: Path) -> Path:
+    """Two panels over the thread counts: ms per full-batch iteration (log) and efficiency."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts = result["threads"]
+    rows = [row for row in result["rows"] if row["section"] == "full_batch"]
+    figure = Figure(figsize=(11, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    times, efficiency = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    for row in rows:
+        label = f"{row['name']} {row['dtype']}" + (" (uint8 X)" if row["input_dtype"] == "uint8"
+                                                   else "")  # fmt: skip
+        times.plot(counts, [row["median_ms"][str(n)] for n in counts], marker="o", label=label)
+        efficiency.plot(counts, [row["efficiency"][str(n)] for n in counts], marker="o")
+    efficiency.axhline(1.0, color="gray", linestyle=":", label="perfect scaling")
+    times.set_yscale("log")
+    for ax in (times, efficiency):
+        ax.set_xticks(counts)
+        ax.set_xlabel("threads (each count in its own pinned process)")
+    times.set_ylabel("ms per full-batch iteration (median)")
+    efficiency.set_ylabel(f"parallel efficiency vs {counts[0]} thread(s)")
+    efficiency.set_ylim(0, 1.2)
+    times.legend(fontsize=7)
+    efficiency.legend(fontsize=7)
+    work = result["workload"]
+    figure.suptitle(f"thread scaling, m={work['m']:,}, hidden {work['hidden']}, "
+                    f"{result['machine']['cpu']}")  # fmt: skip
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
+    return path

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 
+from .fingerprint import fingerprint, format_fingerprint
 from .measure import stats as time_stats
+
+SCHEMA = "mnistbench-bench/2"  # what --compare accepts; version 1 had no samples or fingerprint
 
 
 def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeats) -> dict:
-    import numba
-
-    from mnistbench.kernels import _jit  # noqa: F401  (threading layer needs a parallel run)
-
+    """The result dict ``--json`` writes: fingerprint, workload, peaks and one row per case with
+    its per-round samples (``times_ms``, what ``--compare`` bootstraps) and the BLAS it ran on."""
+    machine = fingerprint(threads)
     rows = []
+    notebook = next((c for c in cases if c.name == "notebook"), None)
     reference = next((c for c in cases if c.name == "reference" and c.dtype == "float64"), None)
     torch_case = next((c for c in cases if c.name == "torch" and c.dtype == "float32"), None)
     for case in cases:
@@ -35,6 +35,8 @@ def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeat
             "gbps": case.bytes / seconds / 1e9,
             "floor_ms": floor * 1e3,
             "roofline_fraction": floor / seconds,
+            "blas": machine["blas"],
+            "speedup_vs_notebook": _ratio(notebook, case),
             "speedup_vs_reference_f64": _ratio(reference, case),
             "speedup_vs_torch": _ratio(torch_case, case),
         })  # fmt: skip
@@ -48,13 +50,14 @@ def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeat
         mb_rows.append({
             "name": case.name, "engine": case.engine, "dtype": case.dtype,
             "input_dtype": case.input_dtype, "batch_size": int(batch), **stats,
-            "times_ms": [t * 1e3 for t in case.times],
+            "times_ms": [t * 1e3 for t in case.times], "blas": machine["blas"],
             "speedup_vs_reference_f64": _ratio(ref_mb, case),
             "speedup_vs_torch": _ratio(torch_mb, case),
         })  # fmt: skip
     return {
+        "schema": SCHEMA,
         "date": time.strftime("%Y-%m-%d"),
-        "machine": _machine(threads, numba),
+        "machine": machine,
         "workload": {
             "m": m,
             "n_in": 784,
@@ -76,32 +79,6 @@ def _ratio(baseline, case) -> float | None:
     return float(np.median(baseline.times) / np.median(case.times))
 
 
-def _machine(threads: int, numba) -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "not initialised"
-    torch_version = None
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads,
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "threading_layer": layer,
-            "torch": torch_version}  # fmt: skip
-
-
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -110,29 +87,50 @@ def _spread(row: dict, spec: str) -> str:
     return f"[{format(row['min_ms'], spec)}-{format(row['max_ms'], spec)}]"
 
 
+def busy(result: dict) -> bool:
+    """True when the 1-minute load average exceeded the run's own threads by more than one:
+    other processes competed for the cores while it was timed."""
+    conditions, threads = result.get("conditions") or {}, result["machine"]["threads"]
+    return max(conditions.get("load_before", 0), conditions.get("load_after", 0)) > threads + 1
+
+
+def _conditions_line(result: dict) -> list[str]:
+    conditions = result.get("conditions")
+    if not conditions:
+        return []
+    line = (f"load average (1 min) while timing: {conditions['load_before']:.1f} -> "
+            f"{conditions['load_after']:.1f} on {result['machine']['cores']} cores")  # fmt: skip
+    return [line + ("  (busy: other processes competed; expect noise)" if busy(result) else "")]
+
+
 def format_report(result: dict) -> str:
     machine, work, peaks = result["machine"], result["workload"], result["peaks"]
     lines = [
-        f"mnistbench bench  {result['date']}  {machine['cpu']}, {machine['cores']} cores, "
-        f"{machine['threads']} threads ({machine['threading_layer']}); numpy {machine['numpy']}, "
-        f"numba {machine['numba']}, torch {machine['torch'] or 'not installed'}",
+        f"mnistbench bench  {result['date']}",
+        *format_fingerprint(machine),
         f"workload: full-batch iteration, m={work['m']:,} x {work['n_in']}, hidden "
         f"{work['hidden']}, {work['flops_per_iteration'] / 1e9:.3f} GFLOP; "
         f"{work['repeats']} interleaved rounds, median [min-max]",
         f"measured peaks: matmul {peaks['gflops_float64']:.0f} GFLOP/s f64, "
         f"{peaks['gflops_float32']:.0f} GFLOP/s f32; copy {peaks['copy_gbps']:.1f} GB/s",
+        *_conditions_line(result),
         "",
         f"{'variant':<15}{'dtype':<9}{'input':<9}{'ms/iter':>9}{'  [min-max]':<17}"
-        f"{'vs ref64':>9}{'vs torch':>9}{'GFLOP/s':>9}{'GB/s':>7}{'floor ms':>10}{'roofline':>9}",
+        f"{'vs nb':>7}{'vs ref64':>9}{'vs torch':>9}{'GFLOP/s':>9}{'GB/s':>7}{'floor ms':>10}"
+        f"{'roofline':>9}",
     ]
     for row in result["full_batch"]:
         lines.append(
             f"{row['name']:<15}{row['dtype']:<9}{row['input_dtype']:<9}"
             f"{row['median_ms']:>9.2f}  {_spread(row, '.1f'):<15}"
+            f"{_fmt(row.get('speedup_vs_notebook'), '.2f'):>7}"
             f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
             f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}{row['gflops']:>9.1f}{row['gbps']:>7.1f}"
             f"{row['floor_ms']:>10.2f}{row['roofline_fraction']:>9.0%}"
         )
+    if any(row["name"] == "notebook" for row in result["full_batch"]):
+        lines.append("notebook: the seed notebook's own code, a baseline, not validated (its bias "
+                     "gradient is one scalar); 'vs nb' = notebook ms / row ms")  # fmt: skip
     if result["minibatch"]:
         lines += ["", f"mini-batch epoch over m={work['m']:,} rows (plain SGD)",
                   f"{'variant':<17}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"

@@ -1,0 +1,226 @@
+"""``mnistbench bench --compare OLD.json [NEW.json]``: is a change a real regression or noise?
+
+Per row present in both results: the ratio ``median(new) / median(old)`` of the recorded
+per-round samples (``times_ms``) and a bootstrap 95% confidence interval for it (both sample sets
+resampled with replacement, seeded, :data:`RESAMPLES` times). A row is
+
+* ``slower`` when the whole interval lies above ``1 + same_within``,
+* ``faster`` when it lies below ``1 / (1 + same_within)``,
+* ``same`` otherwise (no difference shown beyond the noise band).
+
+The band absorbs what the interval cannot see: drift of the whole machine between two runs (a
+shared 2-core machine moves every row by several percent between runs; rounds within one run are
+interleaved, so within a run the drift cancels). ``fail_above`` (e.g. 1.10) makes the comparison
+exit 1 when some row's interval lies wholly above it.
+
+Results of different machines (:func:`mnistbench.bench.fingerprint.identity`) or workloads refuse
+to compare unless ``force``; unreadable, truncated or foreign files raise :class:`CompareError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .fingerprint import identity
+from .report import SCHEMA, busy
+
+RESAMPLES = 4000
+SAME_WITHIN = 0.05
+WORKLOAD_KEYS = ("m", "n_in", "hidden", "n_out")
+
+
+class CompareError(ValueError):
+    """A result file that cannot be compared (missing, truncated, foreign, other machine)."""
+
+
+@dataclass
+class RowComparison:
+    key: tuple[str, str, str, str]  # section, name, dtype, input dtype
+    old_ms: float
+    new_ms: float
+    ratio: float  # new / old: above 1 is slower
+    low: float
+    high: float
+    verdict: str
+
+
+def load_result(path: Path) -> dict:
+    """A ``mnistbench bench --json`` result, checked enough to compare; CompareError if not."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CompareError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CompareError(f"{path}: cannot be read ({error})") from None
+    try:
+        result = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CompareError(
+            f"{path}: not valid JSON, truncated? ({error.msg} at line "
+            f"{error.lineno}, column {error.colno})"
+        ) from None
+    if not isinstance(result, dict) or "full_batch" not in result:
+        raise CompareError(f"{path}: not a mnistbench bench result (no 'full_batch' rows)")
+    if result.get("schema") != SCHEMA:
+        raise CompareError(
+            f"{path}: written by another mnistbench bench version (schema "
+            f"{result.get('schema')!r}, expected {SCHEMA!r}: per-round samples "
+            "and the machine fingerprint are needed); re-run the bench"
+        )
+    for section in ("full_batch", "minibatch"):
+        rows = result.get(section, [])
+        if not isinstance(rows, list):
+            raise CompareError(f"{path}: '{section}' is not a list of rows")
+        for row in rows:
+            _check_row(path, section, row)
+    if not isinstance(result.get("machine"), dict):
+        raise CompareError(f"{path}: no machine fingerprint")
+    return result
+
+
+def _check_row(path: Path, section: str, row: object) -> None:
+    if not isinstance(row, dict) or not all(k in row for k in ("name", "dtype", "input_dtype")):
+        raise CompareError(f"{path}: a '{section}' row lacks name/dtype/input_dtype: {row!r:.80}")
+    times = row.get("times_ms")
+    if (
+        not isinstance(times, list)
+        or not times
+        or not all(isinstance(t, (int, float)) and math.isfinite(t) and t > 0 for t in times)
+    ):
+        raise CompareError(
+            f"{path}: row {row['name']} {row['dtype']} has no positive finite "
+            f"per-round samples (times_ms: {times!r:.60})"
+        )
+
+
+def _rows(result: dict) -> dict[tuple[str, str, str, str], list[float]]:
+    return {
+        (section, row["name"], row["dtype"], row["input_dtype"]): row["times_ms"]
+        for section in ("full_batch", "minibatch")
+        for row in result.get(section, [])
+    }
+
+
+def bootstrap_ratio(old, new, rng: np.random.Generator, resamples: int = RESAMPLES):
+    """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap."""
+    old, new = np.asarray(old, dtype=float), np.asarray(new, dtype=float)
+    old_medians = np.median(old[rng.integers(0, old.size, (resamples, old.size))], axis=1)
+    new_medians = np.median(new[rng.integers(0, new.size, (resamples, new.size))], axis=1)
+    low, high = np.percentile(new_medians / old_medians, [2.5, 97.5])
+    return float(np.median(new) / np.median(old)), float(low), float(high)
+
+
+def verdict(low: float, high: float, same_within: float = SAME_WITHIN) -> str:
+    if low > 1 + same_within:
+        return "slower"
+    if high < 1 / (1 + same_within):
+        return "faster"
+    return "same"
+
+
+def mismatches(old: dict, new: dict) -> list[str]:
+    """What makes two results incomparable: machine identity, threads and workload."""
+    problems = []
+    old_id, new_id = identity(old["machine"]), identity(new["machine"])
+    for key in old_id:
+        if old_id[key] != new_id[key]:
+            problems.append(f"machine {key}: {old_id[key]!r} vs {new_id[key]!r}")
+    if old["machine"].get("threads") != new["machine"].get("threads"):
+        problems.append(
+            f"threads: {old['machine'].get('threads')} vs {new['machine'].get('threads')}"
+        )
+    for key in WORKLOAD_KEYS:
+        a, b = old.get("workload", {}).get(key), new.get("workload", {}).get(key)
+        if a != b:
+            problems.append(f"workload {key}: {a} vs {b}")
+    return problems
+
+
+def compare(
+    old: dict, new: dict, *, same_within: float = SAME_WITHIN, force: bool = False, seed: int = 0
+) -> tuple[list[RowComparison], list[str]]:
+    """Row comparisons (rows in both, in NEW's order) and notes; CompareError when refused."""
+    notes = []
+    problems = mismatches(old, new)
+    if problems and not force:
+        raise CompareError(
+            "refusing to compare results of different machines or workloads "
+            "(--force compares anyway): " + "; ".join(problems)
+        )
+    notes += [f"warning: {problem} (compared anyway, --force)" for problem in problems]
+    for key in ("numpy", "numba", "llvmlite", "torch", "blas"):
+        a, b = old["machine"].get(key), new["machine"].get(key)
+        if a != b:
+            notes.append(f"note: {key} {a} -> {b}")
+    for name, result in (("OLD", old), ("NEW", new)):
+        if busy(result):
+            conditions = result["conditions"]
+            notes.append(
+                f"warning: {name} ran on a busy machine (load {conditions['load_before']:.1f} -> "
+                f"{conditions['load_after']:.1f} for {result['machine']['threads']} threads): "
+                "differences may be the machine's, not the code's"
+            )
+    old_rows, new_rows = _rows(old), _rows(new)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, new_times in new_rows.items():
+        if key in old_rows:
+            ratio, low, high = bootstrap_ratio(old_rows[key], new_times, rng)
+            rows.append(
+                RowComparison(
+                    key,
+                    float(np.median(old_rows[key])),
+                    float(np.median(new_times)),
+                    ratio,
+                    low,
+                    high,
+                    verdict(low, high, same_within),
+                )
+            )
+    only_old = [" ".join(key[1:]) for key in old_rows if key not in new_rows]
+    only_new = [" ".join(key[1:]) for key in new_rows if key not in old_rows]
+    if only_old:
+        notes.append("only in OLD: " + ", ".join(only_old))
+    if only_new:
+        notes.append("only in NEW: " + ", ".join(only_new))
+    if not rows:
+        raise CompareError("the two results share no rows (same name, dtype and input)")
+    return rows, notes
+
+
+def regressions(rows: list[RowComparison], fail_above: float) -> list[RowComparison]:
+    """Rows slower than ``fail_above`` with the whole confidence interval above it."""
+    return [row for row in rows if row.low > fail_above]
+
+
+def format_comparison(
+    rows: list[RowComparison],
+    notes: list[str],
+    old_name: str,
+    new_name: str,
+    same_within: float = SAME_WITHIN,
+) -> str:
+    lines = [
+        f"compare: OLD {old_name}  ->  NEW {new_name}",
+        f"ratio = median NEW / median OLD per row (above 1 is slower), bootstrap 95% interval; "
+        f"'same' unless the interval clears +-{same_within:.0%}",
+        *notes,
+        "",
+        f"{'section':<11}{'variant':<17}{'dtype':<9}{'input':<9}{'OLD ms':>9}{'NEW ms':>9}"
+        f"{'ratio':>8}  {'95% interval':<15}verdict",
+    ]
+    for row in rows:
+        section, name, dtype, input_dtype = row.key
+        lines.append(
+            f"{section:<11}{name:<17}{dtype:<9}{input_dtype:<9}{row.old_ms:>9.2f}"
+            f"{row.new_ms:>9.2f}{row.ratio:>8.3f}  [{row.low:.3f}-{row.high:.3f}]  {row.verdict}"
+        )
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("faster", "same", "slower")}
+    lines += ["", ", ".join(f"{n} {v}" for v, n in counts.items())]
+    return "\n".join(lines)
