@@ -1,0 +1,220 @@
+"""Private Numba kernels for on-the-fly augmentation. No validation here: see ``augment.py``.
+
+They reproduce :mod:`mnistbench.reference.augment` (conventions, draw layout and the splitmix64
+stream) pixel for pixel; all arithmetic is float64, only the final store uses ``out``'s dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mnistbench.reference.augment import (
+    CENTRE,
+    GOLDEN,
+    MIX1,
+    MIX2,
+    STREAM_AFFINE,
+    STREAM_ELASTIC_X,
+    STREAM_ELASTIC_Y,
+    STREAM_NOISE,
+)
+from mnistbench.reference.model import SIDE
+
+from ._jit import _njit
+
+LAST = SIDE - 1
+# Taps farther than LAST from the centre only ever read the zero padding: they add exact zeros.
+PAD = LAST
+_S11, _S27, _S30, _S31, _S32 = (np.uint64(s) for s in (11, 27, 30, 31, 32))
+_HALF_PI = 0.5 * np.pi
+
+
+@_njit()
+def mix64(z):
+    """splitmix64's step on a uint64 (wrapping arithmetic)."""
+    z = z + GOLDEN
+    z = (z ^ (z >> _S30)) * MIX1
+    z = (z ^ (z >> _S27)) * MIX2
+    return z ^ (z >> _S31)
+
+
+@_njit()
+def image_key(seed, epoch, row):
+    """uint64 hash of (seed, epoch, row): the start of every draw for one image."""
+    return mix64(mix64(mix64(seed) ^ epoch) ^ np.uint64(row))
+
+
+@_njit()
+def uniform(key, stream, k):
+    """Draw k of ``stream``: float64 in [0, 1) from the top 53 bits of the hash."""
+    counter = (np.uint64(stream) << _S32) | np.uint64(k)
+    return np.float64(mix64(key ^ counter) >> _S11) * 2.0**-53
+
+
+@_njit()
+def _elastic_noise(key, pad):
+    """U(-1, 1) noise fields x | y side by side into the centre rows of the zero-padded
+    (SIDE + 2 PAD, 2 SIDE) ``pad``: pad[PAD + r, c] for x, pad[PAD + r, SIDE + c] for y.
+    """
+    for r in range(SIDE):
+        for c in range(SIDE):
+            pad[PAD + r, c] = 2.0 * uniform(key, STREAM_ELASTIC_X, r * SIDE + c) - 1.0
+        for c in range(SIDE):
+            pad[PAD + r, SIDE + c] = 2.0 * uniform(key, STREAM_ELASTIC_Y, r * SIDE + c) - 1.0
+
+
+@_njit()
+def _smooth_rows(pad, weights, acc, out_t):
+    """Correlate both padded fields with ``weights`` along rows, store each transposed.
+
+    pad: (SIDE + 2 PAD, 2 SIDE) as from :func:`_elastic_noise`; out_t gets the same layout with
+    each field's rows and columns swapped, so two calls make the separable 2-D filter. Sums are
+    ordered like scipy's symmetric ``correlate1d``: centre tap, then outermost pairs first. Each
+    tap is one long loop over the flat centre block (acc: (SIDE * 2 SIDE,) scratch).
+    """
+    mid = (weights.shape[0] - 1) // 2
+    radius = min(mid, PAD)
+    width = 2 * SIDE
+    size = SIDE * width
+    flat = pad.ravel()
+    first = PAD * width
+    centre = weights[mid]
+    for i in range(size):
+        acc[i] = flat[first + i] * centre
+    for j in range(radius, 0, -1):
+        w = weights[mid - j]
+        lo = flat[first - j * width : first - j * width + size]
+        hi = flat[first + j * width : first + j * width + size]
+        for i in range(size):
+            acc[i] += (lo[i] + hi[i]) * w
+    for r in range(SIDE):
+        for c in range(SIDE):
+            out_t[PAD + c, r] = acc[r * width + c]
+            out_t[PAD + c, SIDE + r] = acc[r * width + SIDE + c]
+
+
+@_njit()
+def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
+    """fx, fy (SIDE, SIDE) = alpha * gaussian_filter(U(-1, 1) noise, sigma), mode constant."""
+    _elastic_noise(key, pad)
+    _smooth_rows(pad, weights, acc, tmp)
+    _smooth_rows(tmp, weights, acc, pad)
+    for r in range(SIDE):
+        for c in range(SIDE):
+            fx[r, c] = pad[PAD + r, c] * alpha
+            fy[r, c] = pad[PAD + r, SIDE + c] * alpha
+
+
+@_njit()
+def _bilinear(src, row, col):
+    """src (SIDE, SIDE) at (row, col); 0 outside [0, SIDE-1] on either axis (scipy "constant")."""
+    if not (row >= 0.0 and row <= LAST and col >= 0.0 and col <= LAST):
+        return 0.0
+    r0, c0 = int(row), int(col)
+    tr, tc = row - r0, col - c0
+    r1, c1 = min(r0 + 1, LAST), min(c0 + 1, LAST)
+    top = (1.0 - tc) * src[r0, c0] + tc * src[r0, c1]
+    bottom = (1.0 - tc) * src[r1, c0] + tc * src[r1, c1]
+    return (1.0 - tr) * top + tr * bottom
+
+
+@_njit()
+def _augment_one(
+    X, row, levels, key, rotate, scale, shift, alpha, weights, noise,
+    src, dst, fx, fy, pad, tmp, acc, normals,
+):  # fmt: skip
+    """Image X[row] -> dst (SIDE, SIDE) float64 in [0, 1]; the other arrays are scratch.
+
+    ``levels``: (256,) float64 ``arange(256) / 255`` for integer X, (0,) for float X.
+    """
+    if levels.shape[0]:  # integer pixels: the exact p / 255 from a table (no reciprocal)
+        for r in range(SIDE):
+            for c in range(SIDE):
+                src[r, c] = levels[int(X[row, r * SIDE + c])]
+    else:
+        for r in range(SIDE):
+            for c in range(SIDE):
+                src[r, c] = X[row, r * SIDE + c]
+    if rotate > 0 or scale > 0 or shift > 0 or alpha > 0:
+        u0 = uniform(key, STREAM_AFFINE, 0)
+        u1 = uniform(key, STREAM_AFFINE, 1)
+        u2 = uniform(key, STREAM_AFFINE, 2)
+        u3 = uniform(key, STREAM_AFFINE, 3)
+        theta = math.radians(rotate * (2.0 * u0 - 1.0))
+        factor = 1.0 + scale * (2.0 * u1 - 1.0)
+        shift_x, shift_y = shift * (2.0 * u2 - 1.0), shift * (2.0 * u3 - 1.0)
+        cos, sin = np.cos(theta) / factor, np.sin(theta) / factor
+        moved_r, moved_c = CENTRE + shift_y, CENTRE + shift_x
+        off_r = CENTRE - (cos * moved_r + sin * moved_c)
+        off_c = CENTRE - (-sin * moved_r + cos * moved_c)
+        if alpha > 0:
+            _displacement(key, weights, alpha, pad, tmp, acc, fx, fy)
+        for r in range(SIDE):
+            for c in range(SIDE):
+                pr, pc = float(r), float(c)
+                if alpha > 0:
+                    pr, pc = pr + fy[r, c], pc + fx[r, c]
+                dst[r, c] = _bilinear(
+                    src, cos * pr + sin * pc + off_r, -sin * pr + cos * pc + off_c
+                )
+    else:
+        dst[:, :] = src
+    if noise > 0:
+        _pixel_noise(key, noise, normals, dst)
+
+
+@_njit()
+def _pixel_noise(key, noise, normals, dst):
+    """dst (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1], with the reference's Box-Muller
+    (see ``reference.augment.normals``). ``normals``: (N_PIXELS,) scratch.
+    """
+    for k in range(SIDE * SIDE):  # plain loops of hashes and of clips vectorize
+        normals[k] = uniform(key, STREAM_NOISE, k)
+    for p in range(SIDE * SIDE // 2):
+        radius = np.sqrt(-2.0 * np.log(1.0 - normals[2 * p]))
+        turn = 4.0 * normals[2 * p + 1]
+        quadrant = int(turn)
+        theta = (turn - quadrant - 0.5) * _HALF_PI
+        cos, sin = radius * np.cos(theta), radius * np.sin(theta)
+        if quadrant == 0:
+            normals[2 * p], normals[2 * p + 1] = cos, sin
+        elif quadrant == 1:
+            normals[2 * p], normals[2 * p + 1] = -sin, cos
+        elif quadrant == 2:
+            normals[2 * p], normals[2 * p + 1] = -cos, -sin
+        else:
+            normals[2 * p], normals[2 * p + 1] = sin, -cos
+    for r in range(SIDE):
+        for c in range(SIDE):
+            value = dst[r, c] + noise * normals[r * SIDE + c]
+            value = value if value > 0.0 else 0.0
+            dst[r, c] = value if value < 1.0 else 1.0
+
+
+@_njit()
+def augment_rows(
+    X, rows, start, stop, levels, seed, epoch, rotate, scale, shift, alpha, weights, noise, out,
+):  # fmt: skip
+    """out[i] = augmented X[rows[i]] for i in start..stop-1 (serial, GIL-free: the wrapper runs
+    one contiguous chunk per thread). An image's result does not depend on the chunking.
+    """
+    src = np.empty((SIDE, SIDE))
+    dst = np.empty((SIDE, SIDE))
+    fx = np.empty((SIDE, SIDE))
+    fy = np.empty((SIDE, SIDE))
+    pad = np.zeros((SIDE + 2 * PAD, 2 * SIDE))
+    tmp = np.zeros((SIDE + 2 * PAD, 2 * SIDE))
+    acc = np.empty(2 * SIDE * SIDE)
+    normals = np.empty(SIDE * SIDE)
+    for i in range(start, stop):
+        row = rows[i]
+        key = image_key(seed, epoch, row)
+        _augment_one(
+            X, row, levels, key, rotate, scale, shift, alpha, weights, noise,
+            src, dst, fx, fy, pad, tmp, acc, normals,
+        )  # fmt: skip
+        for r in range(SIDE):
+            for c in range(SIDE):
+                out[i, r * SIDE + c] = dst[r, c]
