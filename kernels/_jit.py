@@ -27,6 +27,7 @@ BLOCK = 4
 CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
 
 SGD, MOMENTUM, ADAM = 0, 1, 2
+NESTEROV = 3  # momentum with Nesterov's look-ahead (OptimizerConfig(nesterov=True))
 NO_UPDATE = -1
 
 
@@ -279,6 +280,10 @@ def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
         for i in range(p.size):
             m[i] = mu * m[i] + g[i]
             p[i] -= lr_ * m[i]
+    elif code == NESTEROV:
+        for i in range(p.size):
+            m[i] = mu * m[i] + g[i]
+            p[i] -= lr_ * (g[i] + mu * m[i])
     else:
         b1, b2 = T(beta1), T(beta2)
         one_b1, one_b2 = T(1 - beta1), T(1 - beta2)

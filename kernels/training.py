@@ -46,8 +46,28 @@ class EpochRunner:
         l2: float = 0.0,
     ) -> None:
         params = check_params(params)
-        self.X = check_X(X, params.n_in, params.dtype)
-        self.Y = check_labels(Y, self.X.shape[0], params.W2.shape[0])
+        X = check_X(X, params.n_in, params.dtype)
+        self._bind(params, X, check_labels(Y, X.shape[0], params.W2.shape[0]), optimizer, l2)
+
+    @classmethod
+    def _trusted(
+        cls, params: Params, X: np.ndarray, Y: np.ndarray, optimizer: OptimizerConfig, l2: float
+    ) -> EpochRunner:
+        """A runner on arrays a public boundary has already checked, without checking again.
+
+        The caller guarantees what :mod:`.checks` would: params as ``check_params`` returns
+        them, X C-contiguous uint8 or in the params' dtype with ``params.n_in`` columns, Y
+        C-contiguous int64 labels in ``0..n_out-1``, one per row (the estimator does).
+        """
+        runner = cls.__new__(cls)
+        runner._bind(params, X, Y, optimizer, l2)
+        return runner
+
+    def _bind(
+        self, params: Params, X: np.ndarray, Y: np.ndarray, optimizer: OptimizerConfig | None,
+        l2: float,
+    ) -> None:  # fmt: skip
+        self.X, self.Y = X, Y
         self.dtype = params.dtype
         self.scale = scale_for(self.X, params.dtype)
         self.optimizer = optimizer or OptimizerConfig()

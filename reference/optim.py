@@ -5,6 +5,7 @@ arrays, so one :class:`OptimizerState` can be handed to either side.
 
 * sgd:       ``p -= lr * g``
 * momentum:  ``v = mu * v + g; p -= lr * v``                          (PyTorch's form)
+  with ``nesterov=True``: ``v = mu * v + g; p -= lr * (g + mu * v)``  (PyTorch's Nesterov)
 * adam:      ``m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
                p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``
 """
@@ -30,10 +31,13 @@ class OptimizerConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    nesterov: bool = False  # momentum only
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.name!r}")
+        if self.nesterov and self.name != "momentum":
+            raise ValueError(f"nesterov=True needs optimizer 'momentum', got {self.name!r}")
         for attr in ("momentum", "beta1", "beta2"):
             value = getattr(self, attr)
             if not 0 <= value < 1:
@@ -43,8 +47,8 @@ class OptimizerConfig:
 
     @property
     def code(self) -> int:
-        """Small integer the jitted kernels switch on."""
-        return OPTIMIZERS.index(self.name)
+        """Small integer the jitted kernels switch on (3: momentum with Nesterov)."""
+        return 3 if self.nesterov else OPTIMIZERS.index(self.name)
 
 
 @dataclass
@@ -86,7 +90,8 @@ def optimizer_step(
         elif config.name == "momentum":
             m *= dtype(config.momentum)
             m += g
-            new.append(p - dtype(lr) * m)
+            step = g + dtype(config.momentum) * m if config.nesterov else m
+            new.append(p - dtype(lr) * step)
         else:
             b1, b2 = config.beta1, config.beta2
             m *= dtype(b1)

@@ -165,6 +165,8 @@ def minibatch_epoch(
 EpochFn = Callable[[Params, np.ndarray, int, float, OptimizerState], tuple[Params, float, int]]
 PredictFn = Callable[[Params, np.ndarray], np.ndarray]
 Callback = Callable[[int, float, float, float], None]
+LearningRateFn = Callable[[int], float]
+StopFn = Callable[[int, float, Params], bool]
 
 
 def fit(
@@ -180,6 +182,11 @@ def fit(
     state: OptimizerState | None = None,
     callback: Callback | None = None,
     initial_loss: float | None = None,
+    rng: np.random.Generator | None = None,
+    start_epoch: int = 0,
+    epochs: int | None = None,
+    learning_rate: LearningRateFn | None = None,
+    stop: StopFn | None = None,
 ) -> tuple[Params, History]:
     """The training loop shared by both engines.
 
@@ -188,14 +195,28 @@ def fit(
     accuracy, dev accuracy after the epoch, seconds) every ``log_interval`` epochs and after the
     last one. Raises :class:`TrainingDiverged` (see :func:`check_divergence`) as soon as an
     epoch's loss diverges from ``initial_loss`` (default: the first epoch's loss).
+
+    To continue a run (``partial_fit``): ``rng`` draws the epoch orders (default
+    ``default_rng(config.seed)``) and is advanced in place, so a caller that keeps it (and
+    ``state``) continues the shuffling where the last call stopped; ``start_epoch`` numbers the
+    first epoch (history steps; the schedule is read at ``epoch % config.epochs``); ``epochs``
+    is how many to run (default ``config.epochs``). ``learning_rate(epoch)`` replaces the
+    config's schedule; ``stop(epoch, mean_loss, params)`` is called after every epoch and
+    returning True ends training after that epoch (which is logged).
     """
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed) if rng is None else rng
     state = init_state(params) if state is None else state
     batch_size = m if config.batch_size is None else min(config.batch_size, m)
     history = History()
     started = time.perf_counter()
-    for epoch in range(config.epochs):
-        lr = learning_rate_at(epoch, config.learning_rate, config.lr_schedule, config.epochs)
+    last = start_epoch + (config.epochs if epochs is None else epochs) - 1
+    for epoch in range(start_epoch, last + 1):
+        if learning_rate is None:
+            lr = learning_rate_at(
+                epoch % config.epochs, config.learning_rate, config.lr_schedule, config.epochs
+            )
+        else:
+            lr = learning_rate(epoch)
         order = epoch_order(rng, m, config.batch_size)
         new_params, loss_sum, correct = epoch_fn(params, order, batch_size, lr, state)
         mean_loss = loss_sum / m
@@ -203,7 +224,8 @@ def fit(
             initial_loss = mean_loss
         check_divergence(mean_loss, initial_loss, epoch, lr, history)
         params = new_params
-        if epoch % config.log_interval == 0 or epoch == config.epochs - 1:
+        stopping = stop is not None and stop(epoch, mean_loss, params)
+        if epoch % config.log_interval == 0 or epoch == last or stopping:
             dev_accuracy = float("nan")
             if X_dev is not None and Y_dev is not None and len(Y_dev):
                 dev_accuracy = float(np.mean(predict_fn(params, X_dev) == Y_dev))
@@ -212,6 +234,8 @@ def fit(
             )
             if callback is not None:
                 callback(epoch, mean_loss, correct / m, dev_accuracy)
+        if stopping:
+            break
     return params, history
 
 
