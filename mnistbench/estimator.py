@@ -1,430 +1,345 @@
-"""A scikit-learn style classifier around the seed network, on either engine.
+"""``MLPClassifier``: scikit-learn's multi-layer perceptron classifier on the Numba kernels.
 
-``MLPClassifier(hidden=128, batch_size=128, epochs=10, optimizer="adam", learning_rate=1e-3)``
-follows scikit-learn's conventions (constructor arguments stored as given and validated at fit
-time, fitted attributes end in ``_``, ``get_params``/``set_params``) without depending on it.
-
-Both engines run the same loop (:func:`mnistbench.reference.training.fit`) with the same batches,
-so ``engine="numba"`` and ``engine="numpy"`` give the same model up to rounding. The optimizer
-state (momentum velocity, Adam moments and step count) is kept on the estimator, so
-:meth:`MLPClassifier.partial_fit` continues exactly where the last epoch stopped: ``fit`` for
-``E`` epochs followed by one ``partial_fit`` on the same data equals ``fit`` for ``E + 1`` epochs
-under a constant learning rate.
+A drop-in for :class:`sklearn.neural_network.MLPClassifier`: the same parameters with the same
+meanings and defaults, the same fitted attributes, scikit-learn's validation and error
+messages, so it works in ``cross_val_score``, ``GridSearchCV`` and ``Pipeline``. What differs
+is documented on the class. Training runs the project's one loop
+(:func:`mnistbench.reference.training.fit`) on the engine chosen by ``engine``
+(:data:`mnistbench.engines.ENGINES`); ``partial_fit`` is one more call of that loop, continuing
+optimizer state, shuffling and scikit-learn's stopping bookkeeping exactly.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from mnistbench.kernels import checks
-from mnistbench.kernels import model as kernel_model
-from mnistbench.kernels.training import EpochRunner
-from mnistbench.reference import model as ref
-from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params, init_params
-from mnistbench.reference.optim import (
-    OptimizerConfig,
-    OptimizerState,
-    init_state,
-    learning_rate_at,
+from . import _fitting
+from ._inputs import (
+    CONSTRAINTS,
+    X_DTYPES,
+    architecture,
+    classes_of,
+    cross_entropy,
+    encode,
+    kernel_X,
+    seed_of,
 )
-from mnistbench.reference.training import (
-    TrainConfig,
-    TrainingDiverged,
-    as_float,
-    check_divergence,
-    epoch_order,
-    fit,
-    minibatch_epoch,
-)
-
-from .model_files import ModelFileError, load_model, save_model
-
-ENGINES = ("numba", "numpy")
-EpochFn = Callable[[Params, np.ndarray, int, float, OptimizerState], tuple[Params, float, int]]
+from .engines import ENGINES
 
 __all__ = ["ENGINES", "MLPClassifier", "NotFittedError"]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """The estimator was used before ``fit`` (the same bases as scikit-learn's)."""
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron classifier trained by our kernels, scikit-learn's API.
 
+    Every parameter scikit-learn's ``MLPClassifier`` has is here with its meaning and default:
+    ``hidden_layer_sizes``, ``activation``, ``solver`` (``lbfgs`` is SciPy's L-BFGS-B on the
+    fused full-batch gradient), ``alpha``, ``batch_size``, ``learning_rate``,
+    ``learning_rate_init``, ``power_t``, ``max_iter``, ``shuffle``, ``random_state``, ``tol``,
+    ``verbose``, ``warm_start``, ``momentum``, ``nesterovs_momentum``, ``early_stopping``,
+    ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``, ``n_iter_no_change``,
+    ``max_fun``. ``alpha`` is scikit-learn's: the loss adds ``0.5 * alpha * |W|^2 /
+    batch_size`` (``/ n_samples`` for lbfgs), i.e. our kernels' ``l2 = alpha / batch_size``.
 
-class MLPClassifier:
-    """784 -> ``hidden`` ReLU -> 10 softmax classifier trained from scratch.
+    Our extras: ``engine`` ("numba", or "numpy" for the reference), ``dtype`` of the weights
+    ("float64"/"float32"), ``lr_schedule`` (constant/step/cosine over ``max_iter`` epochs,
+    multiplied into scikit-learn's ``learning_rate`` rule), ``init`` ("auto": He for ReLU,
+    Glorot otherwise; "seed": the seed notebook's uniform [-0.5, 0.5); "he"; "glorot"),
+    ``callback(epoch, loss, train_accuracy, dev_accuracy)`` and ``log_interval`` (epochs
+    between ``history_`` rows and callback calls). ``fit`` also takes ``X_dev``/``y_dev``,
+    whose accuracy is logged in ``history_``.
 
-    Parameters mirror :class:`~mnistbench.reference.training.TrainConfig` (``epochs`` is the
-    number of iterations for full-batch training, ``batch_size=None``), plus ``engine``
-    ("numba" or "numpy") and ``callback(epoch, loss, train_accuracy, dev_accuracy)``, called
-    every ``log_interval`` epochs and after the last.
-
-    Fitted attributes: ``params_`` (:class:`Params`), ``history_`` (:class:`History`),
-    ``classes_`` (0..9), ``n_features_in_`` (784), ``n_iter_`` (epochs run), ``loss_`` (mean
-    loss of the last epoch), ``fit_seconds_`` (wall time of the training loop).
+    Differences: ``uint8`` X is read as 8-bit pixels and scaled by 1/255 inside the kernels
+    (the one-byte-per-pixel fast path); pass floats to use values as they are. Binary problems
+    use two softmax outputs (scikit-learn: one logistic unit), so ``out_activation_`` is always
+    "softmax" and ``n_outputs_`` the number of classes. Momentum uses PyTorch's form (the same
+    steps as scikit-learn's at a constant rate). The L2 term of the last, smaller batch uses the
+    full batch's coefficient. A loss that becomes NaN/Inf or 10x its starting value raises
+    :class:`~mnistbench.reference.training.TrainingDiverged`. No ``sample_weight``; no
+    multilabel targets. One hidden ReLU layer runs today; deeper stacks and other activations
+    raise ``ValueError`` until the layer-stack kernels are wired in.
     """
 
-    _PARAM_NAMES = (
-        "hidden",
-        "batch_size",
-        "epochs",
-        "optimizer",
-        "learning_rate",
-        "lr_schedule",
-        "l2",
-        "seed",
-        "dtype",
-        "engine",
-        "callback",
-        "log_interval",
-    )
+    _parameter_constraints: ClassVar[dict] = CONSTRAINTS
 
     def __init__(
         self,
-        hidden: int = 10,
-        batch_size: int | None = None,
-        epochs: int = 500,
-        optimizer: str = "sgd",
-        learning_rate: float = 0.1,
-        lr_schedule: str = "constant",
-        l2: float = 0.0,
-        seed: int = 0,
-        dtype: str = "float64",
-        engine: str = "numba",
-        callback: Callable[[int, float, float, float], None] | None = None,
-        log_interval: int = 1,
-    ) -> None:
-        self.hidden = hidden
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        engine="numba",
+        dtype="float64",
+        lr_schedule="constant",
+        init="auto",
+        callback=None,
+        log_interval=1,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
-        self.epochs = epochs
-        self.optimizer = optimizer
         self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.l2 = l2
-        self.seed = seed
-        self.dtype = dtype
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.engine = engine
+        self.dtype = dtype
+        self.lr_schedule = lr_schedule
+        self.init = init
         self.callback = callback
         self.log_interval = log_interval
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments by name (scikit-learn's protocol)."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, *, classes=None, X_dev=None, y_dev=None) -> MLPClassifier:
+        """Train on X: (n_samples, n_features), y: (n_samples,) labels of any hashable type.
 
-    def set_params(self, **params: Any) -> MLPClassifier:
-        """Set constructor arguments by name; unknown names raise ``ValueError``."""
-        for name, value in params.items():
-            if name not in self._PARAM_NAMES:
-                raise ValueError(
-                    f"invalid parameter {name!r} for MLPClassifier; valid: {self._PARAM_NAMES}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = MLPClassifier().get_params()
-        changed = {k: v for k, v in self.get_params().items() if not _same(v, defaults[k])}
-        return f"MLPClassifier({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
-
-    def _config(self) -> TrainConfig:
-        """The constructor arguments as a validated TrainConfig (its messages name the problem)."""
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(
-                f"callback must be callable or None, got {type(self.callback).__name__}"
-            )
-        log_interval = _plain_int(self.log_interval)
-        if isinstance(log_interval, bool) or not isinstance(log_interval, int):
-            raise ValueError(f"log_interval must be a positive integer, got {log_interval!r}")
-        dtype = self.dtype
-        if isinstance(dtype, (type, np.dtype)):
-            try:
-                dtype = np.dtype(dtype).name
-            except TypeError:
-                pass
-        return TrainConfig(
-            hidden=_plain_int(self.hidden),
-            batch_size=_plain_int(self.batch_size),
-            epochs=_plain_int(self.epochs),
-            optimizer=self.optimizer,
-            learning_rate=self.learning_rate,
-            lr_schedule=self.lr_schedule,
-            l2=self.l2,
-            seed=_plain_int(self.seed),
-            dtype=dtype,
-            log_interval=log_interval,
-        )
-
-    def _check_X(self, X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
-        """(m, 784) uint8 pixels or floats in [0, 1], as the kernels' C-contiguous input."""
-        X = checks.check_X(X, N_PIXELS, dtype, name)
-        if X.dtype.kind == "f":
-            low, high = float(X.min()), float(X.max())
-            if low < 0 or high > 1:
-                raise ValueError(
-                    f"{name} holds floats in {low:g}..{high:g}; pass uint8 pixels (0..255) or "
-                    "floats scaled to [0, 1] (divide by 255)"
-                )
-        return X
-
-    def _check_Xy(
-        self, X: Any, y: Any, dtype: np.dtype, names: tuple[str, str] = ("X", "y")
-    ) -> tuple[np.ndarray, np.ndarray]:
-        X = self._check_X(X, dtype, names[0])
-        n_labels = np.shape(y)[0] if np.ndim(y) >= 1 else None
-        if n_labels is not None and n_labels != X.shape[0]:
-            raise ValueError(
-                f"{names[1]} has {n_labels} labels but {names[0]} has {X.shape[0]} rows"
-            )
-        return X, checks.check_labels(y, X.shape[0], N_CLASSES, names[1])
-
-    def _epoch_fn(
-        self, params: Params, X: np.ndarray, y: np.ndarray, config: TrainConfig
-    ) -> EpochFn:
-        """One epoch on (X, y) on this estimator's engine, updating the optimizer state."""
-        optimizer = OptimizerConfig(config.optimizer)
-        if self.engine == "numba":
-            return EpochRunner(params, X, y, optimizer, config.l2).run
-        X_float = as_float(X, params.dtype)
-
-        def epoch_fn(params, order, batch_size, learning_rate, state):
-            return minibatch_epoch(
-                params, X_float, y, order, batch_size, learning_rate, state, optimizer, config.l2
-            )
-
-        return epoch_fn
-
-    def _forward(self, params: Params, X: np.ndarray) -> ref.Activations:
-        """Forward pass on this estimator's engine for X already checked by :meth:`_check_X`."""
-        if self.engine == "numba":
-            return kernel_model.forward_prop(params, X)
-        return ref.forward_prop(params, as_float(X, params.dtype))
-
-    def _predict_fn(self, params: Params, X: np.ndarray) -> np.ndarray:
-        """Probabilities (m, 10) for X already checked by :meth:`_check_X`."""
-        if self.engine == "numba":
-            return kernel_model.predict_proba(X, params)
-        return self._forward(params, X).A2
-
-    def _prepare(self, X: Any, y: Any) -> tuple[TrainConfig, np.dtype, np.ndarray, np.ndarray]:
-        """The validated config, its dtype, and (X, y) checked against both."""
-        config = self._config()
-        dtype = np.dtype(config.dtype)
-        X, y = self._check_Xy(X, y, dtype)
-        m = X.shape[0]
-        if config.batch_size is not None and config.batch_size > m:
-            raise ValueError(
-                f"batch_size must be in 1..{m} (the number of rows), got {config.batch_size}"
-            )
-        return config, dtype, X, y
-
-    def fit(self, X: Any, y: Any, X_dev: Any = None, y_dev: Any = None) -> MLPClassifier:
-        """Train from a fresh initialisation. X: (m, 784) uint8 or floats in [0, 1]; y: (m,) 0..9.
-
-        ``X_dev``/``y_dev`` (both or neither) give the dev accuracy logged in ``history_``.
-        Raises :class:`~mnistbench.reference.training.TrainingDiverged` (the estimator is then
-        left as it was) when a logged epoch loss is not finite or exceeds
-        :data:`~mnistbench.reference.training.DIVERGENCE_FACTOR` times the loss before training.
+        Our extras: ``classes``, every label the model can predict (default: those in y; the
+        CLI passes 0..9 for MNIST files); ``X_dev``/``y_dev`` (both or neither), a dev set
+        whose accuracy ``history_`` logs. Raises ``TrainingDiverged`` (leaving the estimator
+        as it was) if the loss diverges.
         """
-        config, dtype, X, y = self._prepare(X, y)
-        m = X.shape[0]
-        if (X_dev is None) != (y_dev is None):
-            raise ValueError("pass both X_dev and y_dev, or neither")
-        if X_dev is not None:
-            X_dev, y_dev = self._check_Xy(X_dev, y_dev, dtype, ("X_dev", "y_dev"))
-        params = init_params(config.hidden, N_PIXELS, N_CLASSES, seed=config.seed, dtype=dtype)
-        state = init_state(params)
-        initial_loss = self._initial_loss(params, X, y)
+        warm = self.warm_start and hasattr(self, "params_")
+        X, y = self._validate_Xy(X, y, reset=not warm)
+        classes = self.classes_ if warm else classes_of(y if classes is None else classes)
+        if warm and set(unique_labels(y)) != set(classes):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {classes}, `y` has {unique_labels(y)}"
+            )
+        codes, dev = encode(classes, y), self._dev_set(X_dev, y_dev, classes)
+        seed = seed_of(self.random_state)
+        params = self._start_params(X.shape[1], len(classes), seed, warm)
         started = time.perf_counter()
-        params, history = fit(
-            self._epoch_fn(params, X, y, config),
-            lambda p, Xd: ref.get_predictions(self._predict_fn(p, Xd)),
-            m,
-            params,
-            config,
-            OptimizerConfig(config.optimizer),
-            X_dev=X_dev,
-            Y_dev=y_dev,
-            state=state,
-            callback=self.callback,
-            initial_loss=initial_loss,
-        )
-        self.fit_seconds_ = time.perf_counter() - started
-        self._set_fitted(params, history, config.epochs)
-        self._state = state
-        self._initial_loss_ = initial_loss
-        self._rng = None
-        self._rng_replay = (m, config.batch_size, config.epochs)
-        return self
-
-    def _initial_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
-        """Mean cross-entropy of ``params`` on (X, y): the baseline divergence is judged against."""
-        return ref.loss(self._forward(params, X).Z2, y)
-
-    def _set_fitted(self, params: Params, history: History, n_iter: int) -> None:
-        self.params_ = params
-        self.history_ = history
-        self.n_iter_ = n_iter
-        self.loss_ = history.loss[-1] if len(history) else float("nan")
-        self.classes_ = np.arange(N_CLASSES)
-        self.n_features_in_ = N_PIXELS
-
-    def _shuffle_rng(self, config: TrainConfig) -> np.random.Generator:
-        """The generator of epoch orders, advanced past the epochs ``fit`` already drew."""
-        if getattr(self, "_rng", None) is None:
-            rng = np.random.default_rng(config.seed)
-            replay = getattr(self, "_rng_replay", None)
-            if replay is not None:
-                m, batch_size, epochs = replay
-                for _ in range(epochs):
-                    epoch_order(rng, m, batch_size)
-            self._rng = rng
-        return self._rng
-
-    def partial_fit(self, X: Any, y: Any) -> MLPClassifier:
-        """One more epoch on (X, y), continuing the weights, optimizer state and shuffling.
-
-        On an unfitted estimator it starts from the seed's initialisation. The learning rate
-        follows the schedule at epoch ``n_iter_ % epochs`` (the schedule restarts every
-        ``epochs`` epochs). If the epoch diverges, ``TrainingDiverged`` is raised and the
-        estimator keeps its previous weights.
-        """
-        config, dtype, X, y = self._prepare(X, y)
-        m = X.shape[0]
-        if hasattr(self, "params_"):
-            fitted = self.params_
-            if fitted.hidden != config.hidden or fitted.dtype != dtype:
-                raise ValueError(
-                    f"hidden={config.hidden}, dtype={dtype.name} do not match the fitted network "
-                    f"(hidden={fitted.hidden}, dtype={fitted.dtype.name}); call fit to start over"
-                )
-            params, history, n_iter = fitted.copy(), self.history_, self.n_iter_
-            state = getattr(self, "_state", None) or init_state(params)
-            fit_seconds = self.fit_seconds_
-            initial_loss = getattr(self, "_initial_loss_", None)
+        if self.solver == "lbfgs":
+            params, history, n_iter, loss = _fitting.lbfgs(
+                ENGINES[self.engine], params, X, codes, l2=self.alpha / X.shape[0],
+                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol, verbose=self.verbose,
+            )  # fmt: skip
+            progress = _fitting.Progress(None, None, loss, n_iter, 0, list(history.loss))
+            progress.best_loss = min(history.loss, default=loss)
         else:
-            params = init_params(config.hidden, N_PIXELS, N_CLASSES, seed=config.seed, dtype=dtype)
-            history, n_iter, state, fit_seconds = History(), 0, init_state(params), 0.0
-            initial_loss = None
-            self._rng, self._rng_replay = None, None
-        state = OptimizerState(state.first.copy(), state.second.copy(), state.t)
-        if initial_loss is None:
-            initial_loss = self._initial_loss(params, X, y)
-        rng = self._shuffle_rng(config)
-        rng_before = rng.bit_generator.state
-        learning_rate = learning_rate_at(
-            n_iter % config.epochs, config.learning_rate, config.lr_schedule, config.epochs
-        )
-        batch_size = m if config.batch_size is None else config.batch_size
-        started = time.perf_counter()
-        order = epoch_order(rng, m, config.batch_size)
-        params, loss_sum, correct = self._epoch_fn(params, X, y, config)(
-            params, order, batch_size, learning_rate, state
-        )
-        mean_loss = loss_sum / m
-        try:
-            check_divergence(mean_loss, initial_loss, n_iter, learning_rate, history)
-        except TrainingDiverged:
-            rng.bit_generator.state = rng_before
-            raise
-        fit_seconds += time.perf_counter() - started
-        history.append(n_iter, mean_loss, correct / m, float("nan"), fit_seconds)
-        if self.callback is not None:
-            self.callback(n_iter, mean_loss, correct / m, float("nan"))
-        self.fit_seconds_ = fit_seconds
-        self._initial_loss_ = initial_loss
-        self._set_fitted(params, history, n_iter + 1)
-        self._state = state
+            X_fit, codes_fit, validation = X, codes, None
+            if self.early_stopping:
+                X_fit, codes_fit, validation = _fitting.split(
+                    X, codes, seed, self.validation_fraction
+                )
+            initial_loss = cross_entropy(self._proba(params, X_fit), codes_fit)
+            progress = _fitting.start(params, initial_loss, seed, self.early_stopping)
+            if warm and getattr(self, "_progress", None) is not None:
+                progress.loss_curve = list(self._progress.loss_curve)
+                progress.best_loss = self._progress.best_loss
+            params, history = _fitting.stochastic(
+                _fitting.plan_for(self, X_fit.shape[0], seed), progress, params, X_fit,
+                codes_fit, epochs=self.max_iter, dev=dev, validation=validation,
+                callback=self.callback,
+            )  # fmt: skip
+            n_iter = progress.epochs_done
+            _fitting.warn_if_not_converged(progress, self.max_iter, n_iter)
+        self.classes_ = classes
+        self._set_fitted(params, history, progress, n_iter, time.perf_counter() - started)
         return self
 
-    def _check_fitted(self) -> Params:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(
-                "this MLPClassifier instance is not fitted yet; call fit (or load a saved model) "
-                "before predict, predict_proba, score or save"
+    def _is_stochastic(self) -> bool:
+        if self.solver == "lbfgs":
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 "lbfgs is not stochastic.")  # fmt: skip
+        return True
+
+    @available_if(_is_stochastic)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None) -> MLPClassifier:
+        """One more epoch on (X, y), continuing weights, optimizer state and shuffling.
+
+        ``classes`` (every label the model will see) is required on the first call. If the
+        epoch diverges, ``TrainingDiverged`` is raised and the estimator is left unchanged.
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "params_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first and classes is not None:
+            if not np.array_equal(unique_labels(classes), self.classes_):
+                raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                                 f"partial_fit, was: {self.classes_!r}")  # fmt: skip
+        X, y = self._validate_Xy(X, y, reset=first)
+        labels = classes_of(classes) if first else self.classes_
+        codes, seed = encode(labels, y), seed_of(self.random_state)
+        params = self._start_params(X.shape[1], len(labels), seed, not first)
+        progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
+        if progress is None or progress.state is None:
+            progress = _fitting.start(
+                params, cross_entropy(self._proba(params, X), codes), seed, False
             )
-        return self.params_
+            progress.epochs_done = getattr(self, "n_iter_", 0)
+        started = time.perf_counter()
+        params, history = _fitting.stochastic(
+            _fitting.plan_for(self, X.shape[0], seed), progress, params, X, codes, epochs=1,
+            callback=self.callback,
+        )  # fmt: skip
+        seconds = getattr(self, "fit_seconds_", 0.0)
+        if not first:
+            history = _fitting.continued(self.history_, history, seconds)
+        self.classes_ = labels
+        self._set_fitted(params, history, progress, progress.epochs_done,
+                         seconds + time.perf_counter() - started)  # fmt: skip
+        return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (m, 10) in the model's dtype for X: (m, 784) uint8 or floats."""
-        params = self._check_fitted()
-        return self._predict_fn(params, self._check_X(X, params.dtype))
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=X_DTYPES)
+        return self._proba(self.params_, kernel_X(X, self.params_.dtype))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels (m,) int64 for X: (m, 784) uint8 or floats in [0, 1]."""
+    def predict_log_proba(self, X) -> np.ndarray:
+        """``log(predict_proba(X))``."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels (n_samples,), values from ``classes_``."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X: Any, y: Any) -> float:
-        """Accuracy of :meth:`predict` against labels y: (m,) in 0..9."""
-        params = self._check_fitted()
-        X, y = self._check_Xy(X, y, params.dtype)
-        return float(np.mean(self.classes_[np.argmax(self._predict_fn(params, X), axis=1)] == y))
+    def log_loss(self, X, y) -> float:
+        """Mean cross-entropy of the model on (X, y), without the L2 term."""
+        proba = self.predict_proba(X)
+        codes = encode(self.classes_, column_or_1d(y))
+        if codes.shape[0] != proba.shape[0]:
+            raise ValueError(f"y has {codes.shape[0]} labels but X has {proba.shape[0]} rows")
+        return cross_entropy(proba, codes)
 
-    def log_loss(self, X: Any, y: Any) -> float:
-        """Mean cross-entropy of the model on (X, y), computed from logits (no L2 term)."""
-        params = self._check_fitted()
-        X, y = self._check_Xy(X, y, params.dtype)
-        return ref.loss(self._forward(params, X).Z2, y)
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices in scikit-learn's layout: ``coefs_[i]`` is (n_in_i, n_out_i)."""
+        check_is_fitted(self)
+        return [W.T for W in self.params_[0::2]]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors: ``intercepts_[i]`` is (n_out_i,)."""
+        check_is_fitted(self)
+        return list(self.params_[1::2])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model (weights, constructor arguments, history) atomically."""
-        params = self._check_fitted()
-        estimator = {k: v for k, v in self.get_params().items() if k != "callback"}
-        history = self.history_
-        metadata = {
-            "estimator": estimator,
-            "n_iter": self.n_iter_,
-            "fit_seconds": self.fit_seconds_,
-            "history": {name: list(getattr(history, name)) for name in _HISTORY_FIELDS},
-        }
-        return save_model(path, params, metadata)
+        """Write the fitted model (weights, labels, parameters, history) atomically."""
+        from .model_files import save_estimator
+
+        check_is_fitted(self)
+        return save_estimator(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MLPClassifier:
         """A fitted estimator from a file written by :meth:`save` (fresh optimizer state)."""
-        params, metadata = load_model(path)
-        settings = metadata.get("estimator", {})
-        if not isinstance(settings, dict):
-            raise ModelFileError(f"model file {path}: 'estimator' metadata must be an object")
-        settings = {k: v for k, v in settings.items() if k in cls._PARAM_NAMES and k != "callback"}
-        settings.update(hidden=params.hidden, dtype=params.dtype.name)
-        try:
-            estimator = cls(**settings)
-            estimator._config()
-        except (TypeError, ValueError) as e:
-            raise ModelFileError(f"model file {path}: invalid training options: {e}") from e
-        history = History()
-        recorded = metadata.get("history")
-        if isinstance(recorded, dict):
-            try:
-                for row in zip(*(recorded[name] for name in _HISTORY_FIELDS), strict=True):
-                    history.append(*row)
-            except (KeyError, TypeError, ValueError) as e:
-                raise ModelFileError(f"model file {path}: damaged history: {e}") from e
-        n_iter = metadata.get("n_iter", 0)
-        estimator._set_fitted(params, history, n_iter if isinstance(n_iter, int) else 0)
-        estimator.fit_seconds_ = float(metadata.get("fit_seconds", float("nan")))
-        estimator._state, estimator._rng, estimator._rng_replay = None, None, None
-        estimator._initial_loss_ = None
-        return estimator
+        from .model_files import load_estimator
 
+        return load_estimator(cls, path)
 
-_HISTORY_FIELDS = ("step", "loss", "train_accuracy", "dev_accuracy", "seconds")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "params_")  # n_features_in_ is set before training can fail
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # the kernels read dense rows
+        tags.classifier_tags.multi_label = False  # softmax over classes only
+        return tags
 
-def _plain_int(value: Any) -> Any:
-    """NumPy integers as Python ints (TrainConfig accepts only ``int``); anything else as is."""
-    return int(value) if isinstance(value, np.integer) else value
+    def _validate_Xy(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES)
+        check_classification_targets(y)
+        return kernel_X(X, np.dtype(self.dtype)), y
 
+    def _dev_set(self, X_dev, y_dev, classes: np.ndarray):
+        if (X_dev is None) != (y_dev is None):
+            raise ValueError("pass both X_dev and y_dev, or neither")
+        if X_dev is None:
+            return None
+        X_dev = validate_data(self, X_dev, reset=False, dtype=X_DTYPES)
+        codes = encode(classes, column_or_1d(y_dev))
+        if codes.shape[0] != X_dev.shape[0]:
+            raise ValueError(f"y_dev has {codes.shape[0]} labels but X_dev has "
+                             f"{X_dev.shape[0]} rows")  # fmt: skip
+        return kernel_X(X_dev, np.dtype(self.dtype)), codes
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except (TypeError, ValueError):
-        return False
+    def _start_params(self, n_in: int, n_out: int, seed: int, warm: bool):
+        hidden, activation = architecture(self.hidden_layer_sizes, self.activation, self.engine)
+        dtype = np.dtype(self.dtype)
+        if not warm:
+            init = None if self.init == "auto" else self.init
+            return ENGINES[self.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
+        fitted = self.params_
+        fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
+        if hidden != fitted_hidden or fitted.dtype != dtype:
+            raise ValueError(
+                f"hidden_layer_sizes={hidden}, dtype={dtype.name} do not match the fitted "
+                f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
+                "fit it afresh (warm_start=False)"
+            )
+        return fitted.copy()
+
+    def _proba(self, params, X: np.ndarray) -> np.ndarray:
+        return ENGINES[self.engine].predict_proba(params, X)
+
+    def _set_fitted(self, params, history, progress, n_iter: int, seconds: float) -> None:
+        if not all(np.isfinite(w).all() for w in params):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")  # fmt: skip
+        self.params_, self.history_, self._progress = params, history, progress
+        self.n_iter_, self.t_ = int(n_iter), progress.samples_seen
+        self.loss_curve_ = list(progress.loss_curve)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else progress.initial_loss
+        early = progress.validation_scores is not None
+        self.best_loss_ = None if early else progress.best_loss
+        self.validation_scores_ = progress.validation_scores
+        self.best_validation_score_ = progress.best_validation_score
+        self.n_layers_ = len(params) // 2 + 1
+        self.n_outputs_ = len(self.classes_)
+        self.out_activation_ = "softmax"
+        self.fit_seconds_ = seconds

@@ -1,44 +1,69 @@
-"""Model files: the four weight arrays and a JSON metadata string in one ``.npz``.
+"""Model files: weights, class labels and a JSON metadata string in one ``.npz``.
 
-A model file holds ``W1 (hidden, 784)``, ``b1 (hidden,)``, ``W2 (10, hidden)``, ``b2 (10,)`` and
-``metadata``, a 0-d unicode array holding a JSON object (format name and version, hidden size,
-dtype, package version, training options). It is read with ``allow_pickle=False``, so loading a
-file never runs code. Writes go to a temporary file in the target's directory that replaces the
-target only once complete (``os.replace``), so an interrupted save never leaves a corrupt model,
-and the temporary file is removed on any failure.
+A model file (format version 2) holds the weights ``W1 (h1, n_in)``, ``b1 (h1,)``, ...,
+``WL (n_out, h)``, ``bL (n_out,)`` in the kernels' layout, ``classes`` (the labels, int64 or
+unicode, one per output), optionally ``feature_names``, and ``metadata``: a 0-d unicode array
+holding a JSON object (format name and version, layer widths, activation, dtype, package
+version, the estimator's parameters and training record). Version 1 files (784 -> hidden -> 10,
+labels 0..9, the estimator's old parameter names) still load. Files are read with
+``allow_pickle=False``, so loading never runs code. Writes go to a temporary file in the
+target's directory that replaces the target only once complete (``os.replace``), so an
+interrupted save never leaves a corrupt model; the temporary file is removed on any failure.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from mnistbench.kernels.checks import FLOAT_DTYPES
+from mnistbench.kernels.checks import check_params
 from mnistbench.reference.files import atomic_write
-from mnistbench.reference.model import N_CLASSES, N_PIXELS, Params
+from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params
+
+from ._inputs import ACTIVATIONS, architecture
 
 FORMAT = "mnistbench-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAY_KEYS = Params._fields
 METADATA_KEY = "metadata"
+CLASSES_KEY = "classes"
+FEATURES_KEY = "feature_names"
+HISTORY_FIELDS = ("step", "loss", "train_accuracy", "dev_accuracy", "seconds")
 
 __all__ = [
     "FORMAT_VERSION",
+    "ModelFile",
     "ModelFileError",
     "atomic_write",
+    "history_from_dict",
+    "history_to_dict",
+    "load_estimator",
     "load_model",
     "package_version",
+    "read_model",
+    "save_estimator",
     "save_model",
 ]
 
 
 class ModelFileError(ValueError):
     """A model file is foreign, truncated, damaged or inconsistent."""
+
+
+class ModelFile(NamedTuple):
+    """What a model file holds."""
+
+    params: Params
+    classes: np.ndarray
+    feature_names: np.ndarray | None
+    metadata: dict[str, Any]
 
 
 def package_version() -> str:
@@ -49,51 +74,58 @@ def package_version() -> str:
         return "unknown"
 
 
-def _check_arrays(
-    params: Any, where: str, type_error: type[Exception], value_error: type[Exception]
-) -> Params:
-    """Shapes (hidden, 784) / (hidden,) / (10, hidden) / (10,), one float dtype, all finite."""
-    if not isinstance(params, tuple) or len(params) != len(ARRAY_KEYS):
-        kind = type(params).__name__
-        raise type_error(f"{where}: params must be a Params(W1, b1, W2, b2), got {kind}")
-    for name, a in zip(ARRAY_KEYS, params, strict=True):
-        if not isinstance(a, np.ndarray):
-            raise type_error(f"{where}: {name} must be a numpy array, got {type(a).__name__}")
-        if a.dtype not in FLOAT_DTYPES:
-            raise type_error(f"{where}: {name} must be float32 or float64, got {a.dtype}")
-    W1, b1, W2, b2 = params
-    if len({a.dtype for a in params}) != 1:
-        raise type_error(
-            f"{where}: W1, b1, W2, b2 must share one dtype, got {[str(a.dtype) for a in params]}"
+def _checked(params: Any, where: str, error: type[Exception] | None) -> Params:
+    """kernels.checks.check_params, its message prefixed with ``where`` (and re-raised as
+    ``error`` when given)."""
+    try:
+        return check_params(params)
+    except (TypeError, ValueError) as e:
+        raise (error or type(e))(f"{where}: {e}") from e
+
+
+def _labels(classes: Any, n_out: int, where: str) -> np.ndarray:
+    """Class labels as an array ``np.savez`` stores without pickling: int64 or unicode."""
+    classes = np.arange(n_out) if classes is None else np.asarray(classes)
+    if classes.dtype.kind == "O":
+        kinds = {type(c) for c in classes.tolist()}
+        if kinds <= {str}:
+            classes = classes.astype(str)
+        elif all(issubclass(k, int) and k is not bool for k in kinds):
+            classes = classes.astype(np.int64)
+    if classes.dtype.kind not in "iuU" or classes.shape != (n_out,):
+        raise TypeError(
+            f"{where}: classes must be {n_out} integer or string labels (one per output), got "
+            f"{classes.dtype} array of shape {classes.shape}"
         )
-    hidden = W1.shape[0] if W1.ndim == 2 else -1
-    expected = ((hidden, N_PIXELS), (hidden,), (N_CLASSES, hidden), (N_CLASSES,))
-    if hidden < 1 or tuple(a.shape for a in params) != expected:
-        raise value_error(
-            f"{where}: expected a {N_PIXELS} -> hidden -> {N_CLASSES} network with shapes "
-            f"W1 (hidden, {N_PIXELS}), b1 (hidden,), W2 ({N_CLASSES}, hidden), "
-            f"b2 ({N_CLASSES},); got W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}"
-        )
-    for name, a in zip(ARRAY_KEYS, params, strict=True):
-        if not np.isfinite(a).all():
-            raise value_error(f"{where}: {name} contains NaN or Inf")
-    return Params(*(np.ascontiguousarray(a) for a in params))
+    return classes
 
 
 def save_model(
-    path: str | os.PathLike[str], params: Params, metadata: dict[str, Any] | None = None
+    path: str | os.PathLike[str],
+    params: Params,
+    metadata: dict[str, Any] | None = None,
+    *,
+    classes: Any = None,
+    feature_names: Any = None,
+    activation: str = "relu",
 ) -> Path:
-    """Write ``params`` and JSON-serialisable ``metadata`` to ``path`` (an ``.npz``) atomically.
+    """Write ``params``, class labels (default 0..n_out-1) and JSON-serialisable ``metadata``
+    to ``path`` (an ``.npz``) atomically.
 
-    Refuses non-finite or wrongly shaped params (``ValueError``) before touching the disk. The
-    file name is used as given (no ``.npz`` is appended). Returns the path written.
+    Refuses non-finite or inconsistent params (``ValueError``/``TypeError`` from
+    :func:`mnistbench.kernels.checks.check_params`) before touching the disk. The file name is
+    used as given (no ``.npz`` is appended). Returns the path written.
     """
-    params = _check_arrays(params, "refusing to save the model", TypeError, ValueError)
+    where = "refusing to save the model"
+    params = _checked(params, where, None)
+    classes = _labels(classes, params.W2.shape[0], where)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "layers": [params.n_in, params.hidden, params.W2.shape[0]],
+        "activation": activation,
         "hidden": params.hidden,
         "dtype": params.dtype.name,
         "package_version": package_version(),
@@ -102,15 +134,23 @@ def save_model(
         text = json.dumps({**(metadata or {}), **header}, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from e
+    arrays = {**dict(zip(ARRAY_KEYS, params, strict=True)), CLASSES_KEY: classes}
+    if feature_names is not None:
+        arrays[FEATURES_KEY] = np.asarray(feature_names, dtype=str)
     path = Path(path)
-    arrays = dict(zip(ARRAY_KEYS, params, strict=True))
     with atomic_write(path) as f:
         np.savez(f, **arrays, **{METADATA_KEY: np.array(text)})
     return path
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[Params, dict[str, Any]]:
-    """Read a model written by :func:`save_model`: ``(params, metadata)``.
+    """``(params, metadata)`` of a model file; see :func:`read_model`."""
+    model = read_model(path)
+    return model.params, model.metadata
+
+
+def read_model(path: str | os.PathLike[str]) -> ModelFile:
+    """Read a model written by :func:`save_model` (or a version 1 file).
 
     Raises ``FileNotFoundError`` for a missing file and :class:`ModelFileError` for anything
     that is not a complete, consistent, finite mnistbench model of a known format version.
@@ -128,7 +168,6 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Params, dict[str, Any]]:
     if not head.startswith(b"PK"):
         kind = "an empty file" if not head else f"a file starting with {head!r}"
         raise ModelFileError(f"{where} is not an mnistbench model (.npz archive): {kind}")
-    arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in (*ARRAY_KEYS, METADATA_KEY) if k not in npz.files]
@@ -136,8 +175,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Params, dict[str, Any]]:
                 raise ModelFileError(
                     f"{where} is not an mnistbench model: missing {', '.join(missing)}"
                 )
-            for key in (*ARRAY_KEYS, METADATA_KEY):
-                arrays[key] = npz[key]
+            arrays = {k: npz[k] for k in npz.files}
     except ModelFileError:
         raise
     except Exception as e:  # whatever a foreign or damaged file makes np.load / zipfile raise
@@ -145,16 +183,25 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Params, dict[str, Any]]:
             f"{where} is damaged, truncated or not an mnistbench model: {type(e).__name__}: {e}"
         ) from e
     metadata = _parse_metadata(arrays[METADATA_KEY], where)
-    params = _check_arrays(
-        Params(*(arrays[k] for k in ARRAY_KEYS)), where, ModelFileError, ModelFileError
-    )
-    if metadata.get("hidden") != params.hidden or metadata.get("dtype") != params.dtype.name:
+    params = _checked(Params(*(arrays[k] for k in ARRAY_KEYS)), where, ModelFileError)
+    layers = [params.n_in, params.hidden, params.W2.shape[0]]
+    if metadata["format_version"] == 1:
+        expected = [N_PIXELS, metadata.get("hidden"), N_CLASSES]
+    else:
+        expected = metadata.get("layers")
+    if expected != layers or metadata.get("dtype") != params.dtype.name:
         raise ModelFileError(
-            f"{where}: metadata says hidden={metadata.get('hidden')!r}, "
-            f"dtype={metadata.get('dtype')!r} but the weights have hidden={params.hidden}, "
-            f"dtype={params.dtype.name}"
+            f"{where}: metadata says layers {expected!r}, dtype={metadata.get('dtype')!r} but the "
+            f"weights have layers {layers}, dtype={params.dtype.name}"
         )
-    return params, metadata
+    try:
+        classes = _labels(arrays.get(CLASSES_KEY), layers[-1], where)
+    except TypeError as e:
+        raise ModelFileError(str(e)) from e
+    features = arrays.get(FEATURES_KEY)
+    if features is not None and (features.dtype.kind != "U" or features.shape != (layers[0],)):
+        raise ModelFileError(f"{where}: feature_names must be {layers[0]} strings")
+    return ModelFile(params, classes, features, metadata)
 
 
 def _parse_metadata(raw: np.ndarray, where: str) -> dict[str, Any]:
@@ -177,3 +224,112 @@ def _parse_metadata(raw: np.ndarray, where: str) -> dict[str, Any]:
             f"({package_version()}) reads (<= {FORMAT_VERSION}); upgrade mnistbench"
         )
     return metadata
+
+
+def history_to_dict(history: History) -> dict[str, list]:
+    """A :class:`History` as JSON-ready columns."""
+    return {name: list(getattr(history, name)) for name in HISTORY_FIELDS}
+
+
+def history_from_dict(recorded: Any, where: str) -> History:
+    """The inverse of :func:`history_to_dict`; an absent record gives an empty history."""
+    history = History()
+    if recorded is None:
+        return history
+    try:
+        for row in zip(*(recorded[name] for name in HISTORY_FIELDS), strict=True):
+            history.append(*row)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{where}: damaged history: {e}") from e
+    return history
+
+
+def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a fitted ``MLPClassifier``: weights, labels, parameters and training record."""
+    settings = estimator.get_params(deep=False)
+    settings = {name: _json_value(name, value) for name, value in settings.items()
+                if name != "callback"}  # fmt: skip
+    metadata = {
+        "estimator": settings,
+        "n_iter": estimator.n_iter_,
+        "t": estimator.t_,
+        "fit_seconds": estimator.fit_seconds_,
+        "history": history_to_dict(estimator.history_),
+        "loss_curve": estimator.loss_curve_,
+        "best_loss": estimator.best_loss_,
+        "validation_scores": estimator.validation_scores_,
+        "best_validation_score": estimator.best_validation_score_,
+    }
+    return save_model(
+        path, estimator.params_, metadata, classes=estimator.classes_,
+        feature_names=getattr(estimator, "feature_names_in_", None),
+        activation=ACTIVATIONS[estimator.activation],
+    )  # fmt: skip
+
+
+def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
+    """A fitted ``cls`` (MLPClassifier) from a model file, with fresh optimizer state."""
+    from ._fitting import Progress
+
+    model = read_model(path)
+    where, metadata, params = f"model file {path}", model.metadata, model.params
+    settings = metadata.get("estimator", {})
+    if not isinstance(settings, dict):
+        raise ModelFileError(f"{where}: 'estimator' metadata must be an object")
+    if metadata["format_version"] == 1:
+        settings = _renamed(settings)
+    names = set(cls().get_params(deep=False)) - {"callback"}
+    settings = {name: value for name, value in settings.items() if name in names}
+    hidden = tuple(W.shape[0] for W in params[0::2][:-1])
+    settings.update(hidden_layer_sizes=hidden, dtype=params.dtype.name)
+    try:
+        estimator = cls(**settings)
+        estimator._validate_params()
+        architecture(estimator.hidden_layer_sizes, estimator.activation, estimator.engine)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{where}: invalid training options: {e}") from e
+    history = history_from_dict(metadata.get("history"), where)
+    n_iter = metadata.get("n_iter", len(history))
+    n_iter = n_iter if isinstance(n_iter, int) else 0
+    progress = Progress(None, None, math.nan, n_iter, metadata.get("t", 0) or 0,
+                        list(metadata.get("loss_curve") or history.loss))  # fmt: skip
+    progress.best_loss = metadata.get("best_loss", min(progress.loss_curve, default=math.inf))
+    progress.validation_scores = metadata.get("validation_scores")
+    progress.best_validation_score = metadata.get("best_validation_score")
+    estimator.classes_ = model.classes
+    estimator.n_features_in_ = params.n_in
+    if model.feature_names is not None:
+        estimator.feature_names_in_ = model.feature_names.astype(object)
+    seconds = metadata.get("fit_seconds", math.nan)
+    estimator._set_fitted(params, history, progress, n_iter, float(seconds))
+    return estimator
+
+
+def _json_value(name: str, value: Any) -> Any:
+    """A parameter value as JSON: tuples as lists, dtypes by name, numpy scalars as Python;
+    a RandomState (not storable) as None."""
+    if name == "hidden_layer_sizes":
+        return [int(v) for v in np.atleast_1d(value)]
+    if name == "dtype":
+        return np.dtype(value).name
+    if name == "random_state" and not isinstance(value, Integral):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _renamed(old: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 parameter names (hidden, epochs, seed, l2, optimizer, learning_rate) in the
+    estimator's current names; models of version 1 used the seed initialisation."""
+    new = {k: v for k, v in old.items() if k in ("lr_schedule", "engine", "log_interval")}
+    new["init"] = "seed"
+    renames = {"epochs": "max_iter", "seed": "random_state", "learning_rate": "learning_rate_init"}
+    new.update({renames[k]: v for k, v in old.items() if k in renames})
+    optimizer, batch_size = old.get("optimizer", "sgd"), old.get("batch_size")
+    new["solver"] = "adam" if optimizer == "adam" else optimizer
+    if optimizer in ("sgd", "momentum"):
+        new.update(solver="sgd", momentum=0.9 if optimizer == "momentum" else 0.0,
+                   nesterovs_momentum=False)  # fmt: skip
+    if isinstance(batch_size, int):
+        new["batch_size"] = batch_size
+        new["alpha"] = old.get("l2", 0.0) * batch_size  # l2 = alpha / batch_size
+    return new

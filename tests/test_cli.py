@@ -152,7 +152,13 @@ def test_minibatch_numpy_float32_run_with_every_option(tmp_path):
     assert float(summary_value(result.stdout, "time per epoch")) > 0
     model = MLPClassifier.load(tmp_path / "m.npz")
     assert model.params_.dtype == np.float32 and model.params_.hidden == 32
-    assert model.get_params()["optimizer"] == "momentum"
+    settings = model.get_params()
+    assert (settings["solver"], settings["momentum"], settings["nesterovs_momentum"]) == (
+        "sgd",
+        0.9,
+        False,
+    )  # --optimizer momentum in scikit-learn's terms
+    assert settings["alpha"] == pytest.approx(1e-4 * 50)  # --l2 1e-4 at batch 50
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "small.csv"]
 
 

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,12 @@ import numpy as np
 from ._args import HelpFormatter, non_negative_float, non_negative_int, positive_float, positive_int
 
 EXIT_OK = 0
+# --optimizer in the estimator's (scikit-learn's) terms.
+_SOLVERS = {
+    "sgd": {"solver": "sgd", "momentum": 0.0},
+    "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
+    "adam": {"solver": "adam"},
+}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -128,8 +135,11 @@ def _set_threads(threads: int | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sklearn.exceptions import ConvergenceWarning
+
     from mnistbench.estimator import MLPClassifier
     from mnistbench.reference.data import load_data, train_dev_split
+    from mnistbench.reference.model import N_CLASSES
 
     started = time.perf_counter()
     _set_threads(args.threads)
@@ -147,15 +157,18 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size > len(y):
         raise ValueError(f"--batch-size must be at most the {len(y)} training rows")
     log_interval = args.log_interval or (10 if args.batch_size is None else 1)
+    batch_size = len(y) if args.batch_size is None else args.batch_size
     model = MLPClassifier(
-        hidden=args.hidden,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
+        hidden_layer_sizes=(args.hidden,),
+        batch_size=batch_size,
+        max_iter=args.epochs,
+        **_SOLVERS[args.optimizer],
+        learning_rate_init=args.lr,
         lr_schedule=args.lr_schedule,
-        l2=args.l2,
-        seed=args.seed,
+        alpha=args.l2 * batch_size,  # --l2 is the kernels' l2 = alpha / batch_size
+        random_state=args.seed,
+        init="seed",
+        n_iter_no_change=args.epochs,  # --epochs N runs N epochs: no early convergence stop
         dtype=args.dtype,
         engine=args.engine,
         log_interval=log_interval,
@@ -170,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(args.epochs, tty=sys.stderr.isatty())
     model.set_params(callback=progress)
     try:
-        model.fit(X, y, X_dev, y_dev)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # every epoch asked for ran
+            model.fit(X, y, classes=np.arange(N_CLASSES), X_dev=X_dev, y_dev=y_dev)
     finally:
         progress.close()
     train_pred = model.predict(X)

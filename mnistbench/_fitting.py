@@ -1,0 +1,300 @@
+"""How :class:`~mnistbench.estimator.MLPClassifier` trains: scikit-learn's rules on our loop.
+
+The stochastic solvers (sgd, adam) run the shared loop
+(:func:`mnistbench.reference.training.fit`) with two hooks: a learning rate per epoch
+(scikit-learn's ``invscaling``/``adaptive`` on top of our ``lr_schedule``) and
+:meth:`Progress.after_epoch`, scikit-learn's stopping rule (``tol``, ``n_iter_no_change``,
+``early_stopping``). :class:`Progress` is everything that carries over from one call to the
+next, so ``partial_fit`` is one more call of the same loop. ``lbfgs`` is SciPy's L-BFGS-B on
+the engine's full-batch gradient. Arrays here are already checked by the estimator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from mnistbench.reference.model import History, Params
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
+from mnistbench.reference.optim import learning_rate_at as schedule_at
+from mnistbench.reference.training import Callback, TrainConfig, fit
+
+from ._inputs import architecture, batch_size_for
+from .engines import ENGINES, Engine
+
+__all__ = ["Plan", "Progress", "lbfgs", "penalty", "plan_for", "split", "start", "stochastic"]
+
+# scikit-learn's adaptive rate stops dividing by 5 once the rate is this small.
+MIN_ADAPTIVE_LEARNING_RATE = 1e-6
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The estimator's parameters resolved against the data: what one training call runs."""
+
+    engine: Engine
+    config: TrainConfig  # epochs = max_iter; l2 = alpha / batch size (scikit-learn's alpha)
+    optimizer: OptimizerConfig
+    learning_rate: str  # scikit-learn's: constant, invscaling, adaptive (sgd only)
+    power_t: float
+    tol: float
+    n_iter_no_change: float
+    shuffle: bool
+    verbose: bool
+
+
+@dataclass
+class Progress:
+    """Optimizer state, shuffling and scikit-learn's stopping bookkeeping across calls."""
+
+    state: OptimizerState
+    rng: np.random.Generator
+    initial_loss: float
+    epochs_done: int = 0
+    samples_seen: int = 0  # scikit-learn's t_
+    loss_curve: list[float] = field(default_factory=list)
+    best_loss: float = math.inf
+    validation_scores: list[float] | None = None
+    best_validation_score: float | None = None
+    best_params: Params | None = None
+    no_improvement: int = 0
+    rate_factor: float = 1.0  # adaptive: divided by 5 at every plateau
+    converged: bool = False
+
+    def learning_rate(self, plan: Plan, epoch: int) -> float:
+        """Our schedule at ``epoch``, times scikit-learn's sgd ``learning_rate`` rule."""
+        config = plan.config
+        rate = schedule_at(
+            epoch % config.epochs, config.learning_rate, config.lr_schedule, config.epochs
+        )
+        if plan.learning_rate == "invscaling":
+            return rate / (self.samples_seen + 1) ** plan.power_t
+        return rate * self.rate_factor
+
+    def after_epoch(
+        self, plan: Plan, m: int, mean_loss: float, params: Params, validation: Any
+    ) -> bool:
+        """Record the epoch; True when scikit-learn would stop (``validation``: a callable
+        giving the held-out accuracy of ``params``, or None without early stopping)."""
+        self.epochs_done += 1
+        self.samples_seen += m
+        loss = mean_loss + penalty(params, plan.config.l2)
+        self.loss_curve.append(loss)
+        if plan.verbose:
+            print(f"Iteration {self.epochs_done}, loss = {loss:.8f}")
+        if validation is not None:
+            score = validation(params)
+            self.validation_scores.append(score)
+            if plan.verbose:
+                print(f"Validation score: {score:f}")
+            self._count(score < self.best_validation_score + plan.tol)
+            if score > self.best_validation_score:
+                self.best_validation_score = score
+                self.best_params = params.copy()
+        else:
+            self._count(loss > self.best_loss - plan.tol)
+            self.best_loss = min(self.best_loss, loss)
+        if self.no_improvement <= plan.n_iter_no_change:
+            return False
+        rate = plan.config.learning_rate * self.rate_factor
+        if plan.learning_rate == "adaptive" and rate > MIN_ADAPTIVE_LEARNING_RATE:
+            self.rate_factor /= 5
+            self.no_improvement = 0
+            return False
+        self.converged = True
+        return True
+
+    def _count(self, no_improvement: bool) -> None:
+        self.no_improvement = self.no_improvement + 1 if no_improvement else 0
+
+
+def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
+    """The estimator's parameters for ``n_samples`` training rows as a :class:`Plan`."""
+    batch_size = batch_size_for(est.batch_size, n_samples)
+    if est.solver == "adam":
+        optimizer = OptimizerConfig("adam", beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+    elif est.momentum == 0:
+        optimizer = OptimizerConfig("sgd")
+    else:
+        optimizer = OptimizerConfig("momentum", momentum=est.momentum,
+                                    nesterov=est.nesterovs_momentum)  # fmt: skip
+    hidden, _ = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    config = TrainConfig(
+        hidden=hidden[0], batch_size=batch_size, epochs=int(est.max_iter),
+        optimizer=optimizer.name, learning_rate=float(est.learning_rate_init),
+        lr_schedule=est.lr_schedule, l2=est.alpha / batch_size, seed=seed,
+        dtype=np.dtype(est.dtype).name, log_interval=int(est.log_interval),
+    )  # fmt: skip
+    return Plan(
+        ENGINES[est.engine], config, optimizer,
+        est.learning_rate if est.solver == "sgd" else "constant", est.power_t, est.tol,
+        est.n_iter_no_change, est.shuffle, bool(est.verbose),
+    )  # fmt: skip
+
+
+def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float):
+    """scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)), stratified."""
+    X_fit, X_val, y_fit, y_val = train_test_split(
+        X, codes, random_state=seed, test_size=fraction, stratify=codes
+    )
+    if X_val.shape[0] < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                         "or the size of your dataset.")  # fmt: skip
+    return np.ascontiguousarray(X_fit), np.ascontiguousarray(y_fit), (X_val, y_val)
+
+
+def penalty(params: tuple[np.ndarray, ...], l2: float) -> float:
+    """``0.5 * l2 * sum |W|^2`` over the weight matrices (every other array, from the first)."""
+    if not l2:
+        return 0.0
+    return 0.5 * l2 * sum(float(np.dot(W.ravel(), W.ravel())) for W in params[0::2])
+
+
+def start(params: Params, initial_loss: float, seed: int, early_stopping: bool) -> Progress:
+    """Fresh progress for a run starting at ``params``."""
+    progress = Progress(init_state(params), np.random.default_rng(seed), initial_loss)
+    if early_stopping:
+        progress.validation_scores, progress.best_validation_score = [], -math.inf
+    return progress
+
+
+def stochastic(
+    plan: Plan,
+    progress: Progress,
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    dev: tuple[np.ndarray, np.ndarray] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callback: Callback | None = None,
+) -> tuple[Params, History]:
+    """``epochs`` more epochs of sgd/adam from ``progress`` (advanced in place).
+
+    ``dev``: (X, y) whose accuracy is logged in the history; ``validation``: scikit-learn's
+    early-stopping split, whose best weights are returned in place of the last ones.
+    """
+    engine, m = plan.engine, X.shape[0]
+    epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2)
+    if not plan.shuffle:
+        natural = np.arange(m, dtype=np.int64)
+        shuffled_fn = epoch_fn
+
+        def epoch_fn(params, order, batch_size, learning_rate, state):
+            return shuffled_fn(params, natural, batch_size, learning_rate, state)
+
+    def predict(p: Params, X_other: np.ndarray) -> np.ndarray:
+        return np.argmax(engine.predict_proba(p, X_other), axis=1)
+
+    score = None
+    if validation is not None:
+        X_val, y_val = validation
+
+        def score(p: Params) -> float:
+            return float(np.mean(predict(p, X_val) == y_val))
+
+    params, history = fit(
+        epoch_fn,
+        predict,
+        m,
+        params,
+        plan.config,
+        plan.optimizer,
+        X_dev=None if dev is None else dev[0],
+        Y_dev=None if dev is None else dev[1],
+        state=progress.state,
+        callback=callback,
+        initial_loss=progress.initial_loss,
+        rng=progress.rng,
+        start_epoch=progress.epochs_done,
+        epochs=epochs,
+        learning_rate=lambda epoch: progress.learning_rate(plan, epoch),
+        stop=lambda epoch, loss, p: progress.after_epoch(plan, m, loss, p, score),
+    )
+    if progress.best_params is not None:
+        params = progress.best_params.copy()
+    return params, history
+
+
+def warn_if_not_converged(progress: Progress, max_iter: int, epochs_run: int) -> None:
+    if not progress.converged and epochs_run >= max_iter:
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def lbfgs(
+    engine: Engine,
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float,
+    max_iter: int,
+    max_fun: int,
+    tol: float,
+    verbose: bool = False,
+) -> tuple[Params, History, int, float]:
+    """SciPy's L-BFGS-B on the engine's full-batch loss: (params, history, iterations, loss).
+
+    The objective is scikit-learn's: mean cross-entropy + ``0.5 * l2 * sum |W|^2`` with
+    ``l2 = alpha / n_samples``; ``max_iter``, ``max_fun`` and ``tol`` (as ``gtol``) as there.
+    """
+    shapes, dtype = [p.shape for p in params], params[0].dtype
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])
+
+    def unpack(x: np.ndarray) -> Params:
+        pieces = np.split(x.astype(dtype), ends[:-1])
+        arrays = (np.ascontiguousarray(p.reshape(s)) for p, s in zip(pieces, shapes, strict=True))
+        return type(params)(*arrays)
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        current = unpack(x)
+        grads, loss = engine.gradients(current, X, y, l2)
+        flat = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
+        return loss + penalty(current, l2), flat
+
+    history = History()
+    started = time.perf_counter()
+
+    def record(intermediate: scipy.optimize.OptimizeResult) -> None:
+        history.append(len(history), intermediate.fun, math.nan, math.nan,
+                       time.perf_counter() - started)  # fmt: skip
+
+    x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
+    result = scipy.optimize.minimize(
+        objective, x0, method="L-BFGS-B", jac=True, callback=record,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )  # fmt: skip
+    if verbose:
+        print(f"L-BFGS-B: {result.nit} iterations, loss = {result.fun:.8f}: {result.message}")
+    if result.status != 0:
+        warnings.warn(
+            f"lbfgs failed to converge after {result.nit} iteration(s) (status="
+            f"{result.status}): {result.message}. Increase the number of iterations "
+            "(max_iter) or scale the data.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return unpack(result.x), history, max(int(result.nit), 1), float(result.fun)
+
+
+def continued(history: History, more: History, seconds: float) -> History:
+    """``history`` with the rows of ``more`` appended, their seconds offset by ``seconds``."""
+    for step, loss, train, dev, elapsed in zip(
+        more.step, more.loss, more.train_accuracy, more.dev_accuracy, more.seconds, strict=True
+    ):
+        history.append(step, loss, train, dev, elapsed + seconds)
+    return history

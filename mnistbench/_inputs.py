@@ -1,0 +1,133 @@
+"""What :class:`~mnistbench.estimator.MLPClassifier` accepts, and how it hands it to the kernels.
+
+The parameter constraints (scikit-learn's ``_parameter_constraints`` vocabulary), the network
+architecture a parameter set describes, labels as int64 codes, ``random_state`` as an int seed,
+scikit-learn's batch-size rule, and X in the one layout every engine reads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
+from sklearn.utils.multiclass import unique_labels
+
+from mnistbench.reference.network import INITS
+from mnistbench.reference.optim import SCHEDULES
+
+from .engines import ENGINES
+
+# validate_data keeps these dtypes and converts others to the first: uint8 stays uint8 (pixels,
+# scaled by 1/255 inside the kernels), ints, bools and numeric objects become floats.
+X_DTYPES = (np.float64, np.float32, np.uint8)
+# scikit-learn's activation names and the layer-stack reference's, one vocabulary.
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity",
+               "sigmoid": "sigmoid", "leaky_relu": "leaky_relu", "gelu": "gelu"}  # fmt: skip
+
+CONSTRAINTS: dict[str, list] = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="left")],  # scikit-learn also allows 1
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "engine": [StrOptions(set(ENGINES))],
+    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    "lr_schedule": [StrOptions(set(SCHEDULES))],
+    "init": [StrOptions({"auto", *INITS})],
+    "callback": [callable, None],
+    "log_interval": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def architecture(hidden_layer_sizes: Any, activation: str, engine: str) -> tuple[tuple, str]:
+    """(hidden widths, activation in the reference's names), checked against the engine."""
+    sizes = hidden_layer_sizes
+    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes):
+        raise InvalidParameterError(
+            "The 'hidden_layer_sizes' parameter of MLPClassifier must be an int in the range "
+            f"[1, inf) or a non-empty sequence of them. Got {hidden_layer_sizes!r} instead."
+        )
+    hidden, activation = tuple(int(s) for s in sizes), ACTIVATIONS[activation]
+    ENGINES[engine].check_architecture(hidden, activation)
+    return hidden, activation
+
+
+def kernel_X(X: np.ndarray, dtype: np.typing.DTypeLike) -> np.ndarray:
+    """The engines' input: uint8 pixels as they are, anything else in the weights' dtype."""
+    if X.dtype == np.uint8:
+        return np.ascontiguousarray(X)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def classes_of(y: Any) -> np.ndarray:
+    """Sorted distinct labels of y (scikit-learn's ``unique_labels``); at least two."""
+    classes = unique_labels(np.asarray(y))
+    if len(classes) < 2:
+        raise ValueError(
+            "MLPClassifier needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {classes[0]!r}"
+        )
+    return classes
+
+
+def encode(classes: np.ndarray, y: Any) -> np.ndarray:
+    """Labels as C-contiguous int64 codes: positions in the sorted ``classes``."""
+    y = np.asarray(y)
+    try:
+        codes = np.searchsorted(classes, y)
+        known = classes[np.minimum(codes, len(classes) - 1)] == y
+    except TypeError:  # labels that do not compare with the classes at all
+        codes, known = None, np.zeros(y.shape, bool)
+    if not np.all(known):
+        unseen = np.unique(y[~known].astype(str))
+        raise ValueError(f"y has labels not in classes_ {classes!r}: {unseen[:5].tolist()}")
+    return np.ascontiguousarray(codes, dtype=np.int64)
+
+
+def seed_of(random_state: Any) -> int:
+    """An int seed for initialisation and shuffling: the int itself, or one drawn from the
+    RandomState (None: NumPy's global one, as scikit-learn uses)."""
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def batch_size_for(batch_size: Any, n_samples: int) -> int:
+    """scikit-learn's rule: "auto" is min(200, n); larger than n is clipped with a warning."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    if batch_size > n_samples:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+            stacklevel=5,
+        )
+    return int(min(batch_size, n_samples))
+
+
+def cross_entropy(proba: np.ndarray, codes: np.ndarray) -> float:
+    """Mean ``-log p[true class]`` from probabilities (clipped at the dtype's tiniest)."""
+    picked = proba[np.arange(codes.shape[0]), codes].astype(np.float64)
+    return float(-np.mean(np.log(np.maximum(picked, np.finfo(proba.dtype).tiny))))
