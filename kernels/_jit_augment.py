@@ -20,7 +20,7 @@ from mnistbench.reference.augment import (
     STREAM_ELASTIC_Y,
     STREAM_NOISE,
 )
-from mnistbench.reference.model import SIDE
+from mnistbench.reference.model import N_PIXELS, SIDE
 
 from ._jit import _njit
 
@@ -29,6 +29,9 @@ LAST = SIDE - 1
 PAD = LAST
 _S11, _S27, _S30, _S31, _S32 = (np.uint64(s) for s in (11, 27, 30, 31, 32))
 _HALF_PI = 0.5 * np.pi
+# Taylor coefficients, highest power first: sin to theta**17, cos to theta**18.
+_SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(8, -1, -1))
+_COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
 
 
 @_njit()
@@ -166,26 +169,37 @@ def _augment_one(
 
 
 @_njit()
+def _sincos_small(theta):
+    """(sin, cos) of theta in [-pi/4, pi/4] by Taylor polynomials (error < 1e-17 + rounding):
+    unlike libm calls, a loop of these vectorizes.
+    """
+    t2 = theta * theta
+    sin = 0.0
+    for coef in _SIN_TAYLOR:
+        sin = sin * t2 + coef
+    cos = 0.0
+    for coef in _COS_TAYLOR:
+        cos = cos * t2 + coef
+    return sin * theta, cos
+
+
+@_njit()
 def _pixel_noise(key, noise, normals, dst):
     """dst (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1], with the reference's Box-Muller
     (see ``reference.augment.normals``). ``normals``: (N_PIXELS,) scratch.
     """
-    for k in range(SIDE * SIDE):  # plain loops of hashes and of clips vectorize
+    for k in range(N_PIXELS):  # loops without libm calls vectorize: keep them apart
         normals[k] = uniform(key, STREAM_NOISE, k)
-    for p in range(SIDE * SIDE // 2):
-        radius = np.sqrt(-2.0 * np.log(1.0 - normals[2 * p]))
-        turn = 4.0 * normals[2 * p + 1]
+    for p in range(N_PIXELS // 2):
+        normals[2 * p] = np.sqrt(-2.0 * np.log(1.0 - normals[2 * p]))
+    for p in range(N_PIXELS // 2):
+        radius, turn = normals[2 * p], 4.0 * normals[2 * p + 1]
         quadrant = int(turn)
-        theta = (turn - quadrant - 0.5) * _HALF_PI
-        cos, sin = radius * np.cos(theta), radius * np.sin(theta)
-        if quadrant == 0:
-            normals[2 * p], normals[2 * p + 1] = cos, sin
-        elif quadrant == 1:
-            normals[2 * p], normals[2 * p + 1] = -sin, cos
-        elif quadrant == 2:
-            normals[2 * p], normals[2 * p + 1] = -cos, -sin
-        else:
-            normals[2 * p], normals[2 * p + 1] = sin, -cos
+        sin, cos = _sincos_small((turn - quadrant - 0.5) * _HALF_PI)
+        odd = (quadrant & 1) == 1
+        first, second = (sin, cos) if odd else (cos, sin)  # rotate by quadrant * pi / 2
+        normals[2 * p] = radius * (-first if quadrant == 1 or quadrant == 2 else first)
+        normals[2 * p + 1] = radius * (-second if quadrant >= 2 else second)
     for r in range(SIDE):
         for c in range(SIDE):
             value = dst[r, c] + noise * normals[r * SIDE + c]
