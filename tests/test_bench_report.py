@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -26,6 +27,11 @@ def report(tmp_path_factory):
 def test_report_prints_the_side_by_side_table(report):
     stdout, _, out = report
     assert "ms/iter" in stdout and "roofline" in stdout and "numba_fused" in stdout
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("variant "))
+    assert "vs nb" in lines[header] and lines[header + 1].startswith("notebook       float64")
+    assert lines[1].startswith("machine: ") and lines[2].startswith("software: Python ")
+    assert "; BLAS " in lines[2] and "Numba layer" in lines[2]
     assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.png"]  # no temp files
 
@@ -40,6 +46,42 @@ def test_json_has_machine_workload_and_every_case(report):
     assert ("numba_fused", "float32", "uint8") in names
     assert {r["batch_size"] for r in data["minibatch"]} == {128}
     assert data["peaks"]["gflops_float32"] > 0 and data["peaks"]["copy_gbps"] > 0
+    assert data["schema"] == "mnistbench-bench/2"
+    assert data["full_batch"][0]["name"] == "notebook"
+    assert [r["dtype"] for r in data["full_batch"] if r["name"] == "notebook"] == ["float64"]
+    assert set(data["conditions"]) == {"load_before", "load_after"}
+
+
+def test_json_carries_the_machine_fingerprint(report):
+    _, data, _ = report
+    machine = data["machine"]
+    keys = {
+        "cpu",
+        "cpu_flags",
+        "cores",
+        "memory_gib",
+        "os",
+        "python",
+        "numpy",
+        "numba",
+        "llvmlite",
+        "torch",
+        "blas",
+        "blas_kernel",
+        "thread_pools",
+        "threading_layer",
+    }
+    assert keys <= set(machine), keys - set(machine)
+    assert machine["cores"] == os.cpu_count() and machine["memory_gib"] > 0
+    assert machine["threading_layer"] in ("omp", "tbb", "workqueue")  # kernels ran in parallel
+    blas = [pool for pool in machine["thread_pools"] if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 2 for pool in blas)  # pinned by --threads 2
+    assert all(row["blas"] == machine["blas"] for row in data["full_batch"] + data["minibatch"])
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next(line for line in cpuinfo if line.startswith("flags")).split()
+    assert ("avx2" in machine["cpu_flags"]) == ("avx2" in flags)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        assert machine["blas_env"].get(name) == os.environ.get(name)
 
 
 def test_ratios_and_rates_agree_with_the_times(report):
@@ -47,12 +89,16 @@ def test_ratios_and_rates_agree_with_the_times(report):
     reference = next(
         r for r in data["full_batch"] if r["name"] == "reference" and r["dtype"] == "float64"
     )
+    notebook = data["full_batch"][0]
     for row in data["full_batch"]:
         assert len(row["times_ms"]) == 2
         assert row["min_ms"] <= row["median_ms"] <= row["max_ms"]
         np.testing.assert_allclose(row["median_ms"], np.median(row["times_ms"]), rtol=1e-12)
         np.testing.assert_allclose(
             row["speedup_vs_reference_f64"], reference["median_ms"] / row["median_ms"], rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            row["speedup_vs_notebook"], notebook["median_ms"] / row["median_ms"], rtol=1e-9
         )
         seconds = row["median_ms"] / 1e3
         np.testing.assert_allclose(row["gflops"], row["flops"] / seconds / 1e9, rtol=1e-9)

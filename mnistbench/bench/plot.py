@@ -65,7 +65,8 @@ def plot_scaling(result: dict, path: Path) -> Path:
         ax.set_xlabel("threads (each count in its own pinned process)")
     times.set_ylabel("ms per full-batch iteration (median)")
     efficiency.set_ylabel(f"parallel efficiency vs {counts[0]} thread(s)")
-    efficiency.set_ylim(0, 1.2)
+    highest = max((max(row["efficiency"].values()) for row in rows), default=1.0)
+    efficiency.set_ylim(0, max(1.2, 1.05 * highest))
     times.legend(fontsize=7)
     efficiency.legend(fontsize=7)
     work = result["workload"]

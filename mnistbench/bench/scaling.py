@@ -123,6 +123,7 @@ def format_scaling(result: dict) -> str:
     base = counts[0]
     work = result["workload"]
     machine = {**result["machine"], "threads": ",".join(map(str, counts))}
+    machine["blas"] = str(machine.get("blas")).rsplit(",", 1)[0] + ", threads pinned per run"
     lines = [
         f"thread scaling, m={work['m']:,}, hidden {work['hidden']}: median ms per iteration "
         f"(epoch for mini-batch rows) and parallel efficiency t({base})*{base} / (t(n)*n)",
