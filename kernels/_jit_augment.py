@@ -209,10 +209,12 @@ def _pixel_noise(key, noise, normals, dst):
 
 @_njit()
 def augment_rows(
-    X, rows, start, stop, levels, seed, epoch, rotate, scale, shift, alpha, weights, noise, out,
+    X, rows, ids, start, stop, levels, seed, epoch, rotate, scale, shift, alpha, weights, noise,
+    out,
 ):  # fmt: skip
-    """out[i] = augmented X[rows[i]] for i in start..stop-1 (serial, GIL-free: the wrapper runs
-    one contiguous chunk per thread). An image's result does not depend on the chunking.
+    """out[i] = X[rows[i]] augmented as image ``ids[i]`` (the key of its draws), for i in
+    start..stop-1. Serial and GIL-free: the wrapper runs one contiguous chunk per thread; an
+    image's result does not depend on the chunking.
     """
     src = np.empty((SIDE, SIDE))
     dst = np.empty((SIDE, SIDE))
@@ -224,7 +226,7 @@ def augment_rows(
     normals = np.empty(SIDE * SIDE)
     for i in range(start, stop):
         row = rows[i]
-        key = image_key(seed, epoch, row)
+        key = image_key(seed, epoch, ids[i])
         _augment_one(
             X, row, levels, key, rotate, scale, shift, alpha, weights, noise,
             src, dst, fx, fy, pad, tmp, acc, normals,

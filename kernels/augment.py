@@ -41,7 +41,7 @@ def _check_X(X: Any) -> np.ndarray:
         raise ValueError(f"X must have shape (m, {N_PIXELS}), got {X.shape}")
     if X.shape[0] == 0:
         raise ValueError("X is empty (0 rows)")
-    return np.ascontiguousarray(X)
+    return X
 
 
 def _check_rows(rows: Any, m: int) -> np.ndarray:
@@ -140,6 +140,9 @@ def augment_batch(
     if rows.size == 0:
         return out
     weights = gaussian_weights(config.elastic_sigma) if config.elastic else np.ones(1)
+    read = rows
+    if not (X.flags.c_contiguous and X.dtype.isnative):  # gather the batch, never all of X
+        X, read = np.ascontiguousarray(X[rows], X.dtype.newbyteorder("=")), np.arange(rows.size)
     n_chunks = max(1, min(numba.get_num_threads(), rows.size // MIN_IMAGES_PER_CHUNK))
     bounds = parallel._bounds(rows.size, n_chunks)
     levels = _LEVELS if X.dtype.kind in "ui" else _NO_LEVELS
@@ -147,7 +150,7 @@ def augment_batch(
             config.elastic_alpha, weights, config.noise)  # fmt: skip
 
     def work(chunk: int) -> None:
-        _jit_augment.augment_rows(X, rows, bounds[chunk], bounds[chunk + 1], *args, out)
+        _jit_augment.augment_rows(X, read, rows, bounds[chunk], bounds[chunk + 1], *args, out)
 
     parallel._run(work, n_chunks)
     return out

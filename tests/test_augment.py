@@ -154,6 +154,15 @@ def test_identity_returns_pixels_scaled(pixels):
     assert augment_batch(X, [], seed=0, epoch=0).shape == (0, 784)
 
 
+def test_any_layout_or_byte_order_gives_the_same_batch(pixels):
+    config = CONFIGS["all"]
+    expected = augment_batch(pixels["float64"], ROWS, seed=SEED, epoch=EPOCH, config=config)
+    for X in (np.asfortranarray(pixels["float64"]), pixels["float64"].astype(">f8"),
+              np.repeat(pixels["float64"], 2, axis=0)[::2]):  # fmt: skip
+        got = augment_batch(X, ROWS, seed=SEED, epoch=EPOCH, config=config)
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_out_is_filled_in_place_and_noise_stays_in_range(pixels):
     out = np.full((len(ROWS), 784), -1.0, np.float32)
     result = augment_batch(pixels["uint8"], ROWS, seed=1, epoch=0, noise=1.0, out=out)
