@@ -49,6 +49,11 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="seeds per point (default: 1, or [sweep] repeat)",
     )
+    parser.add_argument(
+        "--include-seed",
+        action="store_true",
+        help="also run the seed notebook's setting (marked in the report and plot)",
+    )
     parser.add_argument("--search-seed", type=int, default=None, help="seed of random search")
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -135,7 +140,11 @@ def run(args: argparse.Namespace) -> int:
     if args.grid is None and not args.sets:
         raise ValueError("give a GRID file or --set NAME=V1,V2 (or --report RESULTS)")
     grid = load_grid(args.grid, args.sets).with_options(
-        search=args.search, trials=args.trials, repeat=args.repeat, seed=args.search_seed
+        search=args.search,
+        trials=args.trials,
+        repeat=args.repeat,
+        seed=args.search_seed,
+        include_seed=args.include_seed or None,
     )
     options = SweepOptions(
         out=args.out or default_path(),

@@ -11,6 +11,7 @@ set sweep options under ``[sweep]`` (``search``, ``trials``, ``repeat``, ``seed`
 
     [sweep]
     repeat = 2
+    include_seed = true   # also run the seed notebook's setting (marked in the report)
 
 Every trial is one grid point plus one seed; its key is a hash of its parameters, so the same
 trial has the same key in every run (what ``--resume`` matches on).
@@ -36,7 +37,7 @@ else:  # pragma: no cover - Python 3.10
 
 SEARCHES = ("grid", "random")
 DISTRIBUTIONS = ("loguniform", "uniform")
-SWEEP_OPTIONS = ("search", "trials", "repeat", "seed")
+SWEEP_OPTIONS = ("search", "trials", "repeat", "seed", "include_seed")
 MAX_TRIALS = 1_000_000
 
 __all__ = [
@@ -88,6 +89,7 @@ class Grid:
     trials: int | None = None
     repeat: int = 1
     seed: int = 0
+    include_seed: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -100,6 +102,8 @@ class Grid:
         return grid
 
     def check(self) -> None:
+        if not isinstance(self.include_seed, bool):
+            raise GridError(f"include_seed must be true or false, got {self.include_seed!r}")
         if self.search not in SEARCHES:
             raise GridError(f"search must be one of {SEARCHES}, got {self.search!r}")
         for name in ("repeat", "seed") + (("trials",) if self.trials is not None else ()):
@@ -148,18 +152,21 @@ class Grid:
             point[d.name] = float(f"{value:.3g}")
         return point
 
-    def trials_for(self, seed_name: str | None) -> list[Trial]:
-        """Every point times ``repeat`` seeds (0..repeat-1 in ``seed_name``), keyed."""
+    def trials_for(
+        self, seed_name: str | None, points: list[dict[str, Any]] | None = None, start: int = 0
+    ) -> list[Trial]:
+        """Every point (default: :meth:`points`) times ``repeat`` seeds (0..repeat-1 in
+        ``seed_name``), keyed and numbered from ``start``."""
         if seed_name is not None and seed_name in self.names and self.repeat > 1:
             raise GridError(f"the grid sets {seed_name}; use its values or --repeat, not both")
         if seed_name is None and self.repeat > 1:
             raise GridError("--repeat needs an estimator parameter for the seed")
         seeded = seed_name is not None and seed_name not in self.names
         trials = []
-        for point in self.points():
+        for point in self.points() if points is None else points:
             for seed in range(self.repeat):
                 params = {**point, seed_name: seed} if seeded else dict(point)
-                trials.append(Trial(len(trials), params, trial_key(params)))
+                trials.append(Trial(start + len(trials), params, trial_key(params)))
         return trials
 
     def fingerprint(self, context: dict[str, Any] | None = None) -> str:
@@ -195,8 +202,8 @@ def _normalize(value: Any, where: str) -> Any:
         return None
     if isinstance(value, (dict,)) or not isinstance(value, (str, int, float, bool, tuple)):
         raise GridError(f"{where}: unsupported value {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise GridError(f"{where}: value must be finite, got {value!r}")
+    if isinstance(value, float) and math.isnan(value):
+        raise GridError(f"{where}: value must be a number, got nan")
     return value
 
 
@@ -316,8 +323,8 @@ def _parse_value(item: str, whole: str) -> Any:
             value = convert(item)
         except ValueError:
             continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise GridError(f"--set {whole!r}: value must be finite, got {item}")
+        if isinstance(value, float) and math.isnan(value):
+            raise GridError(f"--set {whole!r}: value must be a number, got {item}")
         return value
     if item[0] in "[(":
         body = "[" + item[1:-1] + "]"

@@ -8,12 +8,30 @@ running its own validation (scikit-learn's ``_validate_params`` where it has one
 from __future__ import annotations
 
 import difflib
+import math
 import warnings
 from typing import Any
 
 from .grid import GridError, canonical
 
 SEED_NAMES = ("random_state", "seed")
+# What ``mnistbench train`` runs with no options: the seed notebook's network (784 -> 10 ReLU ->
+# 10 softmax, full-batch gradient descent at 0.1 for 500 iterations, uniform [-0.5, 0.5) init),
+# in the estimator's parameter names; plus full batch (``batch_size`` >= the training rows).
+# Stopping rules (``n_iter_no_change``, ``tol``) are not part of the setting, but the seed point
+# a sweep adds (``include_seed``) sets ``n_iter_no_change = max_iter`` to run every iteration.
+SEED_SETTING = {
+    "hidden_layer_sizes": (10,),
+    "activation": "relu",
+    "solver": "sgd",
+    "momentum": 0.0,
+    "learning_rate": "constant",
+    "learning_rate_init": 0.1,
+    "lr_schedule": "constant",
+    "max_iter": 500,
+    "alpha": 0.0,
+    "init": "seed",
+}
 ITERATION_NAMES = ("max_iter", "epochs")
 NOT_SWEPT = ("callback", "verbose")
 
@@ -22,9 +40,11 @@ __all__ = [
     "check_points",
     "defaults",
     "estimator_class",
+    "is_seed_setting",
     "iteration_name",
     "make_estimator",
     "seed_name",
+    "seed_point",
 ]
 
 
@@ -106,3 +126,38 @@ def _validate(estimator: Any) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimator.fit(X, y)
+
+
+def seed_point(n_train: int) -> dict[str, Any]:
+    """The seed's setting as a grid point for ``n_train`` training rows (full batch)."""
+    known = defaults()
+    point = {k: v for k, v in SEED_SETTING.items() if k in known}
+    if "batch_size" in known:
+        point["batch_size"] = n_train
+    if "n_iter_no_change" in known and "max_iter" in point:
+        point["n_iter_no_change"] = point["max_iter"]
+    return point
+
+
+def is_seed_setting(params: dict[str, Any], n_train: int, known: dict[str, Any]) -> bool:
+    """True when ``params`` (over the defaults ``known``) is the seed's setting, any seed."""
+    effective = {**known, **params}
+    for name, wanted in SEED_SETTING.items():
+        if name in known and not _same(effective[name], wanted):
+            return False
+    batch = effective.get("batch_size", n_train)
+    return "batch_size" not in known or (
+        isinstance(batch, int) and not isinstance(batch, bool) and batch >= n_train
+    )
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    """Equal as settings: numbers by value (0 == 0.0), sequences element-wise, else by JSON."""
+    if isinstance(value, int) and isinstance(wanted, int) and not isinstance(value, bool):
+        return value == wanted
+    numbers = (int, float)
+    if all(isinstance(v, numbers) and not isinstance(v, bool) for v in (value, wanted)):
+        return math.isclose(value, wanted, rel_tol=1e-12, abs_tol=0.0)
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(wanted, tuple):
+        value = (value,)  # hidden_layer_sizes=10 means (10,)
+    return canonical(value) == canonical(wanted)

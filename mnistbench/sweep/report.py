@@ -15,6 +15,8 @@ from mnistbench.reference.files import atomic_write
 
 from .results import KEY_COLUMNS, OUTCOME_COLUMNS, read_results
 
+MAX_LABELS = 6
+
 __all__ = ["format_table", "pareto_front", "plot_pareto", "summarize"]
 
 
@@ -55,6 +57,8 @@ def summarize(paths: list[str | Path], seed_name: str | None = None):
         )
         rows.append(row)
     table = pd.DataFrame(rows)
+    if len(table) > 1:  # settings differ only in the columns that vary
+        setting = [c for c in setting if table[c].astype(str).nunique() > 1] or setting
     table = table.sort_values(
         ["accuracy", "train_seconds"], ascending=[False, True], na_position="last"
     ).reset_index(drop=True)
@@ -101,7 +105,7 @@ def format_table(table, metric: str, setting: list[str], top: int = 10) -> str:
     if len(failed):
         notes.append(f"{len(failed)} settings failed every trial, e.g. {failed.iloc[0]['error']}")
     if not table["seed_setting"].any():
-        notes.append("the seed's setting (the estimator's defaults) is not in this sweep")
+        notes.append("the seed's setting is not in this sweep (add it with --include-seed)")
     return "\n".join(text + notes)
 
 
@@ -130,10 +134,10 @@ def plot_pareto(table, metric: str, setting: list[str], path: str | Path) -> Pat
                 color="tab:blue", label="Pareto front")  # fmt: skip
         ax.scatter([seconds[i] for i in front], [accuracy[i] for i in front], s=36,
                    color="tab:blue", zorder=3)  # fmt: skip
-        for i in front:
-            label = ", ".join(f"{name}={ok.loc[i, name]}" for name in setting)
-            ax.annotate(label, (seconds[i], accuracy[i]), fontsize=6, xytext=(4, -8),
-                        textcoords="offset points")  # fmt: skip
+        for i in front[-MAX_LABELS:]:  # the most accurate end of the front
+            label = "\n".join(f"{name}={ok.loc[i, name]}" for name in setting[:4])
+            ax.annotate(label, (seconds[i], accuracy[i]), fontsize=6, xytext=(5, -4),
+                        textcoords="offset points", va="top")  # fmt: skip
     seed_rows = ok.index[ok["seed_setting"]].tolist()
     if seed_rows:
         i = seed_rows[0]
@@ -144,7 +148,8 @@ def plot_pareto(table, metric: str, setting: list[str], path: str | Path) -> Pat
     ax.set_ylabel(metric.replace("_", " ") + " (mean over seeds)")
     ax.set_title(f"{len(ok)} settings: accuracy against training time")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.margins(x=0.15, y=0.08)
+    ax.legend(loc="best", fontsize=8)
     figure.tight_layout()
     fmt = path.suffix.lstrip(".").lower() or "png"
     with atomic_write(path) as handle:

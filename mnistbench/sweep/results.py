@@ -3,8 +3,9 @@
 Parquet (``.parquet``/``.pq``, needs pyarrow) or CSV (``.csv``), chosen by the file's suffix.
 Columns: ``trial``, ``trial_key``, one column per swept parameter (tuples as JSON text), the
 outcome (``dev_accuracy``, ``test_accuracy``, ``train_seconds``, ``n_iter``, ``machine``,
-``worker``, ``error``: empty when the trial succeeded), ``seed_setting`` (the setting is the
-estimator's defaults, the seed network) and ``grid_fingerprint``.
+``worker``, ``error``: empty when the trial succeeded), ``seed_setting`` (the trial ran the
+seed notebook's setting), ``finished`` (UTC time) and ``grid_fingerprint``. A parameter a trial
+does not set shows the estimator's default.
 """
 
 from __future__ import annotations
@@ -120,10 +121,12 @@ class ResultsFile:
         fingerprint: str,
         parameters: tuple[str, ...],
         *,
+        defaults: dict[str, Any] | None = None,
         resume: bool = False,
         retry_failed: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.defaults = dict(defaults or {})
         self.kind = file_format(self.path)
         self.fingerprint = fingerprint
         self.parameters = tuple(parameters)
@@ -162,7 +165,9 @@ class ResultsFile:
     def append(self, record: dict[str, Any], params: dict[str, Any]) -> None:
         """Add one finished trial and rewrite the file (atomically) at once."""
         row = {"trial": record["trial"], "trial_key": record["trial_key"]}
-        row.update({name: _cell(params.get(name)) for name in self.parameters})
+        row.update(
+            {name: _cell(params.get(name, self.defaults.get(name))) for name in self.parameters}
+        )
         row.update({name: record.get(name) for name in OUTCOME_COLUMNS})
         row["grid_fingerprint"] = self.fingerprint
         row["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -9,8 +9,10 @@ cancels little.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -95,14 +97,30 @@ def local_cluster(n_workers: int | None = None) -> tuple[Any, Any]:
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A client of an existing cluster; an unreachable scheduler fails within ``timeout`` s."""
+    """A client of an existing cluster; an unreachable scheduler fails within ``2 * timeout`` s.
+
+    A refused or unresolvable address fails at once; a server that accepts the connection but
+    does not answer as a Dask scheduler fails after ``timeout`` (Dask's own handshake has no
+    time limit, so the scheduler's identity is asked for first, under one).
+    """
     from distributed import Client
 
     if "://" not in address and ":" not in address:
         raise GridError(f"--scheduler expects tcp://host:port, got {address!r}")
+    _probe(address, timeout)
+    try:
+        identity = asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
+    except Exception as e:  # refused, timed out, or garbage from a server that is not Dask
+        reason = str(e) or type(e).__name__
+        raise GridError(
+            f"cannot connect to the Dask scheduler at {address}: {reason} "
+            "(is a Dask scheduler listening there?)"
+        ) from None
+    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+        raise GridError(f"{address} is not a Dask scheduler")
     try:
         client = Client(address, timeout=timeout)
-    except Exception as e:  # OSError, TimeoutError, or garbage from a non-Dask server
+    except Exception as e:
         raise GridError(f"cannot connect to the Dask scheduler at {address}: {e}") from None
     if not client.nthreads():
         try:
@@ -111,6 +129,31 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
             client.close()
             raise GridError(f"the Dask scheduler at {address} has no workers") from None
     return client
+
+
+async def _identity(address: str, timeout: float) -> Any:
+    from distributed.core import rpc
+
+    async with rpc(address, timeout=timeout) as scheduler:
+        return await scheduler.identity()
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail at once on a refused or unresolvable TCP address (Dask would retry until timeout)."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return
+    host, _, port = rest.rpartition(":")
+    try:
+        port_number = int(port)
+    except ValueError:
+        raise GridError(f"--scheduler {address}: expected tcp://host:port") from None
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", port_number), timeout):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise GridError(f"cannot connect to the Dask scheduler at {address}: {reason}") from None
 
 
 def _fail(trial: Trial, error: BaseException) -> dict[str, Any]:

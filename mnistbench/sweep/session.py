@@ -7,7 +7,6 @@ file, missing data, an unreachable scheduler) is refused before the first trial 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import params as estimator_params
-from .grid import Grid, GridError, Trial, canonical
+from .grid import Grid, GridError, Trial
 from .results import ResultsFile
 from .runner import Progress, Summary, connect, local_cluster, run_dask, run_serial
 from .trial import TrialData
@@ -93,38 +92,32 @@ def plan(grid: Grid) -> list[Trial]:
     return trials
 
 
-def _is_seed_setting(trial_params: dict[str, Any], defaults: dict[str, Any], seed: str | None):
-    """True when every swept value equals the estimator's default (the seed network)."""
-    for name, value in trial_params.items():
-        if name == seed:
-            continue
-        default = defaults.get(name)
-        numbers = all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, default)
-        )
-        if numbers:
-            if not math.isclose(value, default, rel_tol=1e-12, abs_tol=0.0):
-                return False
-        elif canonical(value) != canonical(default):
-            return False
-    return True
-
-
 def run_sweep(grid: Grid, options: SweepOptions) -> tuple[Summary, ResultsFile]:
     """Run the grid's trials not already in the results file; returns what happened."""
     trials = plan(grid)
     seed = estimator_params.seed_name()
-    names = tuple(dict.fromkeys(name for t in trials for name in t.params))
     data, context = load_trial_data(options.data, options.test_data, options.dev_size)
+    n_train = len(data.y)
+    if grid.include_seed:
+        point = estimator_params.seed_point(n_train)
+        extra = grid.trials_for(seed, [point], start=len(trials))
+        estimator_params.check_points([point])
+        trials += [t for t in extra if t.key not in {u.key for u in trials}]
+    names = tuple(dict.fromkeys(name for t in trials for name in t.params))
     fingerprint = grid.fingerprint(context)
+    defaults = estimator_params.defaults()
     results = ResultsFile(
-        options.out, fingerprint, names, resume=options.resume, retry_failed=options.retry_failed
+        options.out,
+        fingerprint,
+        names,
+        defaults=defaults,
+        resume=options.resume,
+        retry_failed=options.retry_failed,
     )
     todo = [t for t in trials if t.key not in results.done]
-    defaults = estimator_params.defaults()
 
     def sink(trial: Trial, record: dict[str, Any]) -> None:
-        record["seed_setting"] = _is_seed_setting(trial.params, defaults, seed)
+        record["seed_setting"] = estimator_params.is_seed_setting(trial.params, n_train, defaults)
         results.append(record, trial.params)
 
     progress = Progress(len(todo), tty=options.progress_tty)
