@@ -269,8 +269,8 @@ def lbfgs(
     history = History()
     started = time.perf_counter()
 
-    def record(intermediate: scipy.optimize.OptimizeResult) -> None:
-        history.append(len(history), intermediate.fun, math.nan, math.nan,
+    def record(intermediate_result: scipy.optimize.OptimizeResult) -> None:  # SciPy's name
+        history.append(len(history), intermediate_result.fun, math.nan, math.nan,
                        time.perf_counter() - started)  # fmt: skip
 
     x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)

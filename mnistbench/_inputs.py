@@ -86,9 +86,10 @@ def classes_of(y: Any) -> np.ndarray:
     """Sorted distinct labels of y (scikit-learn's ``unique_labels``); at least two."""
     classes = unique_labels(np.asarray(y))
     if len(classes) < 2:
+        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
         raise ValueError(
             "MLPClassifier needs samples of at least 2 classes in the data, but the data "
-            f"contains only one class: {classes[0]!r}"
+            f"contains only one class: {only!r}"
         )
     return classes
 

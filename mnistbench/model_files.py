@@ -281,7 +281,12 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
     names = set(cls().get_params(deep=False)) - {"callback"}
     settings = {name: value for name, value in settings.items() if name in names}
     hidden = tuple(W.shape[0] for W in params[0::2][:-1])
-    settings.update(hidden_layer_sizes=hidden, dtype=params.dtype.name)
+    saved = settings.get("hidden_layer_sizes")
+    if tuple(np.atleast_1d(saved).tolist()) != hidden:  # the weights decide; keep the spelling
+        settings["hidden_layer_sizes"] = hidden
+    elif isinstance(saved, list):
+        settings["hidden_layer_sizes"] = tuple(saved)
+    settings["dtype"] = params.dtype.name
     try:
         estimator = cls(**settings)
         estimator._validate_params()
@@ -309,7 +314,7 @@ def _json_value(name: str, value: Any) -> Any:
     """A parameter value as JSON: tuples as lists, dtypes by name, numpy scalars as Python;
     a RandomState (not storable) as None."""
     if name == "hidden_layer_sizes":
-        return [int(v) for v in np.atleast_1d(value)]
+        return int(value) if isinstance(value, Integral) else [int(v) for v in value]
     if name == "dtype":
         return np.dtype(value).name
     if name == "random_state" and not isinstance(value, Integral):
