@@ -27,10 +27,10 @@ from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_sta
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
-from ._inputs import architecture, batch_size_for
+from ._inputs import architecture, batch_size_for, cross_entropy
 from .engines import ENGINES, Engine
 
-__all__ = ["Plan", "Progress", "lbfgs", "penalty", "plan_for", "split", "start", "stochastic"]
+__all__ = ["Plan", "Progress", "lbfgs", "plan_for", "start", "start_params", "stochastic", "train"]
 
 # scikit-learn's adaptive rate stops dividing by 5 once the rate is this small.
 MIN_ADAPTIVE_LEARNING_RATE = 1e-6
@@ -114,6 +114,59 @@ class Progress:
 
     def _count(self, no_improvement: bool) -> None:
         self.no_improvement = self.no_improvement + 1 if no_improvement else 0
+
+
+def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
+    """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones."""
+    hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    dtype = np.dtype(est.dtype)
+    if not warm:
+        init = None if est.init == "auto" else est.init
+        return ENGINES[est.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
+    fitted = est.params_
+    fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
+    if hidden != fitted_hidden or fitted.dtype != dtype:
+        raise ValueError(
+            f"hidden_layer_sizes={hidden}, dtype={dtype.name} do not match the fitted "
+            f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
+            "fit it afresh (warm_start=False)"
+        )
+    return fitted.copy()
+
+
+def train(
+    est: Any,
+    params: Params,
+    X: np.ndarray,
+    codes: np.ndarray,
+    seed: int,
+    dev: tuple[np.ndarray, np.ndarray] | None,
+    previous: Progress | None,
+) -> tuple[Params, History, Progress]:
+    """``fit``'s training on either solver; ``previous``: the progress a warm start extends
+    (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
+    engine = ENGINES[est.engine]
+    if est.solver == "lbfgs":
+        params, history, n_iter, loss = lbfgs(
+            engine, params, X, codes, l2=est.alpha / X.shape[0], max_iter=est.max_iter,
+            max_fun=est.max_fun, tol=est.tol, verbose=est.verbose,
+        )  # fmt: skip
+        progress = Progress(None, None, loss, n_iter, 0, list(history.loss))
+        progress.best_loss = min(history.loss, default=loss)
+        return params, history, progress
+    validation = None
+    if est.early_stopping:
+        X, codes, validation = split(X, codes, seed, est.validation_fraction)
+    initial_loss = cross_entropy(engine.predict_proba(params, X), codes)
+    progress = start(params, initial_loss, seed, est.early_stopping)
+    if previous is not None:
+        progress.loss_curve, progress.best_loss = list(previous.loss_curve), previous.best_loss
+    params, history = stochastic(
+        plan_for(est, X.shape[0], seed), progress, params, X, codes, epochs=est.max_iter,
+        dev=dev, validation=validation, callback=est.callback,
+    )  # fmt: skip
+    warn_if_not_converged(progress, est.max_iter, progress.epochs_done)
+    return params, history, progress
 
 
 def plan_for(est: Any, n_samples: int, seed: int) -> Plan:

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from mnistbench.reference.network import INITS
 from mnistbench.reference.optim import SCHEDULES
@@ -132,3 +133,16 @@ def cross_entropy(proba: np.ndarray, codes: np.ndarray) -> float:
     """Mean ``-log p[true class]`` from probabilities (clipped at the dtype's tiniest)."""
     picked = proba[np.arange(codes.shape[0]), codes].astype(np.float64)
     return float(-np.mean(np.log(np.maximum(picked, np.finfo(proba.dtype).tiny))))
+
+
+def dev_set(est: Any, X_dev: Any, y_dev: Any, classes: np.ndarray):
+    """``fit``'s optional dev set, checked like X (same features) and encoded like y."""
+    if (X_dev is None) != (y_dev is None):
+        raise ValueError("pass both X_dev and y_dev, or neither")
+    if X_dev is None:
+        return None
+    X_dev = validate_data(est, X_dev, reset=False, dtype=X_DTYPES)
+    codes = encode(classes, column_or_1d(y_dev))
+    if codes.shape[0] != X_dev.shape[0]:
+        raise ValueError(f"y_dev has {codes.shape[0]} labels but X_dev has {X_dev.shape[0]} rows")
+    return kernel_X(X_dev, np.dtype(est.dtype)), codes

@@ -28,9 +28,9 @@ from . import _fitting
 from ._inputs import (
     CONSTRAINTS,
     X_DTYPES,
-    architecture,
     classes_of,
     cross_entropy,
+    dev_set,
     encode,
     kernel_X,
     seed_of,
@@ -153,37 +153,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 "warm_start can only be used where `y` has the same classes as in the previous "
                 f"call to fit. Previously got {classes}, `y` has {unique_labels(y)}"
             )
-        codes, dev = encode(classes, y), self._dev_set(X_dev, y_dev, classes)
+        codes, dev = encode(classes, y), dev_set(self, X_dev, y_dev, classes)
         seed = seed_of(self.random_state)
-        params = self._start_params(X.shape[1], len(classes), seed, warm)
+        params = _fitting.start_params(self, X.shape[1], len(classes), seed, warm)
         started = time.perf_counter()
-        if self.solver == "lbfgs":
-            params, history, n_iter, loss = _fitting.lbfgs(
-                ENGINES[self.engine], params, X, codes, l2=self.alpha / X.shape[0],
-                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol, verbose=self.verbose,
-            )  # fmt: skip
-            progress = _fitting.Progress(None, None, loss, n_iter, 0, list(history.loss))
-            progress.best_loss = min(history.loss, default=loss)
-        else:
-            X_fit, codes_fit, validation = X, codes, None
-            if self.early_stopping:
-                X_fit, codes_fit, validation = _fitting.split(
-                    X, codes, seed, self.validation_fraction
-                )
-            initial_loss = cross_entropy(self._proba(params, X_fit), codes_fit)
-            progress = _fitting.start(params, initial_loss, seed, self.early_stopping)
-            if warm and getattr(self, "_progress", None) is not None:
-                progress.loss_curve = list(self._progress.loss_curve)
-                progress.best_loss = self._progress.best_loss
-            params, history = _fitting.stochastic(
-                _fitting.plan_for(self, X_fit.shape[0], seed), progress, params, X_fit,
-                codes_fit, epochs=self.max_iter, dev=dev, validation=validation,
-                callback=self.callback,
-            )  # fmt: skip
-            n_iter = progress.epochs_done
-            _fitting.warn_if_not_converged(progress, self.max_iter, n_iter)
+        previous = self._progress if warm else None
+        params, history, progress = _fitting.train(self, params, X, codes, seed, dev, previous)
         self.classes_ = classes
-        self._set_fitted(params, history, progress, n_iter, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._set_fitted(params, history, progress, progress.epochs_done, seconds)
         return self
 
     def _is_stochastic(self) -> bool:
@@ -212,7 +190,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X, y = self._validate_Xy(X, y, reset=first)
         labels = classes_of(classes) if first else self.classes_
         codes, seed = encode(labels, y), seed_of(self.random_state)
-        params = self._start_params(X.shape[1], len(labels), seed, not first)
+        params = _fitting.start_params(self, X.shape[1], len(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
             progress = _fitting.start(
@@ -295,34 +273,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES)
         check_classification_targets(y)
         return kernel_X(X, np.dtype(self.dtype)), y
-
-    def _dev_set(self, X_dev, y_dev, classes: np.ndarray):
-        if (X_dev is None) != (y_dev is None):
-            raise ValueError("pass both X_dev and y_dev, or neither")
-        if X_dev is None:
-            return None
-        X_dev = validate_data(self, X_dev, reset=False, dtype=X_DTYPES)
-        codes = encode(classes, column_or_1d(y_dev))
-        if codes.shape[0] != X_dev.shape[0]:
-            raise ValueError(f"y_dev has {codes.shape[0]} labels but X_dev has "
-                             f"{X_dev.shape[0]} rows")  # fmt: skip
-        return kernel_X(X_dev, np.dtype(self.dtype)), codes
-
-    def _start_params(self, n_in: int, n_out: int, seed: int, warm: bool):
-        hidden, activation = architecture(self.hidden_layer_sizes, self.activation, self.engine)
-        dtype = np.dtype(self.dtype)
-        if not warm:
-            init = None if self.init == "auto" else self.init
-            return ENGINES[self.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
-        fitted = self.params_
-        fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
-        if hidden != fitted_hidden or fitted.dtype != dtype:
-            raise ValueError(
-                f"hidden_layer_sizes={hidden}, dtype={dtype.name} do not match the fitted "
-                f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
-                "fit it afresh (warm_start=False)"
-            )
-        return fitted.copy()
 
     def _proba(self, params, X: np.ndarray) -> np.ndarray:
         return ENGINES[self.engine].predict_proba(params, X)
