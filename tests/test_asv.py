@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,3 +32,16 @@ def test_asv_smoke_run_of_one_benchmark(tmp_path):
     assert result.returncode == 0, output
     assert "failed" not in output.lower(), output
     assert "time_predict" in output and "ms" in output
+
+
+def test_asv_tracks_the_speedup_over_the_notebook():
+    selected = r"SpeedupOverNotebook\.track_speedup_over_notebook\('numba_fused', 'float32'\)"
+    result = _asv("run", "--python=same", "--quick", "--dry-run", "--show-stderr",
+                  "--machine", "mnistbench-test", "--bench", selected)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "failed" not in output.lower(), output
+    row = next(line for line in output.splitlines() if "numba_fused" in line and "float32" in line
+               and "uint8" not in line)  # fmt: skip
+    speedup = float(row.split()[-1])  # a ratio of two medians: a number, not "n/a" or "failed"
+    assert math.isfinite(speedup) and speedup > 0, row
