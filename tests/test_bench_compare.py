@@ -159,6 +159,7 @@ def test_busy_runs_are_flagged_in_the_comparison(tmp_path, capsys):
         ('{"schema": "mnistbench-bench/2", "full_batch": [{"name": ', "not valid JSON"),
         ('{"benchmarks": [], "machine_info": {}}', "not a mnistbench bench result"),
         ("[1, 2, 3]", "not a mnistbench bench result"),
+        ('{"schema": "mnistbench-bench-scaling/1", "rows": [], "runs": {}}', "scaling result"),
         ('{"full_batch": [], "machine": {}}', "another mnistbench bench version"),
         (json.dumps({**result_of({"x|float64|float64": [1.0]}), "full_batch": [
             {"name": "x", "dtype": "float64", "input_dtype": "float64"}]}),

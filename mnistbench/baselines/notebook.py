@@ -14,7 +14,8 @@ the notebook wrote it, so its quirks are measured too:
 
 One change: ``backward_prop`` reads ``m`` from the module, as the notebook reads its global
 ``m`` (the row count of the whole CSV, 42,000, not the 41,000 training columns; one more quirk).
-:func:`set_m` sets it; the timing does not depend on its value.
+:func:`set_m` sets it; the timing does not depend on its value. Left out: the data loading and
+``test_prediction`` (a matplotlib display of one training image).
 """
 
 # ruff: noqa: NPY002  (the notebook draws from the global np.random state)

@@ -65,6 +65,8 @@ def load_result(path: Path) -> dict:
             f"{path}: not valid JSON, truncated? ({error.msg} at line "
             f"{error.lineno}, column {error.colno})"
         ) from None
+    if isinstance(result, dict) and "runs" in result and "rows" in result:
+        raise CompareError(f"{path}: a --threads scaling result; compare single runs")
     if not isinstance(result, dict) or "full_batch" not in result:
         raise CompareError(f"{path}: not a mnistbench bench result (no 'full_batch' rows)")
     if result.get("schema") != SCHEMA:
