@@ -225,6 +225,7 @@ def test_cluster_sweep_records_every_trial(cluster_results):
     assert ok["test_accuracy"].isna().all()  # the embedded digits have no official test set
     assert (ok["n_iter"] == 2).all() and (ok["train_seconds"] > 0).all()
     assert ok["worker"].str.startswith("tcp://").all()
+    assert (ok["threads"] == 1).all()  # one Numba thread per worker process
     assert (frame["machine"] == socket.gethostname()).all()
     assert not frame["seed_setting"].any()
 
@@ -322,3 +323,31 @@ def test_seed_setting_is_recognised():
     assert not sweep_params.is_seed_setting({**point, "batch_size": 64}, n_train, defaults)
     assert not sweep_params.is_seed_setting({**point, "alpha": 1e-4}, n_train, defaults)
     assert not sweep_params.is_seed_setting({}, n_train, defaults)
+
+
+def test_exclusive_mode_takes_one_worker_per_machine():
+    class FakeClient:
+        def scheduler_info(self, n_workers):
+            return {
+                "workers": {
+                    "tcp://10.0.0.1:1": {"host": "10.0.0.1", "nthreads": 1},
+                    "tcp://10.0.0.1:2": {"host": "10.0.0.1", "nthreads": 4},
+                    "tcp://10.0.0.2:1": {"host": "10.0.0.2", "nthreads": 1},
+                }
+            }
+
+    assert runner._one_worker_per_host(FakeClient()) == ["tcp://10.0.0.1:2", "tcp://10.0.0.2:1"]
+
+
+def test_sweep_and_dask_load_only_when_used():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mnistbench.cli import build_parser; build_parser(); "
+        "print('mnistbench.sweep' in sys.modules); import mnistbench.sweep; "
+        "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]

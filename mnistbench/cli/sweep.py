@@ -68,6 +68,11 @@ def add_parser(subparsers: Any) -> None:
         help="run the trials one after another in this process (no Dask)",
     )
     parser.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="one trial per machine at a time, with all its cores: train_seconds for timing",
+    )
+    parser.add_argument(
         "--workers",
         type=positive_int,
         default=None,
@@ -132,8 +137,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--plot goes with --report")
     if args.retry_failed and not args.resume:
         raise ValueError("--retry-failed goes with --resume")
-    if args.workers is not None and (args.scheduler or args.serial):
-        raise ValueError("--workers sizes the embedded cluster; not with --scheduler or --serial")
+    if args.workers is not None and (args.scheduler or args.serial or args.exclusive):
+        raise ValueError(
+            "--workers sizes the embedded cluster; not with --scheduler, --serial or --exclusive"
+        )
+    if args.exclusive and args.serial:
+        raise ValueError("--serial already runs one trial at a time; drop --exclusive")
     from mnistbench.sweep import SweepOptions, load_grid, run_sweep
     from mnistbench.sweep.results import default_path
 
@@ -156,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         serial=args.serial,
+        exclusive=args.exclusive,
     )
     summary, results = run_sweep(grid, options)
     ran = summary.done

@@ -1,11 +1,11 @@
 """The results file: one row per finished trial, rewritten atomically after every trial.
 
 Parquet (``.parquet``/``.pq``, needs pyarrow) or CSV (``.csv``), chosen by the file's suffix.
-Columns: ``trial``, ``trial_key``, one column per swept parameter (tuples as JSON text), the
-outcome (``dev_accuracy``, ``test_accuracy``, ``train_seconds``, ``n_iter``, ``machine``,
-``worker``, ``error``: empty when the trial succeeded), ``seed_setting`` (the trial ran the
-seed notebook's setting), ``finished`` (UTC time) and ``grid_fingerprint``. A parameter a trial
-does not set shows the estimator's default.
+Columns: ``trial``, ``trial_key``, one column per swept parameter (tuples as JSON text; a
+parameter a trial does not set shows the estimator's default), the outcome (``dev_accuracy``,
+``test_accuracy``, ``train_seconds``, ``n_iter``, ``threads``: the Numba threads the trial had,
+``machine``, ``worker``, ``error``: empty when the trial succeeded), ``seed_setting`` (the trial
+ran the seed notebook's setting), ``finished`` (UTC time) and ``grid_fingerprint``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ OUTCOME_COLUMNS = (
     "test_accuracy",
     "train_seconds",
     "n_iter",
+    "threads",
     "machine",
     "worker",
     "error",

@@ -80,16 +80,17 @@ class Progress:
             self.bar.close()
 
 
-def local_cluster(n_workers: int | None = None) -> tuple[Any, Any]:
-    """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each."""
+def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tuple[Any, Any]:
+    """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each;
+    ``exclusive``: one process whose Numba and BLAS use every core (for timing trials)."""
     from distributed import Client, LocalCluster
 
-    n_workers = n_workers or os.cpu_count() or 1
+    n_workers = 1 if exclusive else n_workers or os.cpu_count() or 1
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
-        env=dict(WORKER_ENV),
+        env={} if exclusive else dict(WORKER_ENV),
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
@@ -156,6 +157,18 @@ def _probe(address: str, timeout: float) -> None:
         raise GridError(f"cannot connect to the Dask scheduler at {address}: {reason}") from None
 
 
+def _one_worker_per_host(client: Any) -> list[str]:
+    """The worker with the most threads on each machine (by host name)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    chosen: dict[str, str] = {}
+    for address, info in sorted(workers.items()):
+        host = info.get("host") or address.rpartition(":")[0]
+        best = chosen.get(host)
+        if best is None or info.get("nthreads", 1) > workers[best].get("nthreads", 1):
+            chosen[host] = address
+    return sorted(chosen.values())
+
+
 def _fail(trial: Trial, error: BaseException) -> dict[str, Any]:
     """The record of a trial whose task itself failed (worker died, cancelled, ...)."""
     return {
@@ -165,6 +178,7 @@ def _fail(trial: Trial, error: BaseException) -> dict[str, Any]:
         "test_accuracy": float("nan"),
         "train_seconds": float("nan"),
         "n_iter": -1,
+        "threads": -1,
         "machine": "",
         "worker": "",
         "error": f"{type(error).__name__}: {error}".strip()[:500],
@@ -205,8 +219,13 @@ def run_dask(
     sink: Sink,
     progress: Progress,
     threads: int | None = 1,
+    exclusive: bool = False,
 ) -> Summary:
-    """Trials as Dask tasks, at most one per worker thread at a time, recorded as they finish."""
+    """Trials as Dask tasks, at most one per worker thread at a time, recorded as they finish.
+
+    ``exclusive``: at most one trial per machine at a time, on one worker of each machine, with
+    all the Numba threads that worker has, so ``train_seconds`` never shares cores.
+    """
     from distributed import as_completed
 
     summary = Summary(total=len(trials))
@@ -225,22 +244,32 @@ def run_dask(
     in_flight: dict[Any, Trial] = {}
     finished = as_completed()
 
+    hosts = _one_worker_per_host(client) if exclusive else []
+    busy: dict[Any, str] = {}
+
     def submit_more() -> None:
-        slots = max(1, sum(client.nthreads().values()))
+        slots = len(hosts) if exclusive else max(1, sum(client.nthreads().values()))
         while len(in_flight) < slots:
             trial = next(queue, None)
             if trial is None:
                 return
+            where = {}
+            if exclusive:
+                free = next(w for w in hosts if w not in busy.values())
+                where = {"workers": [free], "allow_other_workers": False}
             future = client.submit(
                 run_trial,
                 trial.key,
                 trial.index,
                 trial.params,
                 data_future,
-                threads,
+                None if exclusive else threads,
                 key=f"trial-{trial.index}-{trial.key}",
                 pure=False,
+                **where,
             )
+            if exclusive:
+                busy[future] = where["workers"][0]
             in_flight[future] = trial
             finished.add(future)
 
@@ -249,6 +278,7 @@ def run_dask(
         progress.update(len(in_flight))
         for future in finished:
             trial = in_flight.pop(future)
+            busy.pop(future, None)
             try:
                 record = future.result()
             except Exception as e:  # the task died with its worker, or could not run

@@ -7,7 +7,6 @@ file, missing data, an unreachable scheduler) is refused before the first trial 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ class SweepOptions:
     scheduler: str | None = None
     workers: int | None = None
     serial: bool = False
+    exclusive: bool = False
     progress_tty: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -142,9 +142,9 @@ def _run_on_cluster(
     if options.scheduler is not None:
         client = connect(options.scheduler)
     else:
-        client, cluster = local_cluster(options.workers or os.cpu_count())
+        client, cluster = local_cluster(options.workers, exclusive=options.exclusive)
     try:
-        return run_dask(client, todo, data, sink, progress, threads=1)
+        return run_dask(client, todo, data, sink, progress, threads=1, exclusive=options.exclusive)
     finally:
         client.close()
         if cluster is not None:

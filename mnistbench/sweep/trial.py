@@ -48,6 +48,12 @@ def _worker_address() -> str:
         return "local"
 
 
+def _numba_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
 def _set_numba_threads(threads: int | None) -> None:
     if threads is None:
         return
@@ -68,6 +74,7 @@ def run_trial(
         "test_accuracy": math.nan,
         "train_seconds": math.nan,
         "n_iter": -1,
+        "threads": _numba_threads(),
         "machine": socket.gethostname(),
         "worker": _worker_address(),
         "error": "",
