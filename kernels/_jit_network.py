@@ -9,12 +9,13 @@ then the probabilities. ``ds`` holds f'(Z) and ``deltas`` dLoss/dZ (already divi
 size). One specialization per compute dtype serves every depth, activation and input dtype
 (``X`` arrives as raw bytes, ``x_kind`` says how to read them).
 
-A batch takes two parallel regions (one ``prange`` over threads each, ~1 us apart with the omp
-threading layer): ``ROWS`` gives each thread a slice of the batch's rows and runs pack, forward,
-softmax/loss and the whole backward chain for them; ``UPDATE`` gives each thread a slice of every
-layer's units (or of its inputs, for narrow layers) and forms dW = dZ.T @ A_prev slab by slab,
-applying L2 and the optimizer to each slab while it is in L1. No gradient is ever summed across
-threads, so results do not depend on the thread count (except the float64 loss sum's order).
+``network_job`` runs on every thread at once (Python threads, one njit call each per epoch) and
+takes two phases per batch with a barrier after each: ``rows_job`` gives each thread a slice of
+the batch's rows and runs pack, forward, softmax/loss and the whole backward chain for them;
+``update_job`` gives each thread a slice of every layer's units (or of its inputs, for narrow
+layers) and forms dW = dZ.T @ A_prev slab by slab, applying L2 and the optimizer to each slab
+while it is in L1. No gradient is ever summed across threads, so results do not depend on the
+thread count (except the float64 loss sum's order).
 """
 
 from __future__ import annotations
@@ -22,20 +23,27 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
 from ._jit import NO_UPDATE, _njit, optimizer_update
+from ._sync import barrier
 
-RELU, LEAKY_RELU, TANH, SIGMOID, GELU = 0, 1, 2, 3, 4  # indices into reference ACTIVATIONS
+# Integer constants that reach a call are np.int64, never Python ints: Numba types a literal
+# argument as Literal[int](value) and compiles the callee once per distinct value.
+ZERO, ONE = np.int64(0), np.int64(1)
+RELU, LEAKY_RELU, TANH, SIGMOID, GELU = (np.int64(i) for i in range(5))  # reference ACTIVATIONS
 LEAKY_RELU_SLOPE = 0.01
-X_UINT8, X_FLOAT32, X_FLOAT64 = 0, 1, 2
+X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
 # Jobs of one parallel region.
-ROWS_TRAIN, ROWS_FORWARD, ROWS_PREDICT, ROWS_BACKWARD, UPDATE = 0, 1, 2, 3, 4
+ROWS_TRAIN, ROWS_FORWARD, ROWS_PREDICT, ROWS_BACKWARD, TRAIN = (np.int64(i) for i in range(5))
+# forward_rows flags: keep pre-activations, keep f', softmax the last layer.
+KEEP_Z, KEEP_D, PROBS = np.int64(1), np.int64(2), np.int64(4)
+# Columns of dW a thread takes when a layer is too narrow to split by units.
+COLUMN_ALIGN = np.int64(16)
 # Rows a thread pushes through the whole network at a time when predicting.
-PREDICT_CHUNK = 64
+PREDICT_CHUNK = np.int64(64)
 # Units of a layer whose weights are swept together over a thread's rows (~300 KB at 784 inputs).
-UNIT_CHUNK = 96
+UNIT_CHUNK = np.int64(96)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -61,6 +69,14 @@ def weights(params, woff, boff, sizes, layer):
     n_out, n_in = sizes[layer], sizes[layer - 1]
     W = params[woff[layer - 1] : woff[layer - 1] + n_out * n_in].reshape((n_out, n_in))
     return W, params[boff[layer - 1] : boff[layer - 1] + n_out]
+
+
+@_njit()
+def copy(dst, src):
+    """dst[:] = src[:] for 1-D arrays (an explicit loop: slice assignment compiles Numba's
+    shape-mismatch message formatting, seconds of cold compile)."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
 
 
 @_njit()
@@ -137,9 +153,9 @@ def pack_row(X, x_kind, src, dst, scale):
 def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
     """Layers 1..L for buffer rows r0..r1-1 (block 0 already packed), layer by layer.
 
-    Hidden activations go into ``acts``, f' into ``ds`` (flags & 2, else into ``spare``),
-    pre-activations into ``zs`` (flags & 1); block L gets the logits, or the probabilities
-    (flags & 4). Units go in chunks of UNIT_CHUNK so a chunk of W stays in L2 for all rows.
+    Hidden activations go into ``acts``, f' into ``ds`` (KEEP_D, else into ``spare``),
+    pre-activations into ``zs`` (KEEP_Z); block L gets the logits, or the probabilities
+    (PROBS). Units go in chunks of UNIT_CHUNK so a chunk of W stays in L2 for all rows.
     """
     params, sizes, woff, boff, cum = net
     L = sizes.shape[0] - 1
@@ -151,12 +167,12 @@ def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
         for j in range(0, units, UNIT_CHUNK):
             dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
         for r in range(r0, r1):
-            if flags & 1:
-                block(zs, cum, rows, layer, units)[r, :] = A[r]
+            if flags & KEEP_Z:
+                copy(block(zs, cum, rows, layer, units)[r], A[r])
             if layer == L:
-                if flags & 4:
+                if flags & PROBS:
                     softmax_row(A[r])
-            elif flags & 2:
+            elif flags & KEEP_D:
                 activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
             else:
                 activate_row(A[r], spare[:units], code)
@@ -176,7 +192,7 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P):
         for i in range(r0, r1, SLAB):
             n_rows = min(SLAB, r1 - i)
             base = rows * cum[layer] + i * units
-            rank_slab(S, P, deltas, base, units, 1, n_rows, W, 0, units, 0, n_prev)
+            rank_slab(S, P, deltas, base, units, ONE, n_rows, W, units, ZERO, n_prev)
             for r in range(n_rows):
                 for c in range(n_prev):
                     dZ_prev[i + r, c] = S[r, c] * D[i + r, c]
@@ -226,14 +242,14 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
         c0, c1 = 0, n_in
         b0, b1 = j0, j1
     else:  # split the inputs; part 0 takes the biases
-        c0, c1 = split(n_in, parts, part, 16)
+        c0, c1 = split(n_in, parts, part, COLUMN_ALIGN)
         j0, j1 = 0, (units if c0 < c1 else 0)
         b0, b1 = 0, (units if part == 0 else 0)
     A_prev = block(acts, cum, rows, layer - 1, n_in)
     dZ = block(deltas, cum, rows, layer, units)
     for j in range(j0, j1, SLAB):
         n_rows = min(SLAB, j1 - j)
-        rank_slab(S, P, deltas, rows * cum[layer] + j, 1, units, n_rows, A_prev, 0, rows, c0, c1)
+        rank_slab(S, P, deltas, rows * cum[layer] + j, ONE, units, n_rows, A_prev, rows, c0, c1)
         for r in range(n_rows):
             at = woff[layer - 1] + (j + r) * n_in
             g = S[r, : c1 - c0]
@@ -242,91 +258,85 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
                 for c in range(c1 - c0):
                     g[c] += T(l2) * w[c]
             if code == NO_UPDATE:
-                grads[at + c0 : at + c1] = g
+                copy(grads[at + c0 : at + c1], g)
             else:
                 m, v = first[at + c0 : at + c1], second[at + c0 : at + c1]
                 optimizer_update(w, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
     if b0 < b1:
         g = S[0, : b1 - b0]
-        g[:] = 0
+        for j in range(b1 - b0):
+            g[j] = 0
         for i in range(rows):
             for j in range(b0, b1):
                 g[j - b0] += dZ[i, j]
         at = boff[layer - 1]
         if code == NO_UPDATE:
-            grads[at + b0 : at + b1] = g
+            copy(grads[at + b0 : at + b1], g)
         else:
             b, m, v = params[at + b0 : at + b1], first[at + b0 : at + b1], second[at + b0 : at + b1]
             optimizer_update(b, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
 
 
 @_njit()
-def work(job, part, parts, code, net, opt, data, buffers, scratch, start, count):
-    """This thread's share of one parallel region; see the module docstring for the jobs."""
+def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, batch_size):
+    """Part ``part`` of ``parts`` of a job; all parts run at once, one per thread.
+
+    TRAIN: one epoch over consecutive ``batch_size`` slices of ``order`` (data[4]), in place on
+    params and optimizer buffers, two barriers per batch; returns the new step count. Loss sums
+    and correct counts accumulate in scratch[4]. ROWS_FORWARD / ROWS_PREDICT: the forward pass
+    of all rows. ROWS_BACKWARD: gradients (into buffers[4]) from the stored forward pass.
+    (One flat function on purpose: every njit call level compiles its callees' code again.)
+    """
     sizes, cum = net[1], net[4]
     X, x_kind, scale, Y, order = data
     acts, zs, ds, deltas, grads, labels, out = buffers
     S, P, tile, spare = scratch[0][part], scratch[1][part], scratch[2][part], scratch[3][part]
     stats = scratch[4][part]
-    L = sizes.shape[0] - 1
-    if job == UPDATE:
-        for layer in range(L, 0, -1):
-            update_layer(net, opt, layer, deltas[0], acts[0], count, part, parts, grads, S, P)
-        return
-    lo, hi = split(count, parts, part, TILE_ROWS)
-    if job == ROWS_PREDICT:  # chunks of rows through the whole network in this thread's buffer
-        buf, rows = acts[part], PREDICT_CHUNK
-        for first in range(lo, hi, rows):
-            n = min(rows, hi - first)
-            inputs = block(buf, cum, rows, 0, sizes[0])
-            for r in range(n):
-                pack_row(X, x_kind, start + first + r, inputs[r], scale)
-            forward_rows(net, code, buf, zs[0], ds[0], rows, 0, n, 4, tile, spare)
-            out[first : first + n, :] = block(buf, cum, rows, L, sizes[L])[:n]
-        return
-    rows = count
-    if job == ROWS_BACKWARD:  # f' from the given pre-activations, then the backward chain
-        for layer in range(1, L):
-            Z = block(zs[0], cum, rows, layer, sizes[layer])
-            D = block(ds[0], cum, rows, layer, sizes[layer])
-            for r in range(lo, hi):
-                spare[: sizes[layer]] = Z[r]
-                activate_row(spare[: sizes[layer]], D[r], code)
-        top_rows(net, acts[0], deltas[0], rows, lo, hi, labels, False, stats)
-        backward_rows(net, ds[0], deltas[0], rows, lo, hi, S, P)
-        return
-    inputs = block(acts[0], cum, rows, 0, sizes[0])
-    for r in range(lo, hi):
-        src = order[start + r] if job == ROWS_TRAIN else start + r
-        pack_row(X, x_kind, src, inputs[r], scale)
-        labels[r] = Y[src] if job == ROWS_TRAIN else 0
-    if job == ROWS_FORWARD:
-        forward_rows(net, code, acts[0], zs[0], ds[0], rows, lo, hi, 1 | 4, tile, spare)
-        return
-    forward_rows(net, code, acts[0], zs[0], ds[0], rows, lo, hi, 2, tile, spare)
-    top_rows(net, acts[0], deltas[0], rows, lo, hi, labels, True, stats)
-    backward_rows(net, ds[0], deltas[0], rows, lo, hi, S, P)
-
-
-@_njit(parallel=True)
-def run_parallel(job, parts, code, net, opt, data, buffers, scratch, start, count):
-    """``work`` for parts 0..parts-1, one per thread."""
-    for part in prange(parts):
-        work(job, part, parts, code, net, opt, data, buffers, scratch, start, count)
-
-
-@_njit()
-def train_epoch(parts, code, net, opt, data, buffers, scratch, batch_size):
-    """One epoch over consecutive ``batch_size`` slices of ``order``, in place on params and
-    optimizer buffers; loss sums and correct counts accumulate in scratch[4]. Returns the new
-    step count (opt[4] + number of batches)."""
     first, second, hyper, opt_code, step = opt
-    order = data[4]
-    m = order.shape[0]
-    for start in range(0, m, batch_size):
-        count = min(batch_size, m - start)
-        run_parallel(ROWS_TRAIN, parts, code, net, opt, data, buffers, scratch, start, count)
-        step += 1
-        opt = (first, second, hyper, opt_code, step)
-        run_parallel(UPDATE, parts, code, net, opt, data, buffers, scratch, start, count)
+    L = sizes.shape[0] - 1
+    m = order.shape[0] if job == TRAIN else X.shape[0]
+    rows = m if job != TRAIN else min(batch_size, m)
+    for start in range(0, m, rows):
+        count = min(rows, m - start)
+        lo, hi = split(count, parts, part, TILE_ROWS)
+        if job == ROWS_PREDICT:  # chunks of rows through the whole network in own buffers
+            buf, chunk = acts[part], PREDICT_CHUNK
+            for at in range(lo, hi, chunk):
+                n = min(chunk, hi - at)
+                inputs = block(buf, cum, chunk, ZERO, sizes[0])
+                for r in range(n):
+                    pack_row(X, x_kind, at + r, inputs[r], scale)
+                forward_rows(net, code, buf, zs[0], ds[0], chunk, ZERO, n, PROBS, tile, spare)
+                probs = block(buf, cum, chunk, L, sizes[L])
+                for r in range(n):
+                    copy(out[at + r], probs[r])
+            return step
+        if job == ROWS_BACKWARD:  # f' from the given pre-activations
+            for layer in range(1, L):
+                Z = block(zs[0], cum, count, layer, sizes[layer])
+                D = block(ds[0], cum, count, layer, sizes[layer])
+                for r in range(lo, hi):
+                    copy(spare[: sizes[layer]], Z[r])
+                    activate_row(spare[: sizes[layer]], D[r], code)
+            top_rows(net, acts[0], deltas[0], count, lo, hi, labels, ZERO, stats)
+        else:
+            inputs = block(acts[0], cum, count, ZERO, sizes[0])
+            for r in range(lo, hi):
+                src = order[start + r] if job == TRAIN else r
+                pack_row(X, x_kind, src, inputs[r], scale)
+                labels[r] = Y[src] if job == TRAIN else 0
+            if job == ROWS_FORWARD:
+                flags = KEEP_Z | PROBS
+                forward_rows(net, code, acts[0], zs[0], ds[0], count, lo, hi, flags, tile, spare)
+                return step
+            forward_rows(net, code, acts[0], zs[0], ds[0], count, lo, hi, KEEP_D, tile, spare)
+            top_rows(net, acts[0], deltas[0], count, lo, hi, labels, ONE, stats)
+        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P)
+        barrier(sync, parts)
+        if job == TRAIN:
+            step += 1
+        update = (first, second, hyper, opt_code, step)
+        for layer in range(L, 0, -1):
+            update_layer(net, update, layer, deltas[0], acts[0], count, part, parts, grads, S, P)
+        barrier(sync, parts)
     return step

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -26,6 +27,7 @@ from mnistbench.reference.training import Callback, TrainConfig, fit
 from . import _jit_network as _k
 from ._gemm import RANK, SLAB, TILE_ROWS, TILE_UNITS
 from ._jit import NO_UPDATE
+from ._sync import SYNC_WORDS
 from .checks import check_l2, check_labels, check_order, check_positive_float, check_X, scale_for
 
 __all__ = [
@@ -149,6 +151,30 @@ def _no_optimizer(layout: _Layout, code: int = NO_UPDATE, l2: float = 0.0) -> tu
     return (empty, empty, np.array([0.0, 0.0, 0.0, 0.0, 1.0, l2]), code, 0)
 
 
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _launch(work: _Workspace, job: int, code: int, net: tuple, opt: tuple, data: tuple,
+            batch_size: int = 1) -> int:  # fmt: skip
+    """``network_job`` on ``work.parts`` threads at once (part 0 on this one); its result."""
+    parts = work.parts
+    sync = np.zeros(SYNC_WORDS, np.int64)
+
+    def run(part: int) -> int:
+        return _k.network_job(job, part, parts, sync, code, net, opt, data, work.buffers(),
+                              work.scratch, batch_size)  # fmt: skip
+
+    if parts == 1:
+        return run(0)
+    if parts - 1 not in _pools:  # a pool of its own: a part queued behind other work would
+        _pools[parts - 1] = ThreadPoolExecutor(parts - 1, thread_name_prefix="mnistbench-net")
+    futures = [_pools[parts - 1].submit(run, part) for part in range(1, parts)]
+    result = run(0)
+    for future in futures:
+        future.result()
+    return result
+
+
 def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
     """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype."""
     network = check_network(network)
@@ -157,9 +183,10 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
     layout = _Layout(network.sizes, network.dtype)
     m = X.shape[0]
     work = _Workspace(layout, m, train=False, keep_z=True)
-    _k.run_parallel(_k.ROWS_FORWARD, work.parts, code, layout.net(layout.flatten(network)),
-                    _no_optimizer(layout), _data(X, None, None, network.dtype), work.buffers(),
-                    work.scratch, 0, m)  # fmt: skip
+    net = layout.net(layout.flatten(network))
+    _launch(
+        work, _k.ROWS_FORWARD, code, net, _no_optimizer(layout), _data(X, None, None, network.dtype)
+    )
     Z, A = layout.blocks(work.zs[0], m)[1:], layout.blocks(work.acts[0], m)[1:]
     return Forward(tuple(Z), tuple(A))
 
@@ -172,9 +199,10 @@ def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> 
     layout = _Layout(network.sizes, network.dtype)
     m = X.shape[0]
     work = _Workspace(layout, 0, train=False, predict_rows=m)
-    _k.run_parallel(_k.ROWS_PREDICT, work.parts, code, layout.net(layout.flatten(network)),
-                    _no_optimizer(layout), _data(X, None, None, network.dtype), work.buffers(),
-                    work.scratch, 0, m)  # fmt: skip
+    net = layout.net(layout.flatten(network))
+    _launch(
+        work, _k.ROWS_PREDICT, code, net, _no_optimizer(layout), _data(X, None, None, network.dtype)
+    )
     return work.out
 
 
@@ -216,10 +244,9 @@ def backward(
         acts[layer][:] = fwd.A[layer - 1]
         zs[layer][:] = fwd.Z[layer - 1]
     work.labels[:] = Y
-    for job in (_k.ROWS_BACKWARD, _k.UPDATE):
-        _k.run_parallel(job, work.parts, code, layout.net(layout.flatten(network)),
-                        _no_optimizer(layout, NO_UPDATE, l2), _data(X, Y, None, network.dtype),
-                        work.buffers(), work.scratch, 0, m)  # fmt: skip
+    net = layout.net(layout.flatten(network))
+    _launch(work, _k.ROWS_BACKWARD, code, net, _no_optimizer(layout, NO_UPDATE, l2),
+            _data(X, Y, None, network.dtype))  # fmt: skip
     return Network(layout.unflatten(work.grads))
 
 
@@ -261,8 +288,8 @@ class NetworkRunner:
         optimizer_args = (first, second, hyper, opt.code, state.t)
         data = _data(self.X, self.Y, order, layout.dtype)
         work = self.work
-        state.t = _k.train_epoch(work.parts, self.code, layout.net(params), optimizer_args, data,
-                                 work.buffers(), work.scratch, batch_size)  # fmt: skip
+        state.t = _launch(work, _k.TRAIN, self.code, layout.net(params), optimizer_args, data,
+                          batch_size)  # fmt: skip
         for buffers, flat in ((state.first, first), (state.second, second)):
             for target, value in zip(buffers, layout.unflatten(flat), strict=True):
                 target[...] = value
