@@ -274,8 +274,8 @@ def stochastic(
         learning_rate=lambda epoch: progress.learning_rate(plan, epoch),
         stop=lambda epoch, loss, p: progress.after_epoch(plan, m, loss, p, score),
     )
-    if progress.best_params is not None:
-        params = progress.best_params.copy()
+    if progress.best_params is not None:  # early stopping: the best validation weights
+        params, progress.best_params = progress.best_params, None
     return params, history
 
 
