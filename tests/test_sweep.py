@@ -351,3 +351,16 @@ def test_sweep_and_dask_load_only_when_used():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_parquet_results_round_trip(tmp_path):
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "r.parquet"
+    argv = ["--set", "hidden_layer_sizes=8,[16]", "--set", "batch_size=100,auto"]
+    argv += ["--set", "max_iter=1", "--serial", "--out", out]
+    assert _sweep(*argv) == 0
+    frame = read_results(out)
+    assert len(frame) == 4 and (frame["error"] == "").all()
+    assert sorted(frame["batch_size"].astype(str)) == ["100", "100", "auto", "auto"]
+    assert _sweep(*argv, "--resume", "--repeat", 2) == 0  # more seeds for the same grid
+    assert len(read_results(out)) == 8
