@@ -53,7 +53,9 @@ def check_network(network: Any) -> Network:
     if network.n_out < 2:
         raise ValueError(f"the last layer needs >= 2 units (classes), got {network.n_out}")
     for index, a in enumerate(network):
-        if not math.isfinite(float(np.sum(a, dtype=np.float64))) and not np.isfinite(a).all():
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the quick sum
+            total = float(np.sum(a, dtype=np.float64))
+        if not math.isfinite(total) and not np.isfinite(a).all():
             kind = "W" if index % 2 == 0 else "b"
             raise ValueError(f"network {kind}{index // 2 + 1} contains NaN or Inf")
     return network
