@@ -22,11 +22,13 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import History, Params
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
+from ._augmenting import AugmentingEpoch, augment_config, check_images
 from ._inputs import architecture, batch_size_for, cross_entropy
 from .engines import ENGINES, Engine
 
@@ -49,6 +51,7 @@ class Plan:
     n_iter_no_change: float
     shuffle: bool
     verbose: bool
+    augment: AugmentConfig | None = None  # on-the-fly augmentation of each training batch
 
 
 @dataclass
@@ -146,6 +149,10 @@ def train(
     """``fit``'s training on either solver; ``previous``: the progress a warm start extends
     (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
     engine = ENGINES[est.engine]
+    if augment_config(est) is not None:  # refused here, before anything runs
+        if est.solver == "lbfgs":
+            raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
+        check_images(X)
     if est.solver == "lbfgs":
         params, history, n_iter, loss = lbfgs(
             engine, params, X, codes, l2=est.alpha / X.shape[0], max_iter=est.max_iter,
@@ -189,7 +196,7 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
     return Plan(
         ENGINES[est.engine], config, optimizer,
         est.learning_rate if est.solver == "sgd" else "constant", est.power_t, est.tol,
-        est.n_iter_no_change, est.shuffle, bool(est.verbose),
+        est.n_iter_no_change, est.shuffle, bool(est.verbose), augment_config(est),
     )  # fmt: skip
 
 
@@ -238,7 +245,12 @@ def stochastic(
     early-stopping split, whose best weights are returned in place of the last ones.
     """
     engine, m = plan.engine, X.shape[0]
-    epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2)
+    if plan.augment is None:
+        epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2)
+    else:
+        check_images(X)
+        epoch_fn = AugmentingEpoch(engine, X, y, plan.optimizer, plan.config.l2, plan.augment,
+                                   plan.config.seed, lambda: progress.epochs_done)  # fmt: skip
     if not plan.shuffle:
         natural = np.arange(m, dtype=np.int64)
         shuffled_fn = epoch_fn

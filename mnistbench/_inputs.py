@@ -17,6 +17,8 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Opt
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from mnistbench.reference.augment import MAX_ALPHA, MAX_ROTATE
+from mnistbench.reference.model import SIDE
 from mnistbench.reference.network import INITS
 from mnistbench.reference.optim import SCHEDULES
 
@@ -59,6 +61,14 @@ CONSTRAINTS: dict[str, list] = {
     "init": [StrOptions({"auto", *INITS})],
     "callback": [callable, None],
     "log_interval": [Interval(Integral, 1, None, closed="left")],
+    # Content and combinations are checked by mnistbench._augmenting.config_for at fit time.
+    "augment": [None, str, list, tuple, set, frozenset],
+    "rotate": [Interval(Real, 0, MAX_ROTATE, closed="both")],
+    "scale": [Interval(Real, 0, 1, closed="left")],
+    "shift": [Interval(Real, 0, SIDE, closed="both")],
+    "elastic_alpha": [Interval(Real, 0, MAX_ALPHA, closed="both")],
+    "elastic_sigma": [Interval(Real, 0, SIDE, closed="both")],
+    "noise": [Interval(Real, 0, 1, closed="both")],
 }
 
 

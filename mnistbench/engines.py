@@ -18,10 +18,13 @@ from typing import Protocol
 import numpy as np
 
 from mnistbench.kernels import parallel
+from mnistbench.kernels.augment import augment_batch
 from mnistbench.kernels.checks import scale_for
 from mnistbench.kernels.model import fused_gradients
 from mnistbench.kernels.training import EpochRunner
+from mnistbench.reference import augment as ref_augment
 from mnistbench.reference import model as ref
+from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import Activations, Params
 from mnistbench.reference.network import init_network
 from mnistbench.reference.optim import OptimizerConfig
@@ -55,6 +58,13 @@ class Engine(Protocol):
 
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(m, n_out)`` in the weights' dtype."""
+
+    def augment(
+        self, X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int, epoch: int,
+        out: np.ndarray,
+    ) -> None:  # fmt: skip
+        """``out`` (n, 784) <- images ``X[rows]`` augmented as in ``epoch`` (one pure function
+        of seed, epoch and row, :mod:`mnistbench.reference.augment`)."""
 
 
 class _OneHiddenReLU:
@@ -99,6 +109,9 @@ class NumbaEngine(_OneHiddenReLU):
         parallel.forward(params, X, scale_for(X, dtype), acts)
         return acts.A2
 
+    def augment(self, X, rows, config, seed, epoch, out):
+        augment_batch(X, rows, seed=seed, epoch=epoch, config=config, out=out)
+
 
 class NumpyEngine(_OneHiddenReLU):
     """The NumPy reference (:mod:`mnistbench.reference`), for comparison."""
@@ -122,6 +135,9 @@ class NumpyEngine(_OneHiddenReLU):
 
     def predict_proba(self, params, X):
         return ref.forward_prop(params, as_float(X, params.dtype)).A2
+
+    def augment(self, X, rows, config, seed, epoch, out):
+        out[...] = ref_augment.augment_batch(X, rows, config, seed=seed, epoch=epoch)
 
 
 ENGINES: dict[str, Engine] = {"numba": NumbaEngine(), "numpy": NumpyEngine()}

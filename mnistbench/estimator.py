@@ -60,6 +60,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     between ``history_`` rows and callback calls). ``fit`` also takes ``X_dev``/``y_dev``,
     whose accuracy is logged in ``history_``.
 
+    On-the-fly augmentation of 28x28 images (784 features, uint8 pixels or floats in [0, 1];
+    sgd/adam only; never at predict time): ``augment`` is None (off) or some of "affine",
+    "elastic", "noise" (a set, tuple or comma string). Each training batch is transformed right
+    before its step, image ``row`` of epoch ``e`` by a pure function of (``random_state``, e,
+    row): "affine" rotates by up to ``rotate`` degrees, zooms by a factor in [1 - ``scale``,
+    1 + ``scale``] and shifts by up to ``shift`` pixels per axis (one bilinear resampling);
+    "elastic" adds Simard et al.'s displacement field (uniform noise smoothed by a Gaussian of
+    width ``elastic_sigma``, times ``elastic_alpha``); "noise" adds Gaussian pixel noise of std
+    ``noise`` (clipped to [0, 1]). Settings of families not listed are ignored. ``loss_curve_``
+    and ``history_``'s training accuracy are then those of the augmented batches.
+
     Differences: ``uint8`` X is read as 8-bit pixels and scaled by 1/255 inside the kernels
     (the one-byte-per-pixel fast path); pass floats to use values as they are. Binary problems
     use two softmax outputs (scikit-learn: one logistic unit), so ``out_activation_`` is always
@@ -105,6 +116,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         init="auto",
         callback=None,
         log_interval=1,
+        augment=None,
+        rotate=10.0,
+        scale=0.1,
+        shift=2.0,
+        elastic_alpha=34.0,
+        elastic_sigma=4.0,
+        noise=0.05,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -135,6 +153,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.init = init
         self.callback = callback
         self.log_interval = log_interval
+        self.augment = augment
+        self.rotate = rotate
+        self.scale = scale
+        self.shift = shift
+        self.elastic_alpha = elastic_alpha
+        self.elastic_sigma = elastic_sigma
+        self.noise = noise
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, classes=None, X_dev=None, y_dev=None) -> MLPClassifier:

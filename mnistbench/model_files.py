@@ -319,6 +319,8 @@ def _json_value(name: str, value: Any) -> Any:
         return np.dtype(value).name
     if name == "random_state" and not isinstance(value, Integral):
         return None
+    if isinstance(value, (set, frozenset)):  # augment={"affine", "noise"}
+        return sorted(value)
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -78,6 +78,44 @@ def plot_predictions(
     return _save(figure, path)
 
 
+def plot_before_after(
+    before: np.ndarray,
+    after: np.ndarray,
+    path: str | Path = "augmented.png",
+    *,
+    labels: np.ndarray | None = None,
+    cols: int = 8,
+    title: str | None = None,
+) -> Path:
+    """Digits in pairs of rows: ``before`` (n, 784) above ``after`` (n, 784), ``cols`` a row.
+
+    Pixels are drawn on one fixed scale (uint8 0..255 or floats 0..1), so contrast changes show.
+    """
+    before, after = _check_images(before, labels), _check_images(after, labels)
+    if len(before) != len(after) or not len(before):
+        raise ValueError(f"before and after must hold the same n >= 1 images, got "
+                         f"{len(before)} and {len(after)}")  # fmt: skip
+    n, cols = len(before), max(1, min(cols, len(before)))
+    blocks = -(-n // cols)
+    figure = _figure(1.2 * cols + 0.9, 2.5 * blocks + (0.5 if title else 0.1))
+    for i in range(n):
+        block, col = divmod(i, cols)
+        for half, (images, name) in enumerate(((before, "before"), (after, "after"))):
+            ax = figure.add_subplot(2 * blocks, cols, (2 * block + half) * cols + col + 1)
+            high = 255 if images.dtype == np.uint8 else 1
+            ax.imshow(images[i].reshape(SIDE, SIDE), cmap="gray_r", vmin=0, vmax=high)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(name, fontsize=8)
+            if half == 0 and labels is not None:
+                ax.set_title(str(labels[i]), fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def plot_learning_curve(history: History, path: str | Path = "learning_curve.png") -> Path:
     """Loss (log scale) and train/dev accuracy against the logged step."""
     if len(history) == 0:

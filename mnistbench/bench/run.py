@@ -80,6 +80,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES))
     parser.add_argument("--no-minibatch", action="store_true", help="skip mini-batch epochs")
     parser.add_argument("--no-compile", action="store_true", help="skip JIT compile timing")
+    parser.add_argument("--augment", action="store_true", help="add the augmentation section: "
+                        "images/s vs scipy.ndimage, epoch time with it on and off")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH", help="write a PNG")
     parser.add_argument("--compare", nargs="+", type=Path, default=None, metavar="JSON",
@@ -187,7 +189,8 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
         argv += ["--force"] if args.force else []
     no_compile = args.no_compile or not outputs  # thread scaling never times compilation
     argv += [flag for flag, on in (("--quick", args.quick), ("--no-minibatch", args.no_minibatch),
-                                   ("--no-compile", no_compile)) if on]  # fmt: skip
+                                   ("--no-compile", no_compile),
+                                   ("--augment", args.augment)) if on]  # fmt: skip
     return argv
 
 
@@ -276,6 +279,11 @@ def _report(args: argparse.Namespace, threads: int) -> int:
     result = summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeats)
     result["conditions"] = conditions
     print(format_report(result))
+    if args.augment:
+        from .augment import format_section, run_section
+
+        result["augment"] = run_section(threads, repeats)
+        print("\n" + format_section(result["augment"]))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as handle:

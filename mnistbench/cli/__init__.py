@@ -1,4 +1,5 @@
-"""``mnistbench train | predict | bench | sweep``: train, write Kaggle submissions, time, sweep.
+"""``mnistbench train | predict | bench | sweep | augment``: train, write Kaggle submissions, time,
+sweep, draw augmented digits.
 
 Exit codes: 0 success; 2 usage or bad input (argparse errors, unreadable or invalid data or
 model files, invalid options); 3 training diverged (no model or plot is written); 130
@@ -15,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, predict, sweep, train
+from . import augment, bench, predict, sweep, train
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -39,12 +40,14 @@ def build_parser(with_bench: bool = False) -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 2 usage or bad input, 3 training diverged, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
-    subparsers = parser.add_subparsers(dest="command", metavar="{train,predict,bench,sweep}")
+    commands = "{train,predict,bench,sweep,augment}"
+    subparsers = parser.add_subparsers(dest="command", metavar=commands)
     subparsers.required = True
     train.add_parser(subparsers)
     predict.add_parser(subparsers)
     bench.add_parser(subparsers, with_options=with_bench)
     sweep.add_parser(subparsers)
+    augment.add_parser(subparsers)
     return parser
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import augment
 from ._args import HelpFormatter, non_negative_float, non_negative_int, positive_float, positive_int
 
 EXIT_OK = 0
@@ -87,6 +88,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--save-model", metavar="PATH", type=Path, default=None, help="write the model (.npz)"
     )
+    augment.add_flags(parser)
     parser.set_defaults(handler=run)
 
 
@@ -143,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     _set_threads(args.threads)
+    augmentation = augment.settings(args)
+    if augmentation and args.batch_size is None:
+        raise ValueError("--augment needs --batch-size (mini-batches; full batch has no batches "
+                         "to augment one by one)")  # fmt: skip
     _check_outputs(args)
     dataset = load_data(args.data, split="train")
     if dataset.y is None:
@@ -172,12 +178,14 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         engine=args.engine,
         log_interval=log_interval,
+        **augmentation,
     )
     print(
         f"training on {len(y)} rows of {dataset.name} ({0 if y_dev is None else len(y_dev)} dev), "
         f"engine {args.engine}, {args.dtype}, hidden {args.hidden}, "
         f"batch {'full' if args.batch_size is None else args.batch_size}, "
-        f"{args.optimizer} lr {args.lr:g} ({args.lr_schedule}), {args.epochs} epochs",
+        f"{args.optimizer} lr {args.lr:g} ({args.lr_schedule}), {args.epochs} epochs"
+        + (f", {augment.describe(augmentation)}" if augmentation else ""),
         flush=True,
     )
     progress = _Progress(args.epochs, tty=sys.stderr.isatty())

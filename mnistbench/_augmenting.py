@@ -1,0 +1,174 @@
+"""On-the-fly augmentation in the estimator's training: settings, input checks, the epoch driver.
+
+Each mini-batch is augmented right before its gradient step into one of two preallocated
+buffers, never as an augmented copy of the data set. Image ``row`` of epoch ``e`` is transformed
+by a pure function of (seed, e, row) (:mod:`mnistbench.reference.augment`), so a run is the same
+whatever the batch order, thread count or engine: the Numba engine draws batches with
+:func:`mnistbench.kernels.augment.augment_batch`, the NumPy engine with the scipy.ndimage oracle,
+and both then run their ordinary one-batch step on the buffer. Where the step of a batch runs on
+one thread and more are available, the next batch is augmented on the others meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+
+from mnistbench.kernels import parallel
+from mnistbench.reference.augment import AugmentConfig
+from mnistbench.reference.model import N_PIXELS, Params
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState
+
+__all__ = ["DEFAULTS", "NAMES", "AugmentingEpoch", "augment_config", "check_images", "config_for",
+           "parse_names"]  # fmt: skip
+
+NAMES = ("affine", "elastic", "noise")
+# The estimator's and the CLI's defaults; each takes effect only when its family is listed.
+DEFAULTS = {"rotate": 10.0, "scale": 0.1, "shift": 2.0, "elastic_alpha": 34.0,
+            "elastic_sigma": 4.0, "noise": 0.05}  # fmt: skip
+FAMILIES = {"affine": ("rotate", "scale", "shift"), "elastic": ("elastic_alpha",),
+            "noise": ("noise",)}  # fmt: skip
+_background: list[ThreadPoolExecutor] = []
+
+
+def parse_names(value: Any) -> tuple[str, ...]:
+    """None -> (); "affine,noise" or an iterable of names -> the sorted distinct names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")]
+    elif isinstance(value, Iterable):
+        parts = list(value)
+    else:
+        raise TypeError(f"augment must be None, a comma string or a set of names, got "
+                        f"{type(value).__name__}")  # fmt: skip
+    bad = [part for part in parts if not isinstance(part, str) or part not in NAMES]
+    if bad or not parts:
+        raise ValueError(f"augment must name one or more of {', '.join(NAMES)} (or be None), "
+                         f"got {value!r}" + (f": unknown {bad[0]!r}" if bad else ""))  # fmt: skip
+    return tuple(sorted(set(parts)))
+
+
+def config_for(names: Any, **settings: float) -> AugmentConfig | None:
+    """The validated settings of the listed families (others zeroed); None when ``names`` is.
+
+    ``settings``: rotate, scale, shift, elastic_alpha, elastic_sigma, noise. A listed family
+    whose settings are all 0 is refused: it would silently do nothing.
+    """
+    chosen = parse_names(names)
+    if not chosen:
+        return None
+    used = {name for family in chosen for name in FAMILIES[family]}
+    if "elastic" in chosen:
+        used.add("elastic_sigma")
+    config = AugmentConfig(**{name: settings[name] if name in used else 0.0 for name in DEFAULTS})
+    for family in chosen:
+        if all(getattr(config, name) == 0 for name in FAMILIES[family]):
+            *rest, last = FAMILIES[family]
+            what = f"{', '.join(rest)} and {last} are all" if rest else f"{last} is"
+            raise ValueError(f"augment lists {family!r} but {what} 0: it would do nothing")
+    return config
+
+
+def augment_config(est: Any) -> AugmentConfig | None:
+    """The estimator's ``augment`` and its settings as a validated config (None: off)."""
+    return config_for(est.augment, **{name: getattr(est, name) for name in DEFAULTS})
+
+
+def check_images(X: np.ndarray) -> None:
+    """X: (m, n_features) as the estimator holds it; augmentation needs 28x28 images, uint8
+    pixels or floats in [0, 1]. Raises ValueError naming what is wrong."""
+    if X.shape[1] != N_PIXELS:
+        raise ValueError(f"augmentation needs 28x28 images ({N_PIXELS} features per row), "
+                         f"got {X.shape[1]} features")  # fmt: skip
+    if X.dtype == np.uint8 or X.size == 0:
+        return
+    low, high = float(X.min()), float(X.max())  # NaN propagates into both
+    if not (low >= 0 and high <= 1):
+        raise ValueError(f"augmentation needs uint8 pixels or floats in [0, 1] (pixels / 255), "
+                         f"got values in {low}..{high}")  # fmt: skip
+
+
+def _worker() -> ThreadPoolExecutor:
+    if not _background:
+        _background.append(ThreadPoolExecutor(1, thread_name_prefix="mnistbench-augment"))
+    return _background[0]
+
+
+class AugmentingEpoch:
+    """An epoch function for the shared loop that trains on augmented batches.
+
+    ``engine``: a :class:`mnistbench.engines.Engine`; X: (m, 784) uint8 or floats in [0, 1]
+    (checked by :func:`check_images`); y: (m,) int64 codes; ``epoch_now()`` gives the index of
+    the epoch about to run (the draws' counter, so ``partial_fit`` continues the sequence).
+    Loss and accuracy are those of the augmented batches, measured before each update.
+    """
+
+    def __init__(
+        self, engine: Any, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float,
+        config: AugmentConfig, seed: int, epoch_now: Callable[[], int],
+    ) -> None:  # fmt: skip
+        self.engine, self.X, self.y = engine, X, y
+        self.optimizer, self.l2 = optimizer, l2
+        self.config, self.seed, self.epoch_now = config, seed, epoch_now
+        self._bound: dict[int, tuple] = {}
+
+    def _buffers(self, params: Params, batch_size: int) -> tuple:
+        """Two (X, y, step) triples on preallocated (batch_size, 784) buffers, built once."""
+        if batch_size not in self._bound:
+            triples = []
+            for _ in range(2):
+                X_batch = np.zeros((batch_size, N_PIXELS), params.dtype)
+                y_batch = np.zeros(batch_size, np.int64)
+                step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2)
+                triples.append((X_batch, y_batch, step))
+            self._bound[batch_size] = tuple(triples)
+        return self._bound[batch_size]
+
+    def _draw(self, rows: np.ndarray, epoch: int, X_batch: np.ndarray, y_batch: np.ndarray,
+              threads: int | None = None) -> None:  # fmt: skip
+        if threads is not None:  # a background thread: Numba's thread count is per thread
+            numba.set_num_threads(threads)
+        n = rows.shape[0]
+        self.engine.augment(self.X, rows, self.config, self.seed, epoch, X_batch[:n])
+        np.take(self.y, rows, out=y_batch[:n])
+
+    def __call__(
+        self, params: Params, order: np.ndarray, batch_size: int, learning_rate: float,
+        state: OptimizerState,
+    ) -> tuple[Params, float, int]:  # fmt: skip
+        epoch = self.epoch_now()
+        buffers = self._buffers(params, batch_size)
+        natural = np.arange(batch_size, dtype=np.int64)
+        starts = range(0, order.shape[0], batch_size)
+        threads = numba.get_num_threads()
+        spare = threads - parallel.chunk_count(batch_size, params.W1.shape[0], threads)
+        overlap = spare >= 1 and len(starts) > 1
+        loss_sum, correct = 0.0, 0
+        pending: Future | None = None
+        self._draw(order[:batch_size], epoch, *buffers[0][:2])
+        try:
+            for k, start in enumerate(starts):
+                step = buffers[k % 2][2]
+                n = min(batch_size, order.shape[0] - start)
+                nxt = order[start + batch_size : start + 2 * batch_size]
+                if nxt.size and overlap:
+                    args = (nxt, epoch, *buffers[(k + 1) % 2][:2], spare)
+                    pending = _worker().submit(self._draw, *args)
+                params, batch_loss, batch_correct = step(params, natural[:n], n, learning_rate,
+                                                         state)  # fmt: skip
+                loss_sum += batch_loss
+                correct += batch_correct
+                if pending is not None:
+                    pending, done = None, pending
+                    done.result()
+                elif nxt.size:
+                    self._draw(nxt, epoch, *buffers[(k + 1) % 2][:2])
+        finally:
+            if pending is not None:  # never leave a write into a buffer running
+                pending.exception()
+        return params, loss_sum, correct

@@ -1,0 +1,233 @@
+"""``mnistbench bench --augment``: augmentation throughput against scipy.ndimage, and the epoch
+time of training with augmentation on against off.
+
+Throughput: the Numba kernels (:func:`mnistbench.kernels.augment.augment_batch`, batches of 128
+as in training) against the same transform written with ``scipy.ndimage`` (``affine_transform``,
+``gaussian_filter`` + ``map_coordinates``, order 1) with NumPy's generator drawing the random
+parameters, given the same threads (scipy's calls run on a thread pool of that size). Epoch
+time: the estimator's epoch function (:class:`mnistbench._augmenting.AugmentingEpoch`) against
+its plain one on the same data, adam. Before anything is timed, the kernels are checked against
+the scipy oracle (:mod:`mnistbench.reference.augment`) and the augmenting Numba epoch against
+the NumPy engine's; a mismatch refuses the whole section.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from mnistbench.kernels.augment import augment_batch
+from mnistbench.reference import augment as ref
+from mnistbench.reference.augment import AugmentConfig
+from mnistbench.reference.model import N_PIXELS, SIDE
+
+__all__ = ["TRANSFORMS", "check_epoch", "check_kernel", "epoch_functions", "format_section",
+           "measure_augment", "run_section", "scipy_augment", "training_digits"]  # fmt: skip
+
+TRANSFORMS = {
+    "affine": AugmentConfig(rotate=10, scale=0.1, shift=2),
+    "elastic": AugmentConfig(elastic_alpha=34, elastic_sigma=4),
+    "noise": AugmentConfig(noise=0.05),
+    "all": AugmentConfig(
+        rotate=10, scale=0.1, shift=2, elastic_alpha=34, elastic_sigma=4, noise=0.05
+    ),
+}
+BATCH = 128
+CHECK_ROWS = 16
+CHECK_ATOL = 1e-6  # float32 output: its rounding, ~6e-8, plus the oracle's ~1e-14
+
+
+def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int) -> np.ndarray:
+    """(n, 784) float64: ``config``'s transform of X[rows] (uint8) with scipy.ndimage, one image
+    at a time, random parameters from ``np.random.default_rng(seed)`` drawn for the whole batch."""
+    rng, n = np.random.default_rng(seed), rows.shape[0]
+    u = rng.uniform(-1.0, 1.0, (n, 4))
+    fields = rng.uniform(-1.0, 1.0, (n, 2, SIDE, SIDE)) if config.elastic else None
+    pixel_noise = rng.standard_normal((n, SIDE, SIDE)) if config.noise > 0 else None
+    out = np.empty((n, N_PIXELS))
+    for i, row in enumerate(rows):
+        image = X[row].reshape(SIDE, SIDE) / 255.0
+        angle, factor = config.rotate * u[i, 0], 1.0 + config.scale * u[i, 1]
+        shift = (config.shift * u[i, 2], config.shift * u[i, 3])
+        if config.elastic:
+            dx, dy = ref.displacement_field(*fields[i], config.elastic_alpha, config.elastic_sigma)
+            image = ref.warp(image, angle, factor, shift, dx, dy)
+        elif config.geometric:
+            image = ref.affine(image, angle, factor, shift)
+        if pixel_noise is not None:
+            image = ref.add_noise(image, pixel_noise[i], config.noise)
+        out[i] = image.ravel()
+    return out
+
+
+def check_kernel(X: np.ndarray, config: AugmentConfig, name: str) -> None:
+    """Refuse to time a kernel whose float32 images differ from the scipy oracle's."""
+    rows = np.linspace(0, X.shape[0] - 1, CHECK_ROWS).astype(np.int64)
+    got = augment_batch(X, rows, seed=1, epoch=2, config=config, dtype=np.float32)
+    want = ref.augment_batch(X, rows, config, seed=1, epoch=2)
+    error = float(np.abs(got - want).max())
+    if not error <= CHECK_ATOL:
+        raise RuntimeError(
+            f"refusing to time augmentation {name!r}: the kernel differs from the scipy.ndimage "
+            f"oracle by {error:.3g} (> {CHECK_ATOL:g})"
+        )
+
+
+def _kernel_run(X: np.ndarray, rows: np.ndarray, config: AugmentConfig) -> Callable[[], object]:
+    out = np.empty((BATCH, N_PIXELS), np.float32)
+    counter = itertools.count()
+
+    def run() -> None:
+        epoch = next(counter)
+        for start in range(0, rows.shape[0], BATCH):
+            batch = rows[start : start + BATCH]
+            augment_batch(X, batch, seed=0, epoch=epoch, config=config, out=out[: batch.size])
+
+    return run
+
+
+def _scipy_run(X, rows, config, threads: int) -> Callable[[], object]:
+    chunks = np.array_split(rows, threads)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def run() -> None:
+        if pool is None:
+            scipy_augment(X, rows, config, 0)
+        else:
+            list(pool.map(lambda c: scipy_augment(X, chunks[c], config, c), range(threads)))
+
+    return run
+
+
+def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentConfig | None):
+    """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``,
+    augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ..."""
+    from mnistbench._augmenting import AugmentingEpoch
+    from mnistbench.engines import ENGINES
+    from mnistbench.reference.network import init_network
+    from mnistbench.reference.optim import OptimizerConfig, init_state
+
+    engine, optimizer = ENGINES[engine_name], OptimizerConfig("adam")
+    params = init_network((N_PIXELS, hidden, 10), seed=0, dtype=np.dtype(dtype)).to_params()
+    state, counter, current = init_state(params), itertools.count(), [params]
+    if config is None:
+        step = engine.epoch_fn(params, X, y, optimizer, 0.0)
+    else:
+        step = AugmentingEpoch(engine, X, y, optimizer, 0.0, config, 0, lambda: next(counter))
+
+    def epoch(order: np.ndarray, batch_size: int = BATCH) -> tuple:
+        result = step(current[0], order, batch_size, 1e-3, state)
+        current[0] = result[0]  # the NumPy engine returns new arrays, Numba updates in place
+        return result
+
+    return epoch
+
+
+def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH) -> None:
+    """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one
+    (``rows`` samples, float64) to :data:`mnistbench.variants.TRAJECTORY_TOL`."""
+    from mnistbench.variants import TRAJECTORY_TOL
+
+    order = np.random.default_rng(0).permutation(X.shape[0])[:rows]
+    fast, loss_fast, _ = epoch_functions("numba", X, y, hidden, np.float64, config)(order)
+    slow, loss_slow, _ = epoch_functions("numpy", X, y, hidden, np.float64, config)(order)
+    atol, rtol = TRAJECTORY_TOL[np.dtype(np.float64)]
+    for a, b in zip((*fast, loss_fast), (*slow, loss_slow), strict=True):
+        if not np.allclose(a, b, atol=atol, rtol=rtol):
+            raise RuntimeError("refusing to time augmented epochs: the Numba and NumPy engines "
+                               "disagree on an augmented epoch")  # fmt: skip
+
+
+def _rounds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per run, ``repeats`` interleaved rounds after one untimed round."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def measure_augment(X, y, threads: int, repeats: int, hidden: int = 128,
+                    transforms: tuple[str, ...] = tuple(TRANSFORMS),
+                    scipy_images: int = 500) -> dict:  # fmt: skip
+    """Throughput rows (images/s, Numba vs scipy at ``threads``) and epoch rows (ms per epoch,
+    float32 hidden ``hidden`` batch 128, augmentation off and per transform) as a dict."""
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
+    rows = np.arange(X.shape[0], dtype=np.int64)
+    scipy_rows = rows[: min(scipy_images, rows.size)]
+    runs, counts = {}, {}
+    for name in transforms:
+        check_kernel(X, TRANSFORMS[name], name)
+        runs[f"numba {name}"] = _kernel_run(X, rows, TRANSFORMS[name])
+        runs[f"scipy {name}"] = _scipy_run(X, scipy_rows, TRANSFORMS[name], threads)
+        counts[f"numba {name}"], counts[f"scipy {name}"] = rows.size, scipy_rows.size
+    check_epoch(X, y, hidden, TRANSFORMS["all"])
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    epochs = {"off": epoch_functions("numba", X, y, hidden, np.float32, None)}
+    for name in transforms:
+        epochs[name] = epoch_functions("numba", X, y, hidden, np.float32, TRANSFORMS[name])
+    epoch_runs = {name: (lambda e=e: e(order)) for name, e in epochs.items()}
+    throughput = _rounds(runs, repeats)
+    epoch_times = _rounds(epoch_runs, repeats)
+    result = {"threads": threads, "images": int(rows.size), "hidden": hidden, "batch": BATCH,
+              "repeats": repeats, "throughput": {}, "epochs": {}}  # fmt: skip
+    for name, seconds in throughput.items():
+        per_second = counts[name] / np.array(seconds)
+        result["throughput"][name] = {"images_per_s": float(np.median(per_second)),
+                                      "min": float(per_second.min()),
+                                      "max": float(per_second.max())}  # fmt: skip
+    off = float(np.median(epoch_times["off"]))
+    for name, seconds in epoch_times.items():
+        median = float(np.median(seconds))
+        result["epochs"][name] = {"median_ms": median * 1e3, "min_ms": min(seconds) * 1e3,
+                                  "max_ms": max(seconds) * 1e3, "vs_off": median / off}  # fmt: skip
+    return result
+
+
+def training_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The embedded digits' 4,000 training rows: (4000, 784) uint8 and int64 labels."""
+    from mnistbench.reference.data import load_embedded, train_dev_split
+
+    data = load_embedded()
+    X, y, _, _ = train_dev_split(data.X, data.y)
+    return np.ascontiguousarray(X), np.ascontiguousarray(y, dtype=np.int64)
+
+
+def run_section(threads: int, repeats: int) -> dict:
+    """The ``--augment`` section on the embedded digits' training rows."""
+    return measure_augment(*training_digits(), threads=threads, repeats=repeats)
+
+
+def format_section(result: dict) -> str:
+    """The section as text: throughput table, then epoch table."""
+    lines = [
+        f"augmentation ({result['threads']} threads; median [min-max] of "
+        f"{result['repeats']} interleaved rounds)",
+        f"{'transform':<10}{'numba img/s':>14}{'scipy img/s':>14}{'speedup':>9}",
+    ]
+    names = sorted({key.split(" ", 1)[1] for key in result["throughput"]},
+                   key=list(TRANSFORMS).index)  # fmt: skip
+    for name in names:
+        fast = result["throughput"][f"numba {name}"]["images_per_s"]
+        slow = result["throughput"][f"scipy {name}"]["images_per_s"]
+        lines.append(f"{name:<10}{fast:>14,.0f}{slow:>14,.0f}{fast / slow:>8.1f}x")
+    lines += [
+        "",
+        f"epoch with augmentation, {result['images']:,} rows, hidden "
+        f"{result['hidden']}, batch {result['batch']}, float32, adam",
+        f"{'augment':<10}{'ms/epoch':>10}  {'[min-max]':<14}{'vs off':>7}",
+    ]
+    for name, row in result["epochs"].items():
+        spread = f"[{row['min_ms']:.1f}-{row['max_ms']:.1f}]"
+        lines.append(f"{name:<10}{row['median_ms']:>10.1f}  {spread:<14}{row['vs_off']:>6.2f}x")
+    return "\n".join(lines)
