@@ -3,12 +3,12 @@
 ``python tests/bench_rounds.py RUNS`` times RUNS separate ``mnistbench bench`` runs of the
 full-batch variants on this machine (seed workload, 2 threads, 7 rounds) with one extra variant
 registered, ``numba_fused_slow``: ``numba_fused`` doing 20% more work per step. It writes every
-run's per-round samples to ``tests/data/bench_rounds.json``. Before each run it waits (up to
-10 minutes) for the 1-minute load average to fall below the bench's threads + 0.5, as a person
-would wait for a machine other jobs are sharing; every run's load is recorded, and the tests use
-the runs ``--compare`` would not call busy. They compare recorded runs with each other: two runs
-of the same code must read "same", and a run's ``numba_fused_slow`` samples against another run's
-``numba_fused`` must read "slower". Deterministic, but the noise is this machine's.
+run's per-round samples, and its load average, to ``tests/data/bench_rounds.json`` (rewritten
+after every run). Before each run it waits up to a minute for the 1-minute load average to fall
+below the bench's threads + 0.5, as a person would on a machine other jobs share. The tests
+compare recorded runs with each other: two runs of the same code must read "same", and a run's
+``numba_fused_slow`` samples against another run's ``numba_fused`` must read "slower".
+Deterministic, but the noise is this machine's.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def registered(name: str, factory, like: str):
             table.pop(name, None)
 
 
-def wait_for_quiet(limit: float, timeout: float = 600.0) -> float:
+def wait_for_quiet(limit: float, timeout: float = 60.0) -> float:
     """Seconds waited until the 1-minute load average fell below ``limit`` (or the timeout)."""
     started = time.monotonic()
     while os.getloadavg()[0] >= limit and time.monotonic() - started < timeout:
@@ -66,7 +66,8 @@ def wait_for_quiet(limit: float, timeout: float = 600.0) -> float:
     return time.monotonic() - started
 
 
-def record(runs: int, m: int = 41_000, repeats: int = 7) -> dict:
+def record(runs: int, m: int = 41_000, repeats: int = 7, out: Path | None = None) -> dict:
+    """Record ``runs`` bench runs; with ``out``, write what is recorded so far after each."""
     import json
     import tempfile
 
@@ -91,23 +92,23 @@ def record(runs: int, m: int = 41_000, repeats: int = 7) -> dict:
                 "rows": {f"{r['name']}|{r['dtype']}|{r['input_dtype']}": r["times_ms"]
                          for r in result["full_batch"]},
             })  # fmt: skip
+            data = {
+                "recorded": time.strftime("%Y-%m-%d"),
+                "command": f"python tests/bench_rounds.py {runs}",
+                "machine": {k: result["machine"][k] for k in ("cpu", "cores", "blas", "threads")},
+                "workload": result["workload"],
+                "runs": recorded,
+            }
+            if out is not None:
+                out.parent.mkdir(exist_ok=True)
+                out.write_text(json.dumps(data, indent=1) + "\n")
             print(f"run {run + 1}/{runs} recorded", file=sys.stderr)
-    return {
-        "recorded": time.strftime("%Y-%m-%d"),
-        "command": f"python tests/bench_rounds.py {runs}",
-        "machine": {k: result["machine"][k] for k in ("cpu", "cores", "blas", "threads")},
-        "workload": result["workload"],
-        "runs": recorded,
-    }
+    return data
 
 
 if __name__ == "__main__":
     for variable in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                      "MKL_NUM_THREADS"):  # fmt: skip
         os.environ[variable] = str(THREADS)  # before NumPy and Numba start their pools
-    import json
-
-    data = record(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
-    FIXTURE.parent.mkdir(exist_ok=True)
-    FIXTURE.write_text(json.dumps(data, indent=1) + "\n")
+    record(int(sys.argv[1]) if len(sys.argv) > 1 else 10, out=FIXTURE)
     print(f"wrote {FIXTURE}", file=sys.stderr)

@@ -192,7 +192,7 @@ def test_three_files_and_fail_above_without_compare_exit_2(tmp_path, capsys):
     assert main(["--compare", str(good), str(good), str(good)]) == 2
     assert "OLD.json [NEW.json], got 3 files" in capsys.readouterr().err
     assert main(["--fail-above", "1.1"]) == 2
-    assert "--fail-above needs --compare" in capsys.readouterr().err
+    assert "--fail-above and --relative need --compare" in capsys.readouterr().err
 
 
 def test_results_sharing_no_rows_exit_2(tmp_path, capsys):
@@ -240,3 +240,19 @@ def test_real_pair_of_quick_runs_compares_a_registered_slowed_variant(tmp_path, 
         low, high = (float(x) for x in fields[7].strip("[]").split("-"))
         assert low <= float(fields[6]) <= high
         assert fields[8] in ("faster", "same", "slower")
+
+
+def test_relative_judges_rows_against_the_shift_they_share(tmp_path, capsys):
+    base = np.linspace(49, 51, 7)
+    names = [f"{name}|float64|float64" for name in "abcde"]
+    old = result_of(dict.fromkeys(names, base))
+    new = result_of({name: base * (1.3 * 1.25 if name[0] == "e" else 1.3) for name in names})
+    rows, notes = compare(old, new)
+    assert [row.verdict for row in rows] == ["slower"] * 5  # the whole machine moved by 1.3
+    assert "every row: median ratio 1.300" in notes[-1]
+    rows, _ = compare(old, new, relative=True)
+    assert [row.verdict for row in rows] == ["same"] * 4 + ["slower"]
+    np.testing.assert_allclose(rows[-1].ratio, 1.25, rtol=1e-12)
+    few = write(tmp_path / "few.json", result_of(dict.fromkeys(names[:2], base)))
+    assert main(["--compare", str(few), str(few), "--relative"]) == 2
+    assert "--relative needs 3 or more shared rows, got 2" in capsys.readouterr().err

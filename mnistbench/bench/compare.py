@@ -10,8 +10,11 @@ resampled with replacement, seeded, :data:`RESAMPLES` times). A row is
 
 The band absorbs what the interval cannot see: drift of the whole machine between two runs (a
 shared 2-core machine moves every row by several percent between runs; rounds within one run are
-interleaved, so within a run the drift cancels). ``fail_above`` (e.g. 1.10) makes the comparison
-exit 1 when some row's interval lies wholly above it.
+interleaved, so within a run the drift cancels). The median ratio over all rows, the shift they
+share, is printed; ``relative`` judges each row against it instead of against 1, for a machine
+whose speed as a whole moved between the runs (at the price of not seeing a change that moves
+every row alike). ``fail_above`` (e.g. 1.10) makes the comparison exit 1 when some row's interval
+lies wholly above it.
 
 Results of different machines (:func:`mnistbench.bench.fingerprint.identity`) or workloads refuse
 to compare unless ``force``; unreadable, truncated or foreign files raise :class:`CompareError`.
@@ -30,6 +33,7 @@ from .fingerprint import identity
 from .report import SCHEMA, busy
 
 RESAMPLES = 4000
+MIN_ROWS_FOR_SHIFT = 3
 SAME_WITHIN = 0.05
 WORKLOAD_KEYS = ("m", "n_in", "hidden", "n_out")
 
@@ -145,9 +149,20 @@ def mismatches(old: dict, new: dict) -> list[str]:
 
 
 def compare(
-    old: dict, new: dict, *, same_within: float = SAME_WITHIN, force: bool = False, seed: int = 0
+    old: dict,
+    new: dict,
+    *,
+    same_within: float = SAME_WITHIN,
+    force: bool = False,
+    relative: bool = False,
+    seed: int = 0,
 ) -> tuple[list[RowComparison], list[str]]:
-    """Row comparisons (rows in both, in NEW's order) and notes; CompareError when refused."""
+    """Row comparisons (rows in both, in NEW's order) and notes; CompareError when refused.
+
+    ``relative``: each row's ratio and interval are divided by the median ratio of all rows (the
+    shift they share), so a machine slower as a whole between the runs reads "same"; a change
+    that moves every row alike then cannot be seen.
+    """
     notes = []
     problems = mismatches(old, new)
     if problems and not force:
@@ -170,21 +185,34 @@ def compare(
             )
     old_rows, new_rows = _rows(old), _rows(new)
     rng = np.random.default_rng(seed)
+    common = [key for key in new_rows if key in old_rows]
+    ratios = {key: bootstrap_ratio(old_rows[key], new_rows[key], rng) for key in common}
+    shift = 1.0
+    if len(common) >= MIN_ROWS_FOR_SHIFT:
+        shift = float(np.median([ratio for ratio, _, _ in ratios.values()]))
+        notes.append(
+            f"every row: median ratio {shift:.3f}; "
+            + ("verdicts are of each row against that shared shift (--relative)" if relative
+               else "a shift shared by all rows is the machine's, or a change that touches "
+               "everything (--relative judges rows against it)")
+        )  # fmt: skip
+    elif relative:
+        raise CompareError(f"--relative needs {MIN_ROWS_FOR_SHIFT} or more shared rows, "
+                           f"got {len(common)}")  # fmt: skip
     rows = []
-    for key, new_times in new_rows.items():
-        if key in old_rows:
-            ratio, low, high = bootstrap_ratio(old_rows[key], new_times, rng)
-            rows.append(
-                RowComparison(
-                    key,
-                    float(np.median(old_rows[key])),
-                    float(np.median(new_times)),
-                    ratio,
-                    low,
-                    high,
-                    verdict(low, high, same_within),
-                )
+    for key in common:
+        ratio, low, high = (value / shift for value in ratios[key]) if relative else ratios[key]
+        rows.append(
+            RowComparison(
+                key,
+                float(np.median(old_rows[key])),
+                float(np.median(new_rows[key])),
+                ratio,
+                low,
+                high,
+                verdict(low, high, same_within),
             )
+        )
     only_old = [" ".join(key[1:]) for key in old_rows if key not in new_rows]
     only_new = [" ".join(key[1:]) for key in new_rows if key not in old_rows]
     if only_old:

@@ -93,6 +93,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--same-within", type=non_negative_float, default=SAME_WITHIN,
                         metavar="FRACTION", help="with --compare: noise band of 'same' "
                         f"(default: {SAME_WITHIN})")  # fmt: skip
+    parser.add_argument("--relative", action="store_true",
+                        help="with --compare: judge each row against the median ratio of all "
+                        "rows (a machine slower as a whole reads 'same')")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="with --compare: compare results of different machines")  # fmt: skip
 
@@ -126,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
                                    "(--force compares anyway): " + "; ".join(problems))  # fmt: skip
         except CompareError as error:
             return _error(str(error))
-    elif args.fail_above is not None:
-        return _error("--fail-above needs --compare")
+    elif args.fail_above is not None or args.relative:
+        return _error("--fail-above and --relative need --compare")
     for count in counts:
         if count > cores:
             print(f"warning: {count} threads on {cores} cores: the pools oversubscribe the CPU",
@@ -154,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
 def _compare_and_report(old: dict, new: dict, args: argparse.Namespace, new_name: str) -> int:
     """Print the comparison; 2 when refused, 1 when ``--fail-above`` finds a regression."""
     try:
-        rows, notes = compare(old, new, same_within=args.same_within, force=args.force)
+        rows, notes = compare(old, new, same_within=args.same_within, force=args.force,
+                              relative=args.relative)  # fmt: skip
     except CompareError as error:
         return _error(str(error))
     print(format_comparison(rows, notes, str(args.compare[0]), new_name, args.same_within))
@@ -186,7 +190,8 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
                 argv += [flag, str(value)]
         if args.compare:
             argv += ["--compare", *map(str, args.compare), "--same-within", str(args.same_within)]
-        argv += ["--force"] if args.force else []
+        argv += [flag for flag, on in (("--force", args.force), ("--relative", args.relative))
+                 if on]  # fmt: skip
     no_compile = args.no_compile or not outputs  # thread scaling never times compilation
     argv += [flag for flag, on in (("--quick", args.quick), ("--no-minibatch", args.no_minibatch),
                                    ("--no-compile", no_compile),
