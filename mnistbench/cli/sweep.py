@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
         "--set",
         dest="sets",
         action="append",
-        default=[],
+        default=None,
         metavar="NAME=V1,V2",
         help="sweep a parameter over values (repeatable; overrides the file's [grid] entry)",
     )
@@ -42,9 +42,12 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="full grid, or --trials random points (default: grid)",
     )
-    parser.add_argument("--trials", type=positive_int, default=None, help="random points")
+    parser.add_argument(
+        "--trials", metavar="N", type=positive_int, default=None, help="random points"
+    )
     parser.add_argument(
         "--repeat",
+        metavar="K",
         type=positive_int,
         default=None,
         help="seeds per point (default: 1, or [sweep] repeat)",
@@ -54,7 +57,9 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also run the seed notebook's setting (marked in the report and plot)",
     )
-    parser.add_argument("--search-seed", type=int, default=None, help="seed of random search")
+    parser.add_argument(
+        "--search-seed", metavar="SEED", type=int, default=None, help="seed of random search"
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler",
@@ -74,12 +79,14 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--workers",
+        metavar="N",
         type=positive_int,
         default=None,
         help="embedded cluster processes (default: one per core)",
     )
     parser.add_argument(
         "--out",
+        metavar="PATH",
         type=Path,
         default=None,
         help="results file, .parquet (needs pyarrow) or .csv "
@@ -105,6 +112,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--dev-size",
+        metavar="N",
         type=positive_int,
         default=1000,
         help="rows held out for dev accuracy (fixed split, seed 0)",
@@ -124,11 +132,14 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="with --report: Pareto plot of accuracy against training time",
     )
-    parser.add_argument("--top", type=positive_int, default=10, help="settings in the report")
+    parser.add_argument(
+        "--top", metavar="N", type=positive_int, default=10, help="settings in the report"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    args.sets = args.sets or []
     if args.report is not None:
         if args.grid is not None or args.sets:
             raise ValueError("--report reads results files; give no GRID or --set with it")

@@ -91,6 +91,7 @@ def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tupl
         threads_per_worker=1,
         processes=True,
         env={} if exclusive else dict(WORKER_ENV),
+        preload=["mnistbench.sweep._worker_setup"],
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
