@@ -27,7 +27,8 @@ from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import N_PIXELS, SIDE
 
 __all__ = ["TRANSFORMS", "check_epoch", "check_kernel", "epoch_functions", "format_section",
-           "measure_augment", "run_section", "scipy_augment", "training_digits"]  # fmt: skip
+           "kernel_run", "measure_augment", "run_section", "scipy_augment", "scipy_run",
+           "training_digits"]  # fmt: skip
 
 TRANSFORMS = {
     "affine": AugmentConfig(rotate=10, scale=0.1, shift=2),
@@ -78,7 +79,8 @@ def check_kernel(X: np.ndarray, config: AugmentConfig, name: str) -> None:
         )
 
 
-def _kernel_run(X: np.ndarray, rows: np.ndarray, config: AugmentConfig) -> Callable[[], object]:
+def kernel_run(X: np.ndarray, rows: np.ndarray, config: AugmentConfig) -> Callable[[], object]:
+    """run(): augment X[rows] with the kernels in batches of 128, a new epoch each call."""
     out = np.empty((BATCH, N_PIXELS), np.float32)
     counter = itertools.count()
 
@@ -91,7 +93,8 @@ def _kernel_run(X: np.ndarray, rows: np.ndarray, config: AugmentConfig) -> Calla
     return run
 
 
-def _scipy_run(X, rows, config, threads: int) -> Callable[[], object]:
+def scipy_run(X, rows, config, threads: int) -> Callable[[], object]:
+    """run(): :func:`scipy_augment` of X[rows], split over a pool of ``threads`` threads."""
     chunks = np.array_split(rows, threads)
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
@@ -168,8 +171,8 @@ def measure_augment(X, y, threads: int, repeats: int, hidden: int = 128,
     runs, counts = {}, {}
     for name in transforms:
         check_kernel(X, TRANSFORMS[name], name)
-        runs[f"numba {name}"] = _kernel_run(X, rows, TRANSFORMS[name])
-        runs[f"scipy {name}"] = _scipy_run(X, scipy_rows, TRANSFORMS[name], threads)
+        runs[f"numba {name}"] = kernel_run(X, rows, TRANSFORMS[name])
+        runs[f"scipy {name}"] = scipy_run(X, scipy_rows, TRANSFORMS[name], threads)
         counts[f"numba {name}"], counts[f"scipy {name}"] = rows.size, scipy_rows.size
     check_epoch(X, y, hidden, TRANSFORMS["all"])
     order = np.random.default_rng(0).permutation(X.shape[0])
