@@ -11,24 +11,28 @@ accumulators in vector registers and vectorizes along the contiguous axis:
   vectorized along the columns; 32 scalar coefficients are broadcast from a flat array with
   arbitrary strides, which covers ``dZ`` read row-wise (dA) and column-wise (dW) alike.
 
-Tile sizes were measured on this project's machine (AMD EPYC Zen 5, AVX-512, 1 core, float32,
-median of 7, GFLOP/s, ad-hoc scripts; BLAS = ``np.dot`` inside njit on scipy's OpenBLAS, 1 thread):
+Measured on this project's machine (AMD EPYC Zen 5, AVX-512; float32, one thread each, GFLOP/s,
+median of 7, interleaved; the machine was shared, so +-20%). BLAS is ``np.dot`` inside njit
+(scipy's OpenBLAS, whose DYNAMIC_ARCH build runs AVX2 kernels here) plus the same epilogue:
 
-==================================  =========  =====================================
-product (m rows = batch)            BLAS       this module (best tile)
-==================================  =========  =====================================
-fwd 32 x 784 -> 128                 78         dot 8x3: 197 (6x4: 228, 4x3: 180)
-fwd 128 x 784 -> 128 / 512          107 / 110  dot 8x3: 216 / 181
-fwd 128 x 512 -> 256                108        dot 8x3: 213
-dW 128 x 784, K = 32 / 128          98 / 108   rank 8x4: 202 / 208 (4x4: 136 / 138)
-dW 512 x 784, K = 128               119        rank 8x4: 189
-dA 128 x 512, K = 256               109        rank 8x4: 201
-==================================  =========  =====================================
+==========================  ===============  ===============  ===============
+batch x (in -> out)         forward           dW = dZ.T A      dA = dZ W
+                            BLAS / here       BLAS / here      BLAS / here
+==========================  ===============  ===============  ===============
+32 x (784 -> 128)           79 / 194          106 / 150        79 / 163
+32 x (784 -> 512)           47 / 172          114 / 136        37 / 156
+32 x (512 -> 256)           81 / 163          109 / 115        82 / 138
+128 x (784 -> 128)          110 / 168         107 / 160        109 / 150
+128 x (512 -> 256)          109 / 159         116 / 124        113 / 128
+128 x (512 -> 10)           66 / 126          39 / 82          89 / 75
+==========================  ===============  ===============  ===============
 
-OpenBLAS (DYNAMIC_ARCH, which runs AVX2 kernels here) loses every case, so no product goes
-through ``np.dot``. Partial tiles at the edges are computed on clamped (repeated) rows and units,
-and only the valid part is stored, so one code path serves every shape, batch sizes 1 and 7
-included.
+These kernels win every product but dA of a 10-unit output layer (~1% of an epoch), which is not
+worth a second code path and its compile time. Tiles tried for the forward product (GFLOP/s at
+128 x (784 -> 128)): 8x3 216, 6x4 232, 4x6 229, 4x4 223, 4x3 221, 2x8 127; 8x3 wastes nothing
+on batches that are multiples of 8. For the rank updates: 8 rows x 4 208, 4x8 156, 4x4 138.
+Partial tiles at the edges are computed on clamped (repeated) rows and units, and only the valid
+part is stored, so one code path serves every shape, batch sizes 1 and 7 included.
 """
 
 from __future__ import annotations

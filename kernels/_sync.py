@@ -19,9 +19,10 @@ from numba.extending import intrinsic
 
 from ._jit import _njit
 
-# Spins before each sched_yield: ~10-50 us, long enough for the other thread's slice of a phase
-# on an idle machine, short enough not to burn a time slice when the machine is oversubscribed.
-SPINS_BEFORE_YIELD = 20_000
+# Spins before each sched_yield (~5-20 us): longer than the imbalance between two threads
+# finishing a phase on an idle machine; short, so that on an oversubscribed one a waiting
+# thread soon yields its core to the thread it waits for.
+SPINS_BEFORE_YIELD = 2_000
 # The two barrier words sit 64 bytes apart (own cache lines) in an int64 array of 16.
 SYNC_WORDS = 16
 _ARRIVED, _GENERATION = 0, 8
