@@ -70,6 +70,28 @@ def test_kernel_matches_scipy_oracle(pixels, oracle, name, kind, out_dtype):
     assert np.abs(expected - pixels[kind][ROWS] / (255 if kind == "uint8" else 1)).mean() > 0.01
 
 
+def _sparse_images():
+    """(4, 784) uint8: one ink pixel in a corner, one in the middle, a 2x3 block on the right
+    edge, and a blank image: the ink box decides which pixels the affine kernel interpolates."""
+    X = np.zeros((4, 28, 28), np.uint8)
+    X[0, 0, 0], X[1, 13, 14], X[2, 5:7, 25:28] = 255, 200, 90
+    return X.reshape(4, 784)
+
+
+@pytest.mark.parametrize("settings", [{"rotate": 45, "scale": 0.9}, {"rotate": 90},
+                                      {"rotate": 180, "scale": 0.5, "shift": 14}, {"shift": 28},
+                                      {"rotate": 0.001, "shift": 0.5}])  # fmt: skip
+def test_affine_edges_and_sparse_ink_match_scipy_oracle(pixels, settings):
+    """Large and near-zero angles, big zooms and shifts, ink at the borders: the kernel skips
+    pixels far from the ink's bounding box and must still agree with scipy everywhere."""
+    config = AugmentConfig(**settings)
+    for X, rows in ((pixels["uint8"], ROWS), (_sparse_images(), np.arange(4))):
+        for epoch in range(3):
+            got = augment_batch(X, rows, seed=SEED, epoch=epoch, config=config, dtype=np.float64)
+            want = ref.augment_batch(X, rows, config, seed=SEED, epoch=epoch)
+            np.testing.assert_allclose(got, want, atol=ATOL[np.dtype(np.float64)], rtol=0)
+
+
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 4.0, 9.0, 28.0])  # radius 2 .. 112 (> 27: all taps)
 def test_kernel_smoothing_matches_gaussian_filter(sigma):
     key = ref.image_key(1, 2, 3)
