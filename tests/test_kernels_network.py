@@ -11,6 +11,7 @@ over the steps, the registry's TRAJECTORY_TOL.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -153,7 +154,7 @@ def test_results_do_not_depend_on_thread_count(monkeypatch, threads):
     order = np.random.default_rng(8).permutation(M)
     runs = {}
     for count in (2, threads):
-        monkeypatch.setattr(kn.numba, "get_num_threads", lambda count=count: count)
+        monkeypatch.setattr(numba, "get_num_threads", lambda count=count: count)
         state = init_state(network)
         epoch = kn.network_epoch(network, X, Y, order, 64, 1e-2, state, OptimizerConfig("adam"))
         runs[count] = epoch, state, kn.predict_proba(epoch[0], X)
