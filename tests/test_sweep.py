@@ -10,6 +10,7 @@ import math
 import shutil
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,32 @@ def test_parquet_results_round_trip(tmp_path):
     assert sorted(frame["batch_size"].astype(str)) == ["100", "100", "auto", "auto"]
     assert _sweep(*argv, "--resume", "--repeat", 2) == 0  # more seeds for the same grid
     assert len(read_results(out)) == 8
+
+
+def _write_idx(folder: Path, prefix: str, X: np.ndarray, y: np.ndarray) -> None:
+    m = len(y)
+    images = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (m, 28, 28))
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(images + X.tobytes())
+    labels = bytes([0, 0, 8, 1]) + m.to_bytes(4, "big")
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(labels + y.astype(np.uint8).tobytes())
+
+
+def test_idx_folder_gives_official_test_accuracy(tmp_path):
+    from mnistbench.estimator import MLPClassifier
+    from mnistbench.reference.data import load_embedded, train_dev_split
+
+    digits = load_embedded()
+    _write_idx(tmp_path, "train", digits.X[:600], digits.y[:600])
+    _write_idx(tmp_path, "t10k", digits.X[600:800], digits.y[600:800])
+    out = tmp_path / "r.csv"
+    setting = {"hidden_layer_sizes": 16, "batch_size": 50, "max_iter": 3}
+    argv = [a for k, v in setting.items() for a in ("--set", f"{k}={v}")]
+    assert _sweep(*argv, "--data", tmp_path, "--dev-size", 100, "--serial", "--out", out) == 0
+    row = read_results(out).iloc[0]
+    X, y, X_dev, y_dev = train_dev_split(digits.X[:600], digits.y[:600], dev_size=100, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # three epochs: "not converged"
+        model = MLPClassifier(**setting, random_state=0).fit(X, y)
+    assert row["dev_accuracy"] == model.score(X_dev, y_dev)
+    assert row["test_accuracy"] == model.score(digits.X[600:800], digits.y[600:800])
+    assert row["test_accuracy"] > 3 * CHANCE
