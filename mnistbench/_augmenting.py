@@ -93,6 +93,15 @@ def check_images(X: np.ndarray) -> None:
                          f"got values in {low}..{high}")  # fmt: skip
 
 
+def _step_threads(params: Any, batch_size: int, threads: int) -> int:
+    """Threads a training step on ``batch_size`` rows keeps busy: the seed kernels split a batch
+    only when it is big enough (:func:`mnistbench.kernels.parallel.chunk_count`); any other
+    network's step may use them all (the layer-stack kernels spin at barriers: never share)."""
+    if isinstance(params, Params):
+        return parallel.chunk_count(batch_size, params.hidden, threads)
+    return threads
+
+
 def _worker() -> ThreadPoolExecutor:
     if not _background:
         _background.append(ThreadPoolExecutor(1, thread_name_prefix="mnistbench-augment"))
@@ -146,7 +155,7 @@ class AugmentingEpoch:
         natural = np.arange(batch_size, dtype=np.int64)
         starts = range(0, order.shape[0], batch_size)
         threads = numba.get_num_threads()
-        spare = threads - parallel.chunk_count(batch_size, params.W1.shape[0], threads)
+        spare = threads - _step_threads(params, batch_size, threads)
         overlap = spare >= 1 and len(starts) > 1
         loss_sum, correct = 0.0, 0
         pending: Future | None = None

@@ -125,14 +125,14 @@ def test_same_random_state_gives_the_same_run_whatever_the_threads(digits):
 def test_partial_fit_continues_the_epoch_numbering(digits, monkeypatch):
     """fit(1 epoch) + partial_fit == fit(2 epochs): epoch 1 draws epoch 1's transforms."""
     X, y = small(digits)
-    engine, epochs = ENGINES["numba"], []
-    original = engine.augment
+    engine_type, epochs = type(ENGINES["numba"]), []
+    original = engine_type.augment
 
-    def recording(X, rows, config, seed, epoch, out):
+    def recording(self, X, rows, config, seed, epoch, out):
         epochs.append(epoch)
-        original(X, rows, config, seed, epoch, out)
+        original(self, X, rows, config, seed, epoch, out)
 
-    monkeypatch.setattr(engine, "augment", recording)
+    monkeypatch.setattr(engine_type, "augment", recording)
     two = fit(X, y, **ALL)
     assert epochs == [0] * 9 + [1] * 9  # 400 rows in batches of 48
     one = fit(X, y, **{**ALL, "max_iter": 1})
