@@ -17,7 +17,7 @@ from bench_rounds import FIXTURE, SLOW, THREADS
 
 from mnistbench.bench import main
 from mnistbench.bench.compare import CompareError, bootstrap_ratio, compare, load_result
-from mnistbench.bench.report import SCHEMA
+from mnistbench.bench.report import SCHEMA, busy
 
 MACHINE = {"cpu": "Test CPU", "cpu_flags": ["avx2", "fma"], "cores": 2, "memory_gib": 23.5,
            "arch": "x86_64", "blas_kernel": "openblas Haswell", "threads": 2, "numpy": "2.4.6",
@@ -41,11 +41,11 @@ def result_of(rows: dict[str, list[float]], machine=MACHINE, load=(1.0, 1.0)) ->
 
 @pytest.fixture(scope="module")
 def recorded() -> list[dict[str, list[float]]]:
-    """The recorded runs ``--compare`` would not call busy (load <= threads + 1)."""
+    """The recorded runs ``--compare`` would not call busy."""
     runs = json.loads(FIXTURE.read_text())["runs"]
+    machine = {"threads": THREADS}
     quiet = [run["rows"] for run in runs
-             if max(run["conditions"]["load_before"], run["conditions"]["load_after"])
-             <= THREADS + 1]  # fmt: skip
+             if not busy({"conditions": run["conditions"], "machine": machine})]  # fmt: skip
     assert len(quiet) >= 5, f"only {len(quiet)} of {len(runs)} recorded runs were not busy"
     return quiet
 
@@ -147,9 +147,17 @@ def test_different_machines_refuse_unless_forced(tmp_path, capsys):
 def test_busy_runs_are_flagged_in_the_comparison(tmp_path, capsys):
     rows = {"numba|float64|float64": [10.0, 11.0, 10.5]}
     old = write(tmp_path / "old.json", result_of(rows))
-    new = write(tmp_path / "new.json", result_of(rows, load=(5.2, 5.9)))
-    assert main(["--compare", str(old), str(new)]) == 0
-    assert "warning: NEW ran on a busy machine (load 5.2 -> 5.9" in capsys.readouterr().out
+    new = result_of(rows, load=(5.2, 5.9))  # no CPU share recorded: the load average decides
+    assert main(["--compare", str(old), str(write(tmp_path / "new.json", new))]) == 0
+    assert "warning: NEW ran on a busy machine (load 5.2 -> 5.9)" in capsys.readouterr().out
+    new["conditions"]["others_cpu"] = 0.05  # measured: others took 5% of the CPU, not busy
+    assert main(["--compare", str(old), str(write(tmp_path / "new.json", new))]) == 0
+    assert "ran on a busy machine" not in capsys.readouterr().out
+    new["conditions"]["others_cpu"] = 0.4
+    assert main(["--compare", str(write(tmp_path / "new.json", new)), str(old)]) == 0
+    assert "OLD ran on a busy machine (other processes took 40% of the CPU)" in (
+        capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ def test_json_has_machine_workload_and_every_case(report):
     assert data["schema"] == "mnistbench-bench/2"
     assert data["full_batch"][0]["name"] == "notebook"
     assert [r["dtype"] for r in data["full_batch"] if r["name"] == "notebook"] == ["float64"]
-    assert set(data["conditions"]) == {"load_before", "load_after"}
+    assert set(data["conditions"]) == {"load_before", "load_after", "others_cpu"}
+    assert 0 <= data["conditions"]["others_cpu"] <= 1
 
 
 def test_json_carries_the_machine_fingerprint(report):

@@ -178,11 +178,12 @@ def compare(
     for name, result in (("OLD", old), ("NEW", new)):
         if busy(result):
             conditions = result["conditions"]
-            notes.append(
-                f"warning: {name} ran on a busy machine (load {conditions['load_before']:.1f} -> "
-                f"{conditions['load_after']:.1f} for {result['machine']['threads']} threads): "
-                "differences may be the machine's, not the code's"
-            )
+            share = conditions.get("others_cpu")
+            took = f"load {conditions['load_before']:.1f} -> {conditions['load_after']:.1f}"
+            if share is not None:
+                took = f"other processes took {share:.0%} of the CPU"
+            notes.append(f"warning: {name} ran on a busy machine ({took}): differences may be "
+                         "the machine's, not the code's")  # fmt: skip
     old_rows, new_rows = _rows(old), _rows(new)
     rng = np.random.default_rng(seed)
     common = [key for key in new_rows if key in old_rows]

@@ -105,6 +105,37 @@ def measure_compile_times() -> dict[str, dict[str, float]]:
     return {"cold": cold, "cached": cached}
 
 
+def machine_cpu_seconds() -> float | None:
+    """CPU seconds every process on the machine has used (all cores; Linux ``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """How much CPU other processes took while a block ran: ``share`` is their CPU seconds over
+    the block's wall time times the core count (0 on an otherwise idle machine, 1 when they kept
+    every core busy); None where ``/proc/stat`` is missing."""
+
+    def __enter__(self) -> OtherLoad:
+        self.machine, self.ours, self.wall = (machine_cpu_seconds(), time.process_time(),
+                                              time.perf_counter())  # fmt: skip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        machine = machine_cpu_seconds()
+        wall = time.perf_counter() - self.wall
+        if machine is None or self.machine is None or wall <= 0:
+            self.share = None
+            return
+        others = (machine - self.machine) - (time.process_time() - self.ours)
+        self.share = max(0.0, others / (wall * (os.cpu_count() or 1)))
+
+
 def stats(times: list[float]) -> dict[str, float]:
     ms = np.array(times) * 1e3
     q1, median, q3 = np.percentile(ms, [25, 50, 75])

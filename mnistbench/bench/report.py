@@ -10,6 +10,7 @@ import numpy as np
 from .fingerprint import fingerprint, format_fingerprint
 from .measure import stats as time_stats
 
+BUSY_SHARE = 0.10  # other processes' share of all cores above which a run counts as busy
 SCHEMA = "mnistbench-bench/2"  # what --compare accepts; version 1 had no samples or fingerprint
 
 
@@ -88,9 +89,13 @@ def _spread(row: dict, spec: str) -> str:
 
 
 def busy(result: dict) -> bool:
-    """True when the 1-minute load average exceeded the run's own threads by more than one:
-    other processes competed for the cores while it was timed."""
-    conditions, threads = result.get("conditions") or {}, result["machine"]["threads"]
+    """True when other processes took more than :data:`BUSY_SHARE` of the machine's CPU while the
+    run was timed (or, in results without that figure, the 1-minute load average exceeded the
+    run's threads + 1)."""
+    conditions = result.get("conditions") or {}
+    if conditions.get("others_cpu") is not None:
+        return conditions["others_cpu"] > BUSY_SHARE
+    threads = result["machine"]["threads"]
     return max(conditions.get("load_before", 0), conditions.get("load_after", 0)) > threads + 1
 
 
@@ -98,9 +103,11 @@ def _conditions_line(result: dict) -> list[str]:
     conditions = result.get("conditions")
     if not conditions:
         return []
-    line = (f"load average (1 min) while timing: {conditions['load_before']:.1f} -> "
+    line = (f"while timing: load average {conditions['load_before']:.1f} -> "
             f"{conditions['load_after']:.1f} on {result['machine']['cores']} cores")  # fmt: skip
-    return [line + ("  (busy: other processes competed; expect noise)" if busy(result) else "")]
+    if conditions.get("others_cpu") is not None:
+        line += f", other processes took {conditions['others_cpu']:.0%} of the CPU"
+    return [line + ("  (busy: expect noise)" if busy(result) else "")]
 
 
 def format_report(result: dict) -> str:

@@ -27,6 +27,7 @@ from .compare import (
 from .fingerprint import fingerprint
 from .measure import (
     Case,
+    OtherLoad,
     bind_epoch,
     bind_step,
     measure_compile_times,
@@ -202,6 +203,13 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
 def _report(args: argparse.Namespace, threads: int) -> int:
     import numba
 
+    baseline = None  # read before anything is written: --json may name the same file
+    if args.compare:
+        try:
+            baseline = load_result(args.compare[0])
+        except CompareError as error:
+            return _error(str(error))
+
     from mnistbench import torch_engine
     from mnistbench.reference.data import seed_scale_matrix
     from mnistbench.reference.model import init_params
@@ -273,12 +281,14 @@ def _report(args: argparse.Namespace, threads: int) -> int:
     for case in cases + minibatch:
         case.run()  # one untimed round each: caches, allocator, thread pools
     load_before = os.getloadavg()[0]
-    for _ in range(repeats):
-        for case in cases + minibatch:
-            started = time.perf_counter()
-            case.run()
-            case.times.append(time.perf_counter() - started)
-    conditions = {"load_before": load_before, "load_after": os.getloadavg()[0]}
+    with OtherLoad() as others:
+        for _ in range(repeats):
+            for case in cases + minibatch:
+                started = time.perf_counter()
+                case.run()
+                case.times.append(time.perf_counter() - started)
+    conditions = {"load_before": load_before, "load_after": os.getloadavg()[0],
+                  "others_cpu": others.share}  # fmt: skip
 
     compile_times = None if args.no_compile else measure_compile_times()
     result = summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeats)
@@ -297,13 +307,9 @@ def _report(args: argparse.Namespace, threads: int) -> int:
     if args.plot is not None:
         plot_report(result, args.plot)
         print(f"wrote {args.plot}")
-    if args.compare:
+    if baseline is not None:
         print()
-        try:
-            old = load_result(args.compare[0])
-        except CompareError as error:
-            return _error(str(error))
-        return _compare_and_report(old, result, args, "this run")
+        return _compare_and_report(baseline, result, args, "this run")
     return 0
 
 
