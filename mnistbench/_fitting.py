@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import History, Params
-from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_state
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState, arrays_like, init_state
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
@@ -148,7 +148,8 @@ def train(
 ) -> tuple[Params, History, Progress]:
     """``fit``'s training on either solver; ``previous``: the progress a warm start extends
     (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
-    engine = ENGINES[est.engine]
+    _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    engine = ENGINES[est.engine].bind(activation)
     if augment_config(est) is not None:  # refused here, before anything runs
         if est.solver == "lbfgs":
             raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
@@ -186,7 +187,7 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
     else:
         optimizer = OptimizerConfig("momentum", momentum=est.momentum,
                                     nesterov=est.nesterovs_momentum)  # fmt: skip
-    hidden, _ = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     config = TrainConfig(
         hidden=hidden[0], batch_size=batch_size, epochs=int(est.max_iter),
         optimizer=optimizer.name, learning_rate=float(est.learning_rate_init),
@@ -194,7 +195,7 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
         dtype=np.dtype(est.dtype).name, log_interval=int(est.log_interval),
     )  # fmt: skip
     return Plan(
-        ENGINES[est.engine], config, optimizer,
+        ENGINES[est.engine].bind(activation), config, optimizer,
         est.learning_rate if est.solver == "sgd" else "constant", est.power_t, est.tol,
         est.n_iter_no_change, est.shuffle, bool(est.verbose), augment_config(est),
     )  # fmt: skip
@@ -324,7 +325,7 @@ def lbfgs(
     def unpack(x: np.ndarray) -> Params:
         pieces = np.split(x.astype(dtype), ends[:-1])
         arrays = (np.ascontiguousarray(p.reshape(s)) for p, s in zip(pieces, shapes, strict=True))
-        return type(params)(*arrays)
+        return arrays_like(params, arrays)
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         current = unpack(x)

@@ -6,9 +6,11 @@ gradient that drives L-BFGS, and class probabilities. Arrays arrive already chec
 estimator (X: ``(m, n_in)`` C-contiguous, uint8 pixels or floats in the weights' dtype; y:
 ``(m,)`` int64 codes in ``0..n_out-1``), so nothing here checks them again.
 
-Both engines run one hidden ReLU layer today (the seed network's kernels and its NumPy
-reference). A layer-stack engine plugs in as one more entry of :data:`ENGINES` whose
-``check_architecture`` accepts deeper stacks and other activations.
+Both engines run any layer stack with any of the reference's activations. Weights are the
+seed's ``Params`` for one narrow hidden ReLU layer (:func:`uses_seed_kernels`: the Numba engine
+runs the fused seed kernels on them, the NumPy engine ``reference.model``) and a
+``reference.network.Network`` otherwise (the layer-stack GEMM kernels, ``reference.network``).
+The activation is bound once: ``ENGINES[name].bind(activation)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mnistbench.kernels import network as kernel_network
 from mnistbench.kernels import parallel
 from mnistbench.kernels.augment import augment_batch
 from mnistbench.kernels.checks import scale_for
@@ -24,9 +27,10 @@ from mnistbench.kernels.model import fused_gradients
 from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference import augment as ref_augment
 from mnistbench.reference import model as ref
+from mnistbench.reference import network as ref_network
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import Activations, Params
-from mnistbench.reference.network import init_network
+from mnistbench.reference.network import Network, init_network
 from mnistbench.reference.optim import OptimizerConfig
 from mnistbench.reference.training import EpochFn, as_float, minibatch_epoch
 
@@ -38,6 +42,9 @@ class Engine(Protocol):
 
     def check_architecture(self, hidden: tuple[int, ...], activation: str) -> None:
         """Raise ``ValueError`` naming what this engine cannot run."""
+
+    def bind(self, activation: str) -> Engine:
+        """This engine for networks whose hidden layers use ``activation``."""
 
     def init(
         self, sizes: tuple[int, ...], activation: str, init: str, seed: int, dtype: np.dtype
@@ -67,38 +74,74 @@ class Engine(Protocol):
         of seed, epoch and row, :mod:`mnistbench.reference.augment`)."""
 
 
-class _OneHiddenReLU:
-    """The seed network's shape: one hidden ReLU layer, any input and output widths."""
+# One hidden ReLU layer up to this width trains on the fused seed kernels (one pass over each
+# batch, no GEMM); wider or deeper stacks on the layer-stack kernels. Measured per epoch at
+# batch 32/128, f32, 2 threads: the seed kernels win at hidden 10 (29 vs 68 ms per 20k rows at
+# batch 32) and 32, the two are even at 64, and the GEMM kernels pull ahead beyond.
+SEED_KERNEL_MAX_HIDDEN = 32
+
+
+def uses_seed_kernels(sizes: tuple[int, ...], activation: str) -> bool:
+    """True for the seed's shape: one hidden ReLU layer of at most 32 units."""
+    return len(sizes) == 3 and activation == "relu" and sizes[1] <= SEED_KERNEL_MAX_HIDDEN
+
+
+def weights_for(weights: Params | Network, activation: str) -> Params | Network:
+    """``weights`` as the type the engines dispatch on: ``Params`` for the seed's shape
+    (:func:`uses_seed_kernels`), else ``Network`` (same arrays either way)."""
+    sizes = (weights[0].shape[1], *(W.shape[0] for W in weights[0::2]))
+    return Params(*weights) if uses_seed_kernels(sizes, activation) else Network(tuple(weights))
+
+
+class _Engine:
+    """Architecture checks, initial weights and the activation binding both engines share."""
 
     name = ""
 
+    def __init__(self, activation: str = "relu") -> None:
+        self.activation = activation
+
+    def bind(self, activation: str) -> _Engine:
+        return type(self)(activation)
+
     def check_architecture(self, hidden: tuple[int, ...], activation: str) -> None:
-        if len(hidden) != 1 or activation != "relu":
+        if activation not in ref_network.ACTIVATIONS:
             raise ValueError(
-                f"engine {self.name!r} runs one hidden ReLU layer; hidden_layer_sizes="
-                f"{hidden!r} with activation={activation!r} arrives with the layer-stack kernels"
+                f"engine {self.name!r} runs the activations {ref_network.ACTIVATIONS}, "
+                f"not {activation!r}"
             )
 
     def init(
         self, sizes: tuple[int, ...], activation: str, init: str, seed: int, dtype: np.dtype
-    ) -> Params:
+    ) -> Params | Network:
         network = init_network(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
-        return network.to_params()
+        return weights_for(network, activation)
 
 
-class NumbaEngine(_OneHiddenReLU):
-    """The fused Numba kernels (:mod:`mnistbench.kernels`)."""
+class NumbaEngine(_Engine):
+    """The Numba kernels (:mod:`mnistbench.kernels`): fused seed kernels or layer-stack GEMMs."""
 
     name = "numba"
 
     def epoch_fn(self, params, X, y, optimizer, l2):
-        return EpochRunner._trusted(params, X, y, optimizer, l2).run
+        if isinstance(params, Params):
+            return EpochRunner._trusted(params, X, y, optimizer, l2).run
+        runner = kernel_network.NetworkRunner(
+            params, X, y, activation=self.activation, optimizer=optimizer, l2=l2
+        )
+        return runner.run
 
     def gradients(self, params, X, y, l2):
-        grads, loss, _ = fused_gradients(params, X, y, l2)
-        return grads, loss
+        if isinstance(params, Params):
+            grads, loss, _ = fused_gradients(params, X, y, l2)
+            return grads, loss
+        fwd = kernel_network.forward(params, X, self.activation)
+        grads = kernel_network.backward(params, fwd, X, y, self.activation, l2)
+        return grads, ref.loss(fwd.Z[-1], y)
 
     def predict_proba(self, params, X):
+        if not isinstance(params, Params):
+            return kernel_network.predict_proba(params, X, self.activation)
         m, hidden, n_out, dtype = X.shape[0], params.hidden, params.W2.shape[0], params.dtype
         acts = Activations(
             np.empty((m, hidden), dtype),
@@ -113,28 +156,49 @@ class NumbaEngine(_OneHiddenReLU):
         augment_batch(X, rows, seed=seed, epoch=epoch, config=config, out=out)
 
 
-class NumpyEngine(_OneHiddenReLU):
+class NumpyEngine(_Engine):
     """The NumPy reference (:mod:`mnistbench.reference`), for comparison."""
 
     name = "numpy"
 
     def epoch_fn(self, params, X, y, optimizer, l2):
         X_float = as_float(X, params.dtype)
+        activation = self.activation
 
         def epoch(params, order, batch_size, learning_rate, state):
-            return minibatch_epoch(
-                params, X_float, y, order, batch_size, learning_rate, state, optimizer, l2
+            if isinstance(params, Params):
+                return minibatch_epoch(
+                    params, X_float, y, order, batch_size, learning_rate, state, optimizer, l2
+                )
+            return ref_network.network_epoch(
+                params,
+                X_float,
+                y,
+                order,
+                batch_size,
+                learning_rate,
+                state,
+                optimizer,
+                l2,
+                activation,
             )
 
         return epoch
 
     def gradients(self, params, X, y, l2):
         X_float = as_float(X, params.dtype)
-        acts = ref.forward_prop(params, X_float)
-        return ref.backward_prop(params, acts, X_float, y, l2), ref.loss(acts.Z2, y)
+        if isinstance(params, Params):
+            acts = ref.forward_prop(params, X_float)
+            return ref.backward_prop(params, acts, X_float, y, l2), ref.loss(acts.Z2, y)
+        fwd = ref_network.forward(params, X_float, self.activation)
+        grads = ref_network.backward(params, fwd, X_float, y, self.activation, l2)
+        return grads, ref.loss(fwd.Z[-1], y)
 
     def predict_proba(self, params, X):
-        return ref.forward_prop(params, as_float(X, params.dtype)).A2
+        X_float = as_float(X, params.dtype)
+        if isinstance(params, Params):
+            return ref.forward_prop(params, X_float).A2
+        return ref_network.predict_proba(params, X_float, self.activation)
 
     def augment(self, X, rows, config, seed, epoch, out):
         out[...] = ref_augment.augment_batch(X, rows, config, seed=seed, epoch=epoch)

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _fitting
 from ._inputs import (
+    ACTIVATIONS,
     CONSTRAINTS,
     X_DTYPES,
     classes_of,
@@ -300,7 +301,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return kernel_X(X, np.dtype(self.dtype)), y
 
     def _proba(self, params, X: np.ndarray) -> np.ndarray:
-        return ENGINES[self.engine].predict_proba(params, X)
+        # The activation as set now, like scikit-learn's own predict
+        return ENGINES[self.engine].bind(ACTIVATIONS[self.activation]).predict_proba(params, X)
 
     def _set_fitted(self, params, history, progress, n_iter: int, seconds: float) -> None:
         if not all(np.isfinite(w).all() for w in params):

@@ -24,14 +24,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mnistbench.kernels.checks import check_params
+from mnistbench.kernels.network import check_network
 from mnistbench.reference.files import atomic_write
 from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params
+from mnistbench.reference.network import Network
 
 from ._inputs import ACTIVATIONS, architecture
+from .engines import weights_for
 
 FORMAT = "mnistbench-model"
 FORMAT_VERSION = 2
-ARRAY_KEYS = Params._fields
+ARRAY_KEYS = Params._fields  # one hidden layer; deeper networks go on with W3, b3, ...
 METADATA_KEY = "metadata"
 CLASSES_KEY = "classes"
 FEATURES_KEY = "feature_names"
@@ -60,7 +63,7 @@ class ModelFileError(ValueError):
 class ModelFile(NamedTuple):
     """What a model file holds."""
 
-    params: Params
+    params: Params | Network  # Params for one hidden layer, as the seed functions take
     classes: np.ndarray
     feature_names: np.ndarray | None
     metadata: dict[str, Any]
@@ -74,13 +77,25 @@ def package_version() -> str:
         return "unknown"
 
 
-def _checked(params: Any, where: str, error: type[Exception] | None) -> Params:
-    """kernels.checks.check_params, its message prefixed with ``where`` (and re-raised as
-    ``error`` when given)."""
+def array_keys(n_layers: int) -> tuple[str, ...]:
+    """``W1, b1, ..., WL, bL`` for ``n_layers`` weight layers."""
+    return tuple(f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb")
+
+
+def _checked(params: Any, where: str, error: type[Exception] | None) -> Params | Network:
+    """The kernels' checks (``check_params`` for one hidden layer, ``check_network`` for
+    deeper ones), the message prefixed with ``where`` (re-raised as ``error`` when given)."""
     try:
-        return check_params(params)
+        if isinstance(params, tuple) and len(params) == 4 and not isinstance(params, Network):
+            return check_params(params)
+        network = check_network(params)
+        return network.to_params() if network.depth == 1 else network
     except (TypeError, ValueError) as e:
         raise (error or type(e))(f"{where}: {e}") from e
+
+
+def _layers(params: Params | Network) -> list[int]:
+    return [params[0].shape[1], *(W.shape[0] for W in params[0::2])]
 
 
 def _labels(classes: Any, n_out: int, where: str) -> np.ndarray:
@@ -118,15 +133,16 @@ def save_model(
     """
     where = "refusing to save the model"
     params = _checked(params, where, None)
-    classes = _labels(classes, params.W2.shape[0], where)
+    layers = _layers(params)
+    classes = _labels(classes, layers[-1], where)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "layers": [params.n_in, params.hidden, params.W2.shape[0]],
+        "layers": layers,
         "activation": activation,
-        "hidden": params.hidden,
+        "hidden": layers[1:-1],
         "dtype": params.dtype.name,
         "package_version": package_version(),
     }
@@ -134,7 +150,7 @@ def save_model(
         text = json.dumps({**(metadata or {}), **header}, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from e
-    arrays = {**dict(zip(ARRAY_KEYS, params, strict=True)), CLASSES_KEY: classes}
+    arrays = {**dict(zip(array_keys(len(layers) - 1), params, strict=True)), CLASSES_KEY: classes}
     if feature_names is not None:
         arrays[FEATURES_KEY] = np.asarray(feature_names, dtype=str)
     path = Path(path)
@@ -143,7 +159,7 @@ def save_model(
     return path
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[Params, dict[str, Any]]:
+def load_model(path: str | os.PathLike[str]) -> tuple[Params | Network, dict[str, Any]]:
     """``(params, metadata)`` of a model file; see :func:`read_model`."""
     model = read_model(path)
     return model.params, model.metadata
@@ -183,12 +199,22 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
             f"{where} is damaged, truncated or not an mnistbench model: {type(e).__name__}: {e}"
         ) from e
     metadata = _parse_metadata(arrays[METADATA_KEY], where)
-    params = _checked(Params(*(arrays[k] for k in ARRAY_KEYS)), where, ModelFileError)
-    layers = [params.n_in, params.hidden, params.W2.shape[0]]
     if metadata["format_version"] == 1:
         expected = [N_PIXELS, metadata.get("hidden"), N_CLASSES]
     else:
         expected = metadata.get("layers")
+    n_layers = len(expected) - 1 if isinstance(expected, list) and len(expected) >= 3 else 2
+    keys = array_keys(n_layers)
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ModelFileError(f"{where}: metadata says layers {expected!r} but the file has no "
+                             f"{', '.join(missing)}")  # fmt: skip
+    extra = sorted(k for k in arrays if k[:1] in "Wb" and k[1:].isdigit() and k not in keys)
+    if extra:
+        raise ModelFileError(f"{where}: metadata says layers {expected!r} but the file also has "
+                             f"{', '.join(extra)}")  # fmt: skip
+    params = _checked(tuple(arrays[k] for k in keys), where, ModelFileError)
+    layers = _layers(params)
     if expected != layers or metadata.get("dtype") != params.dtype.name:
         raise ModelFileError(
             f"{where}: metadata says layers {expected!r}, dtype={metadata.get('dtype')!r} but the "
@@ -301,8 +327,9 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
     progress.best_loss = metadata.get("best_loss", min(progress.loss_curve, default=math.inf))
     progress.validation_scores = metadata.get("validation_scores")
     progress.best_validation_score = metadata.get("best_validation_score")
+    params = weights_for(params, ACTIVATIONS[estimator.activation])
     estimator.classes_ = model.classes
-    estimator.n_features_in_ = params.n_in
+    estimator.n_features_in_ = params[0].shape[1]
     if model.feature_names is not None:
         estimator.feature_names_in_ = model.feature_names.astype(object)
     seconds = metadata.get("fit_seconds", math.nan)

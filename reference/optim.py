@@ -63,7 +63,7 @@ class OptimizerState:
     t: int = 0
 
 
-def _like(template: ArraysT, arrays) -> ArraysT:
+def arrays_like(template: ArraysT, arrays) -> ArraysT:
     """``arrays`` in the container type of ``template``: Params(*arrays) or Network(arrays)."""
     if hasattr(template, "_fields"):  # a NamedTuple such as Params
         return type(template)(*arrays)
@@ -72,8 +72,8 @@ def _like(template: ArraysT, arrays) -> ArraysT:
 
 def init_state(params: ArraysT) -> OptimizerState:
     """Zeroed buffers for ``params``, any flat tuple of arrays (Params, Network)."""
-    zeros = _like(params, [np.zeros_like(p) for p in params])
-    return OptimizerState(zeros, _like(params, [np.zeros_like(p) for p in params]), 0)
+    zeros = arrays_like(params, [np.zeros_like(p) for p in params])
+    return OptimizerState(zeros, arrays_like(params, [np.zeros_like(p) for p in params]), 0)
 
 
 def optimizer_step(
@@ -101,7 +101,7 @@ def optimizer_step(
             m_hat = m / dtype(1 - b1**state.t)
             v_hat = v / dtype(1 - b2**state.t)
             new.append(p - dtype(lr) * m_hat / (np.sqrt(v_hat) + dtype(config.eps)))
-    return _like(params, new)
+    return arrays_like(params, new)
 
 
 def learning_rate_at(
