@@ -42,8 +42,8 @@ ZERO, ONE = np.int64(0), np.int64(1)
 RELU, LEAKY_RELU, TANH, SIGMOID, GELU = (np.int64(i) for i in range(5))  # reference ACTIVATIONS
 LEAKY_RELU_SLOPE = 0.01
 X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
-# Jobs of one parallel region.
-ROWS_TRAIN, ROWS_FORWARD, ROWS_PREDICT, ROWS_BACKWARD, TRAIN = (np.int64(i) for i in range(5))
+# What network_job does.
+FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
 # forward_rows flags: keep pre-activations, keep f', softmax the last layer.
 KEEP_Z, KEEP_D, PROBS = np.int64(1), np.int64(2), np.int64(4)
 # Columns of dW a thread takes when a layer is too narrow to split by units.
@@ -291,9 +291,9 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
 
     TRAIN: one epoch over consecutive ``batch_size`` slices of ``order`` (data[4]), in place on
     params and optimizer buffers, two barriers per batch; returns the new step count. Loss sums
-    and correct counts accumulate in scratch[4]. ROWS_FORWARD: the forward pass of all rows,
-    keeping every layer. ROWS_PREDICT: probabilities into buffers[6], PREDICT_CHUNK rows per
-    thread at a time through its own buffers (no barrier). ROWS_BACKWARD: gradients into
+    and correct counts accumulate in scratch[4]. FORWARD: the forward pass of all rows,
+    keeping every layer. PREDICT: probabilities into buffers[6], PREDICT_CHUNK rows per
+    thread at a time through its own buffers (no barrier). BACKWARD: gradients into
     buffers[4] from the stored forward pass. One flat function on purpose, each phase called
     from one place: every njit call level compiles its callees' code again.
     """
@@ -304,13 +304,13 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     stats = scratch[4][part]
     first, second, hyper, opt_code, step = opt
     L = sizes.shape[0] - 1
-    predict = job == ROWS_PREDICT
+    predict = job == PREDICT
     m = order.shape[0] if job == TRAIN else X.shape[0]
     if job == TRAIN:
         rows = min(batch_size, m)
     else:
         rows = PREDICT_CHUNK * parts if predict else m
-    flags = PROBS if predict else (KEEP_Z | PROBS if job == ROWS_FORWARD else KEEP_D)
+    flags = PROBS if predict else (KEEP_Z | PROBS if job == FORWARD else KEEP_D)
     for start in range(0, m, rows):
         count = min(rows, m - start)
         lo, hi = split(count, parts, part, TILE_ROWS)
@@ -318,7 +318,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
         buf, total = (acts[part], PREDICT_CHUNK) if predict else (acts[0], count)
         r0 = 0 if predict else lo
         r1 = r0 + hi - lo
-        if job == ROWS_BACKWARD:  # f' from the given pre-activations
+        if job == BACKWARD:  # f' from the given pre-activations
             for layer in range(1, L):
                 Z = block(zs[0], cum, count, layer, sizes[layer])
                 D = block(ds[0], cum, count, layer, sizes[layer])
@@ -337,7 +337,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
             probs = block(buf, cum, total, L, sizes[L])
             for r in range(r0, r1):
                 copy(out[start + lo + r - r0], probs[r])
-        if job == ROWS_FORWARD or predict:
+        if job == FORWARD or predict:
             continue
         logits = ONE if job == TRAIN else ZERO
         top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats)

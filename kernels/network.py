@@ -57,7 +57,7 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
     net = layout.net(layout.flatten(network))
     launch(
         work,
-        _k.ROWS_FORWARD,
+        _k.FORWARD,
         code,
         net,
         no_optimizer(layout),
@@ -78,7 +78,7 @@ def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> 
     net = layout.net(layout.flatten(network))
     launch(
         work,
-        _k.ROWS_PREDICT,
+        _k.PREDICT,
         code,
         net,
         no_optimizer(layout),
@@ -126,7 +126,7 @@ def backward(
         zs[layer][:] = fwd.Z[layer - 1]
     work.labels[:] = Y
     net = layout.net(layout.flatten(network))
-    launch(work, _k.ROWS_BACKWARD, code, net, no_optimizer(layout, NO_UPDATE, l2),
+    launch(work, _k.BACKWARD, code, net, no_optimizer(layout, NO_UPDATE, l2),
             kernel_data(X, Y, None, network.dtype))  # fmt: skip
     return Network(layout.unflatten(work.grads))
 
