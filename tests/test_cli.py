@@ -206,3 +206,23 @@ def test_bench_subcommand_loads_the_bench_module_only_when_asked(monkeypatch, ca
     assert main(["bench", "--quick"]) == 7
     assert main(["bench", "--slow"]) == 2  # unknown to the bench module's parser
     assert "--slow" in capsys.readouterr().err
+
+
+def test_train_layer_stack_reports_test_accuracy_and_saves_it(tmp_path):
+    data = load_embedded()
+    path = tmp_path / "test.csv"
+    header = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = np.column_stack([data.y[:300], data.X[:300]])
+    np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
+    model_path = tmp_path / "m.npz"
+    result = run_cli("train", "--hidden", "32,16", "--activation", "tanh", "--batch-size", "64",
+                     "--epochs", "3", "--optimizer", "adam", "--lr", "0.003", "--no-plots",
+                     "--test-data", path, "--save-model", model_path, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "hidden 32,16 tanh" in result.stdout
+    accuracy = float(summary_value(result.stdout, "test accuracy"))
+    model = MLPClassifier.load(model_path)
+    assert model.hidden_layer_sizes == (32, 16) and model.activation == "tanh"
+    assert model.init == "auto"  # He/Glorot by activation: only the seed network starts at +-0.5
+    assert accuracy == pytest.approx(model.score(data.X[:300], data.y[:300]), abs=5e-5)
+    assert accuracy > 0.8

@@ -36,3 +36,13 @@ positive_int = bounded(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = bounded(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = bounded(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 non_negative_float = bounded(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    widths = tuple(int(part) for part in text.split(","))
+    if not widths or any(w < 1 for w in widths):
+        raise ValueError(text)
+    return widths
+
+
+layer_widths = bounded(_widths, bool, "comma-separated positive layer widths, e.g. 512,256")

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import augment
-from ._args import HelpFormatter, non_negative_float, non_negative_int, positive_float, positive_int
+from ._args import (
+    HelpFormatter,
+    layer_widths,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 EXIT_OK = 0
 # --optimizer in the estimator's (scikit-learn's) terms.
@@ -28,19 +35,45 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train the network and report dev accuracy",
-        description="Train 784 -> hidden ReLU -> 10 softmax. With no options: the seed run, "
-        "500 full-batch iterations at learning rate 0.1 on the embedded 5,000 digits "
-        "(4,000 train / 1,000 dev).",
+        description="Train an MLP (784 -> hidden layers -> 10 softmax). With no options: the "
+        "seed run, 784 -> 10 ReLU -> 10, 500 full-batch iterations at learning rate 0.1 on the "
+        "embedded 5,000 digits (4,000 train / 1,000 dev).",
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--data",
         metavar="PATH",
         default=None,
-        help="Kaggle CSV, IDX file or IDX directory (default: the embedded 5,000 digits)",
+        help="Kaggle CSV, IDX file or IDX directory (default: the embedded 5,000 digits); an "
+        "IDX directory that also holds t10k-* files gets its official test accuracy reported",
+    )
+    parser.add_argument(
+        "--test-data",
+        metavar="PATH",
+        default=None,
+        help="a labeled test set (Kaggle CSV, IDX file or directory) to report accuracy on",
     )
     parser.add_argument("--engine", choices=("numba", "numpy"), default="numba")
-    parser.add_argument("--hidden", type=positive_int, default=10, help="hidden units")
+    parser.add_argument(
+        "--hidden",
+        type=layer_widths,
+        default=(10,),
+        metavar="W[,W...]",
+        help="hidden layer widths, e.g. 512,256 (default: 10, the seed's one layer)",
+    )
+    parser.add_argument(
+        "--activation",
+        choices=("relu", "leaky_relu", "tanh", "logistic", "gelu"),
+        default="relu",
+        help="hidden-layer activation",
+    )
+    parser.add_argument(
+        "--init",
+        choices=("seed", "he", "glorot"),
+        default=None,
+        help="initialisation (default: the seed's uniform +-0.5 for the seed network, "
+        "784 -> 10 ReLU; He for the ReLU family otherwise, Glorot for the rest)",
+    )
     parser.add_argument("--lr", type=positive_float, default=0.10, help="learning rate")
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
@@ -151,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
                          "to augment one by one)")  # fmt: skip
     _check_outputs(args)
     dataset = load_data(args.data, split="train")
+    test = _test_set(args)
     if dataset.y is None:
         raise ValueError(f"{dataset.name} has no labels; training needs a labeled data set")
     m = len(dataset.y)
@@ -164,8 +198,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be at most the {len(y)} training rows")
     log_interval = args.log_interval or (10 if args.batch_size is None else 1)
     batch_size = len(y) if args.batch_size is None else args.batch_size
+    seed_network = args.hidden == (10,) and args.activation == "relu"
     model = MLPClassifier(
-        hidden_layer_sizes=(args.hidden,),
+        hidden_layer_sizes=args.hidden,
+        activation=args.activation,
         batch_size=batch_size,
         max_iter=args.epochs,
         **_SOLVERS[args.optimizer],
@@ -173,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule,
         alpha=args.l2 * batch_size,  # --l2 is the kernels' l2 = alpha / batch_size
         random_state=args.seed,
-        init="seed",
+        init=args.init or ("seed" if seed_network else "auto"),
         n_iter_no_change=args.epochs,  # --epochs N runs N epochs: no early convergence stop
         dtype=args.dtype,
         engine=args.engine,
@@ -182,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"training on {len(y)} rows of {dataset.name} ({0 if y_dev is None else len(y_dev)} dev), "
-        f"engine {args.engine}, {args.dtype}, hidden {args.hidden}, "
+        f"engine {args.engine}, {args.dtype}, hidden {','.join(map(str, args.hidden))} "
+        f"{args.activation}, "
         f"batch {'full' if args.batch_size is None else args.batch_size}, "
         f"{args.optimizer} lr {args.lr:g} ({args.lr_schedule}), {args.epochs} epochs"
         + (f", {augment.describe(augmentation)}" if augmentation else ""),
@@ -205,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str]] = []
     if dev_pred is not None:
         rows.append(("dev accuracy", f"{np.mean(dev_pred == y_dev):.4f}"))
+    if test is not None:
+        rows.append(("test accuracy", f"{model.score(test.X, test.y):.4f} ({test.name})"))
     rows += [
         ("train accuracy", f"{np.mean(train_pred == y):.4f}"),
         ("final loss", f"{train_loss:.4f} (train cross-entropy)"),
@@ -220,6 +259,21 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(label) for label, _ in rows) + 2
     print("\n".join(f"{label + ':':<{width}}{value}" for label, value in rows))
     return EXIT_OK
+
+
+def _test_set(args: argparse.Namespace) -> Any:
+    """--test-data, else the official t10k files beside an IDX training directory, else None."""
+    from mnistbench.reference.data import load_data, load_idx_dir
+
+    if args.test_data is not None:
+        test = load_data(args.test_data, split="test")
+        if test.y is None:
+            raise ValueError(f"--test-data {args.test_data} has no labels to score against")
+        return test
+    directory = None if args.data is None else Path(args.data)
+    if directory is not None and directory.is_dir() and any(directory.glob("t10k-*")):
+        return load_idx_dir(directory, split="test")  # a damaged t10k file is an error
+    return None
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
