@@ -1,12 +1,13 @@
 """On-the-fly augmentation in the estimator's training: settings, input checks, the epoch driver.
 
-Each mini-batch is augmented right before its gradient step into one of two preallocated
-buffers, never as an augmented copy of the data set. Image ``row`` of epoch ``e`` is transformed
-by a pure function of (seed, e, row) (:mod:`mnistbench.reference.augment`), so a run is the same
-whatever the batch order, thread count or engine: the Numba engine draws batches with
+Mini-batches are augmented just before their gradient steps, a chunk of whole batches (about
+1,024 rows) at a time into one of two preallocated buffers, never as an augmented copy of the
+data set. Image ``row`` of epoch ``e`` is transformed by a pure function of (seed, e, row)
+(:mod:`mnistbench.reference.augment`), so a run is the same whatever the batch order, chunking,
+thread count or engine: the Numba engine draws with
 :func:`mnistbench.kernels.augment.augment_batch`, the NumPy engine with the scipy.ndimage oracle,
-and both then run their ordinary one-batch step on the buffer. Where the step of a batch runs on
-one thread and more are available, the next batch is augmented on the others meanwhile.
+and both then run their ordinary epoch function over the buffer's batches. Where a step leaves
+threads idle, the next chunk is augmented on them meanwhile.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ DEFAULTS = {"rotate": 10.0, "scale": 0.1, "shift": 2.0, "elastic_alpha": 34.0,
             "elastic_sigma": 4.0, "noise": 0.05}  # fmt: skip
 FAMILIES = {"affine": ("rotate", "scale", "shift"), "elastic": ("elastic_alpha",),
             "noise": ("noise",)}  # fmt: skip
+# Rows augmented per buffer (rounded down to whole batches, at least one): 1,024 rows are
+# 3 MiB in float32, never the data set.
+CHUNK_ROWS = 1024
 _background: list[ThreadPoolExecutor] = []
 
 
@@ -111,6 +115,10 @@ def _worker() -> ThreadPoolExecutor:
 class AugmentingEpoch:
     """An epoch function for the shared loop that trains on augmented batches.
 
+    The epoch's batches (consecutive ``batch_size`` slices of ``order``) are augmented a chunk
+    of whole batches at a time (:data:`CHUNK_ROWS`) into one of two buffers, and the engine's
+    own epoch function trains on the chunk, batch by batch.
+
     ``engine``: a :class:`mnistbench.engines.Engine`; X: (m, 784) uint8 or floats in [0, 1]
     (checked by :func:`check_images`); y: (m,) int64 codes; ``epoch_now()`` gives the index of
     the epoch about to run (the draws' counter, so ``partial_fit`` continues the sequence).
@@ -126,17 +134,17 @@ class AugmentingEpoch:
         self.config, self.seed, self.epoch_now = config, seed, epoch_now
         self._bound: dict[int, tuple] = {}
 
-    def _buffers(self, params: Params, batch_size: int) -> tuple:
-        """Two (X, y, step) triples on preallocated (batch_size, 784) buffers, built once."""
-        if batch_size not in self._bound:
+    def _buffers(self, params: Params, rows: int) -> tuple:
+        """Two (X, y, step) triples on preallocated (rows, 784) buffers, built once."""
+        if rows not in self._bound:
             triples = []
             for _ in range(2):
-                X_batch = np.zeros((batch_size, N_PIXELS), params.dtype)
-                y_batch = np.zeros(batch_size, np.int64)
+                X_batch = np.zeros((rows, N_PIXELS), params.dtype)
+                y_batch = np.zeros(rows, np.int64)
                 step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2)
                 triples.append((X_batch, y_batch, step))
-            self._bound[batch_size] = tuple(triples)
-        return self._bound[batch_size]
+            self._bound[rows] = tuple(triples)
+        return self._bound[rows]
 
     def _draw(self, rows: np.ndarray, epoch: int, X_batch: np.ndarray, y_batch: np.ndarray,
               threads: int | None = None) -> None:  # fmt: skip
@@ -150,26 +158,29 @@ class AugmentingEpoch:
         self, params: Params, order: np.ndarray, batch_size: int, learning_rate: float,
         state: OptimizerState,
     ) -> tuple[Params, float, int]:  # fmt: skip
-        epoch = self.epoch_now()
-        buffers = self._buffers(params, batch_size)
-        natural = np.arange(batch_size, dtype=np.int64)
-        starts = range(0, order.shape[0], batch_size)
+        epoch, m = self.epoch_now(), order.shape[0]
+        # A chunk of whole batches per step call: the same batches, fewer calls (a layer-stack
+        # step copies its weights and optimizer state on every call).
+        chunk = min(max(1, CHUNK_ROWS // batch_size) * batch_size, m)
+        buffers = self._buffers(params, chunk)
+        natural = np.arange(chunk, dtype=np.int64)
+        starts = range(0, m, chunk)
         threads = numba.get_num_threads()
         spare = threads - _step_threads(params, batch_size, threads)
         overlap = spare >= 1 and len(starts) > 1
         loss_sum, correct = 0.0, 0
         pending: Future | None = None
-        self._draw(order[:batch_size], epoch, *buffers[0][:2])
+        self._draw(order[:chunk], epoch, *buffers[0][:2])
         try:
             for k, start in enumerate(starts):
                 step = buffers[k % 2][2]
-                n = min(batch_size, order.shape[0] - start)
-                nxt = order[start + batch_size : start + 2 * batch_size]
+                n = min(chunk, m - start)
+                nxt = order[start + chunk : start + 2 * chunk]
                 if nxt.size and overlap:
                     args = (nxt, epoch, *buffers[(k + 1) % 2][:2], spare)
                     pending = _worker().submit(self._draw, *args)
-                params, batch_loss, batch_correct = step(params, natural[:n], n, learning_rate,
-                                                         state)  # fmt: skip
+                params, batch_loss, batch_correct = step(params, natural[:n], batch_size,
+                                                         learning_rate, state)  # fmt: skip
                 loss_sum += batch_loss
                 correct += batch_correct
                 if pending is not None:

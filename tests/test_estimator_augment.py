@@ -16,7 +16,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import TRAJECTORY_TOL, assert_close
-from mnistbench import MLPClassifier
+from mnistbench import MLPClassifier, _augmenting
 from mnistbench._augmenting import AugmentingEpoch, config_for
 from mnistbench.engines import ENGINES
 from mnistbench.kernels.augment import augment_batch
@@ -47,14 +47,15 @@ def fit(X, y, **params):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_engines_agree_on_augmented_training(digits, dtype):
+@pytest.mark.parametrize("hidden", [(16,), (48, 24)])  # seed kernels; layer-stack kernels
+def test_engines_agree_on_augmented_training(digits, hidden, dtype):
     X, y = small(digits)  # 400 rows, batch 48: the last batch has 16
-    numba_model = fit(X, y, engine="numba", dtype=dtype, **ALL)
-    numpy_model = fit(X, y, engine="numpy", dtype=dtype, **ALL)
+    numba_model = fit(X, y, engine="numba", dtype=dtype, hidden_layer_sizes=hidden, **ALL)
+    numpy_model = fit(X, y, engine="numpy", dtype=dtype, hidden_layer_sizes=hidden, **ALL)
     assert_close(numba_model.loss_curve_, numpy_model.loss_curve_, dtype, TRAJECTORY_TOL)
     for got, want in zip(numba_model.coefs_, numpy_model.coefs_, strict=True):
         assert_close(got, want, dtype, TRAJECTORY_TOL)
-    plain = fit(X, y, engine="numba", dtype=dtype)
+    plain = fit(X, y, engine="numba", dtype=dtype, hidden_layer_sizes=hidden)
     assert abs(plain.loss_curve_[-1] - numba_model.loss_curve_[-1]) > 1e-3  # it did augment
 
 
@@ -66,9 +67,10 @@ class _Recorder:
 
     def epoch_fn(self, params, X, y, optimizer, l2):
         def step(params, order, batch_size, learning_rate, state):
-            n = order.shape[0]
-            assert batch_size == n and np.array_equal(order, np.arange(n))
-            self.batches.append((X[:n].copy(), y[:n].copy()))
+            assert np.array_equal(order, np.arange(order.shape[0]))  # the buffer, in order
+            for start in range(0, order.shape[0], batch_size):
+                rows = order[start : start + batch_size]
+                self.batches.append((X[rows].copy(), y[rows].copy()))
             return params, 0.0, 0
 
         return step
@@ -77,12 +79,16 @@ class _Recorder:
         ENGINES["numba"].augment(X, rows, config, seed, epoch, out)
 
 
+@pytest.mark.parametrize("chunk_rows", [64, 200])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_each_batch_is_the_kernels_augmentation_of_its_rows(digits, threads):
+def test_each_batch_is_the_kernels_augmentation_of_its_rows(digits, monkeypatch, threads,
+                                                            chunk_rows):  # fmt: skip
     """Batch k of epoch e is augment_batch(X, order[k], seed, e): overlapped (2 threads, the next
-    batch drawn meanwhile) or not (1 thread), whatever the last batch's size."""
+    chunk drawn meanwhile) or not (1 thread), one batch per chunk or several (200 rows: 3 batches
+    of 64, then 2), whatever the last batch's size."""
     if threads > numba.config.NUMBA_NUM_THREADS:
         pytest.skip(f"needs {threads} Numba threads")
+    monkeypatch.setattr(_augmenting, "CHUNK_ROWS", chunk_rows)
     X, y = small(digits, 300)
     y = y.astype(np.int64)
     config = AugmentConfig(**{k: v for k, v in ALL.items() if k != "augment"})
@@ -134,10 +140,10 @@ def test_partial_fit_continues_the_epoch_numbering(digits, monkeypatch):
 
     monkeypatch.setattr(engine_type, "augment", recording)
     two = fit(X, y, **ALL)
-    assert epochs == [0] * 9 + [1] * 9  # 400 rows in batches of 48
+    assert epochs == [0, 1]  # 400 rows: one chunk of 9 batches per epoch
     one = fit(X, y, **{**ALL, "max_iter": 1})
     one.partial_fit(X, y)
-    assert epochs[18:] == [0] * 9 + [1] * 9
+    assert epochs[2:] == [0, 1]
     np.testing.assert_allclose(one.loss_curve_, two.loss_curve_, rtol=1e-12, atol=0)
     for a, b in zip(one.coefs_, two.coefs_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

@@ -112,11 +112,11 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
     augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ..."""
     from mnistbench._augmenting import AugmentingEpoch
     from mnistbench.engines import ENGINES
-    from mnistbench.reference.network import init_network
     from mnistbench.reference.optim import OptimizerConfig, init_state
 
     engine, optimizer = ENGINES[engine_name], OptimizerConfig("adam")
-    params = init_network((N_PIXELS, hidden, 10), seed=0, dtype=np.dtype(dtype)).to_params()
+    # The estimator's weights: seed Params for a narrow ReLU layer, a Network otherwise.
+    params = engine.init((N_PIXELS, hidden, 10), "relu", "he", 0, np.dtype(dtype))
     state, counter, current = init_state(params), itertools.count(), [params]
     if config is None:
         step = engine.epoch_fn(params, X, y, optimizer, 0.0)
