@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
-from ._jit import FASTMATH, NO_UPDATE, _njit, optimizer_update
+from ._jit import FASTMATH, MOMENTUM, NO_UPDATE, SGD, _njit
 from ._sync import barrier
 
 # The phase functions network_job calls from one place each are inlined into it at Numba IR
@@ -243,7 +243,6 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
     params, sizes, woff, boff, cum = net
     first, second, hyper, code, step = opt
     lr, momentum, beta1, beta2, eps, l2 = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
-    T = params.dtype.type
     units, n_in = sizes[layer], sizes[layer - 1]
     if units >= 16 * parts:  # split the units
         j0, j1 = split(units, parts, part, SLAB)
@@ -253,23 +252,17 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
         c0, c1 = split(n_in, parts, part, COLUMN_ALIGN)
         j0, j1 = 0, (units if c0 < c1 else 0)
         b0, b1 = 0, (units if part == 0 else 0)
+    rule = (code, lr, momentum, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step)
     A_prev = block(acts, cum, rows, layer - 1, n_in)
     dZ = block(deltas, cum, rows, layer, units)
     for j in range(j0, j1, SLAB):
         n_rows = min(SLAB, j1 - j)
         rank_slab(S, P, deltas, rows * cum[layer] + j, ONE, units, n_rows, A_prev, rows, c0, c1)
         for r in range(n_rows):
-            at = woff[layer - 1] + (j + r) * n_in
-            g = S[r, : c1 - c0]
-            w = params[at + c0 : at + c1]
-            if l2 != 0:
-                for c in range(c1 - c0):
-                    g[c] += T(l2) * w[c]
-            if code == NO_UPDATE:
-                copy(grads[at + c0 : at + c1], g)
-            else:
-                m, v = first[at + c0 : at + c1], second[at + c0 : at + c1]
-                optimizer_update(w, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
+            at = woff[layer - 1] + (j + r) * n_in + c0
+            n = c1 - c0
+            step_row(params[at : at + n], S[r, :n], l2, first[at : at + n],
+                     second[at : at + n], grads[at : at + n], rule)  # fmt: skip
     if b0 < b1:
         g = S[0, : b1 - b0]
         for j in range(b1 - b0):
@@ -277,12 +270,42 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
         for i in range(rows):
             for j in range(b0, b1):
                 g[j - b0] += dZ[i, j]
-        at = boff[layer - 1]
-        if code == NO_UPDATE:
-            copy(grads[at + b0 : at + b1], g)
-        else:
-            b, m, v = params[at + b0 : at + b1], first[at + b0 : at + b1], second[at + b0 : at + b1]
-            optimizer_update(b, g, m, v, lr, code, momentum, beta1, beta2, eps, step)
+        at = boff[layer - 1] + b0
+        n = b1 - b0
+        step_row(params[at : at + n], g, 0.0, first[at : at + n], second[at : at + n],
+                 grads[at : at + n], rule)  # fmt: skip
+
+
+@_njit()
+def step_row(w, g, l2, m, v, out, rule):
+    """One optimizer step on a row of parameters ``w`` with gradient ``g + l2 * w`` (the rules of
+    reference/optim.py; ``m``, ``v`` its buffers); NO_UPDATE writes the gradient into ``out``.
+
+    rule: (code, lr, momentum, beta1, beta2, eps, 1 - beta1**t, 1 - beta2**t), so the bias
+    corrections are computed once per layer and batch, not per row.
+    """
+    code, lr, momentum, beta1, beta2, eps, corr1, corr2 = rule
+    T = w.dtype.type
+    l2_, lr_ = T(l2), T(lr)
+    if code == NO_UPDATE:
+        for i in range(w.shape[0]):
+            out[i] = g[i] + l2_ * w[i]
+    elif code == SGD:
+        for i in range(w.shape[0]):
+            w[i] -= lr_ * (g[i] + l2_ * w[i])
+    elif code == MOMENTUM:
+        mu = T(momentum)
+        for i in range(w.shape[0]):
+            m[i] = mu * m[i] + (g[i] + l2_ * w[i])
+            w[i] -= lr_ * m[i]
+    else:
+        b1, b2, one_b1, one_b2 = T(beta1), T(beta2), T(1 - beta1), T(1 - beta2)
+        c1, c2, eps_ = T(corr1), T(corr2), T(eps)
+        for i in range(w.shape[0]):
+            gi = g[i] + l2_ * w[i]
+            m[i] = b1 * m[i] + one_b1 * gi
+            v[i] = b2 * v[i] + one_b2 * (gi * gi)
+            w[i] -= lr_ * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps_)
 
 
 @_njit()
