@@ -121,16 +121,18 @@ class AugmentingEpoch:
 
     ``engine``: a :class:`mnistbench.engines.Engine`; X: (m, 784) uint8 or floats in [0, 1]
     (checked by :func:`check_images`); y: (m,) int64 codes; ``epoch_now()`` gives the index of
-    the epoch about to run (the draws' counter, so ``partial_fit`` continues the sequence).
+    the epoch about to run (the draws' counter, so ``partial_fit`` continues the sequence);
+    ``regularization``: dropout/L1/batch norm for the engine's epoch function, or None.
     Loss and accuracy are those of the augmented batches, measured before each update.
     """
 
     def __init__(
         self, engine: Any, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float,
         config: AugmentConfig, seed: int, epoch_now: Callable[[], int],
+        regularization: Any = None,
     ) -> None:  # fmt: skip
         self.engine, self.X, self.y = engine, X, y
-        self.optimizer, self.l2 = optimizer, l2
+        self.optimizer, self.l2, self.regularization = optimizer, l2, regularization
         self.config, self.seed, self.epoch_now = config, seed, epoch_now
         self._bound: dict[int, tuple] = {}
 
@@ -141,7 +143,9 @@ class AugmentingEpoch:
             for _ in range(2):
                 X_batch = np.zeros((rows, N_PIXELS), params.dtype)
                 y_batch = np.zeros(rows, np.int64)
-                step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2)
+                extra = () if self.regularization is None else (self.regularization,)
+                step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2,
+                                            *extra)  # fmt: skip
                 triples.append((X_batch, y_batch, step))
             self._bound[rows] = tuple(triples)
         return self._bound[rows]
@@ -179,8 +183,10 @@ class AugmentingEpoch:
                 if nxt.size and overlap:
                     args = (nxt, epoch, *buffers[(k + 1) % 2][:2], spare)
                     pending = _worker().submit(self._draw, *args)
+                # Dropout masks are drawn for the data-set rows, not the buffer's.
+                rows = {} if self.regularization is None else {"rows": order[start : start + n]}
                 params, batch_loss, batch_correct = step(params, natural[:n], batch_size,
-                                                         learning_rate, state)  # fmt: skip
+                                                         learning_rate, state, **rows)  # fmt: skip
                 loss_sum += batch_loss
                 correct += batch_correct
                 if pending is not None:

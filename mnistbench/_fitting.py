@@ -24,12 +24,19 @@ from sklearn.model_selection import train_test_split
 
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import History, Params
-from mnistbench.reference.optim import OptimizerConfig, OptimizerState, arrays_like, init_state
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState, arrays_like
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
 from ._augmenting import AugmentingEpoch, augment_config, check_images
 from ._inputs import architecture, batch_size_for, cross_entropy
+from ._regularizing import (
+    BatchNormNetwork,
+    Regularization,
+    regularization_for,
+    regularized_weights,
+    state_for,
+)
 from .engines import ENGINES, Engine
 
 __all__ = ["Plan", "Progress", "lbfgs", "plan_for", "start", "start_params", "stochastic", "train"]
@@ -52,6 +59,7 @@ class Plan:
     shuffle: bool
     verbose: bool
     augment: AugmentConfig | None = None  # on-the-fly augmentation of each training batch
+    regularization: Regularization | None = None  # dropout, L1, batch norm
 
 
 @dataclass
@@ -89,7 +97,8 @@ class Progress:
         giving the held-out accuracy of ``params``, or None without early stopping)."""
         self.epochs_done += 1
         self.samples_seen += m
-        loss = mean_loss + penalty(params, plan.config.l2)
+        l1 = 0.0 if plan.regularization is None else plan.regularization.l1
+        loss = mean_loss + penalty(params, plan.config.l2, l1)
         self.loss_curve.append(loss)
         if plan.verbose:
             print(f"Iteration {self.epochs_done}, loss = {loss:.8f}")
@@ -119,14 +128,28 @@ class Progress:
         self.no_improvement = self.no_improvement + 1 if no_improvement else 0
 
 
+def regularization(est: Any, seed: int) -> Regularization | None:
+    """The estimator's dropout, l1 and batch norm, checked (None when all are off)."""
+    hidden, _ = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    return regularization_for(est, len(hidden), seed)
+
+
 def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
-    """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones."""
+    """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones;
+    a layer stack (with batch norm where asked for) when any regularisation is on."""
     hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     dtype = np.dtype(est.dtype)
+    reg = regularization(est, seed)
     if not warm:
         init = None if est.init == "auto" else est.init
-        return ENGINES[est.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
+        params = ENGINES[est.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
+        return params if reg is None else regularized_weights(params, reg.batch_norm)
     fitted = est.params_
+    if isinstance(fitted, BatchNormNetwork) != bool(est.batch_norm):
+        raise ValueError(
+            f"batch_norm={bool(est.batch_norm)} does not match the fitted network (batch_norm="
+            f"{isinstance(fitted, BatchNormNetwork)}); fit it afresh (warm_start=False)"
+        )
     fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
     if hidden != fitted_hidden or fitted.dtype != dtype:
         raise ValueError(
@@ -134,7 +157,8 @@ def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Para
             f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
             "fit it afresh (warm_start=False)"
         )
-    return fitted.copy()
+    fitted = fitted.copy()
+    return fitted if reg is None else regularized_weights(fitted, reg.batch_norm)
 
 
 def train(
@@ -150,7 +174,8 @@ def train(
     (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
     _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     engine = ENGINES[est.engine].bind(activation)
-    if augment_config(est) is not None:  # refused here, before anything runs
+    reg = regularization(est, seed)  # refused here, before anything runs
+    if augment_config(est) is not None:
         if est.solver == "lbfgs":
             raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
         check_images(X)
@@ -158,6 +183,7 @@ def train(
         params, history, n_iter, loss = lbfgs(
             engine, params, X, codes, l2=est.alpha / X.shape[0], max_iter=est.max_iter,
             max_fun=est.max_fun, tol=est.tol, verbose=est.verbose,
+            l1=0.0 if reg is None else reg.l1,
         )  # fmt: skip
         progress = Progress(None, None, loss, n_iter, 0, list(history.loss))
         progress.best_loss = min(history.loss, default=loss)
@@ -198,6 +224,7 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
         ENGINES[est.engine].bind(activation), config, optimizer,
         est.learning_rate if est.solver == "sgd" else "constant", est.power_t, est.tol,
         est.n_iter_no_change, est.shuffle, bool(est.verbose), augment_config(est),
+        regularization_for(est, len(hidden), seed),
     )  # fmt: skip
 
 
@@ -212,17 +239,22 @@ def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float):
     return np.ascontiguousarray(X_fit), np.ascontiguousarray(y_fit), (X_val, y_val)
 
 
-def penalty(params: tuple[np.ndarray, ...], l2: float) -> float:
-    """``0.5 * l2 * sum |W|^2`` over the weight matrices (every other array, from the first)."""
-    if not l2:
-        return 0.0
-    # einsum, not np.dot: BLAS would wake its threads, which then spin and slow the next epoch.
-    return 0.5 * l2 * sum(float(np.einsum("ij,ij->", W, W)) for W in params[0::2])
+def penalty(params: tuple[np.ndarray, ...], l2: float, l1: float = 0.0) -> float:
+    """``0.5 * l2 * sum |W|^2 + l1 * sum |W|`` over the weight matrices (every other array,
+    from the first)."""
+    total = 0.0
+    if l2:
+        # einsum, not np.dot: BLAS would wake its threads, which then spin and slow the next
+        # epoch.
+        total += 0.5 * l2 * sum(float(np.einsum("ij,ij->", W, W)) for W in params[0::2])
+    if l1:
+        total += l1 * sum(float(np.abs(W).sum(dtype=np.float64)) for W in params[0::2])
+    return total
 
 
 def start(params: Params, initial_loss: float, seed: int, early_stopping: bool) -> Progress:
     """Fresh progress for a run starting at ``params``."""
-    progress = Progress(init_state(params), np.random.default_rng(seed), initial_loss)
+    progress = Progress(state_for(params), np.random.default_rng(seed), initial_loss)
     if early_stopping:
         progress.validation_scores, progress.best_validation_score = [], -math.inf
     return progress
@@ -245,13 +277,15 @@ def stochastic(
     ``dev``: (X, y) whose accuracy is logged in the history; ``validation``: scikit-learn's
     early-stopping split, whose best weights are returned in place of the last ones.
     """
-    engine, m = plan.engine, X.shape[0]
+    engine, m, reg = plan.engine, X.shape[0], plan.regularization
     if plan.augment is None:
-        epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2)
+        extra = () if reg is None else (reg,)
+        epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2, *extra)
     else:
         check_images(X)
         epoch_fn = AugmentingEpoch(engine, X, y, plan.optimizer, plan.config.l2, plan.augment,
-                                   plan.config.seed, lambda: progress.epochs_done)  # fmt: skip
+                                   plan.config.seed, lambda: progress.epochs_done,
+                                   reg)  # fmt: skip
     if not plan.shuffle:
         natural = np.arange(m, dtype=np.int64)
         shuffled_fn = epoch_fn
@@ -313,11 +347,13 @@ def lbfgs(
     max_fun: int,
     tol: float,
     verbose: bool = False,
+    l1: float = 0.0,
 ) -> tuple[Params, History, int, float]:
     """SciPy's L-BFGS-B on the engine's full-batch loss: (params, history, iterations, loss).
 
     The objective is scikit-learn's: mean cross-entropy + ``0.5 * l2 * sum |W|^2`` with
-    ``l2 = alpha / n_samples``; ``max_iter``, ``max_fun`` and ``tol`` (as ``gtol``) as there.
+    ``l2 = alpha / n_samples``; ``max_iter``, ``max_fun`` and ``tol`` (as ``gtol``) as there;
+    plus ``l1 * sum |W|`` with its subgradient ``l1 * sign(W)``.
     """
     shapes, dtype = [p.shape for p in params], params[0].dtype
     ends = np.cumsum([int(np.prod(s)) for s in shapes])
@@ -330,8 +366,11 @@ def lbfgs(
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         current = unpack(x)
         grads, loss = engine.gradients(current, X, y, l2)
+        if l1:
+            grads = [g + (l1 * np.sign(p) if i % 2 == 0 else 0) for i, (g, p)
+                     in enumerate(zip(grads, current, strict=True))]  # fmt: skip
         flat = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
-        return loss + penalty(current, l2), flat
+        return loss + penalty(current, l2, l1), flat
 
     history = History()
     started = time.perf_counter()

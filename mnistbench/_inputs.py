@@ -69,6 +69,11 @@ CONSTRAINTS: dict[str, list] = {
     "elastic_alpha": [Interval(Real, 0, MAX_ALPHA, closed="both")],
     "elastic_sigma": [Interval(Real, 0, SIDE, closed="both")],
     "noise": [Interval(Real, 0, 1, closed="both")],
+    # A sequence's length (one rate per hidden layer) and rates: mnistbench._regularizing.
+    "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    "l1": [Interval(Real, 0, None, closed="left")],
+    "batch_norm": ["boolean"],
+    "bn_momentum": [Interval(Real, 0, 1, closed="neither")],
 }
 
 

@@ -10,7 +10,9 @@ Both engines run any layer stack with any of the reference's activations. Weight
 seed's ``Params`` for one narrow hidden ReLU layer (:func:`uses_seed_kernels`: the Numba engine
 runs the fused seed kernels on them, the NumPy engine ``reference.model``) and a
 ``reference.network.Network`` otherwise (the layer-stack GEMM kernels, ``reference.network``).
-The activation is bound once: ``ENGINES[name].bind(activation)``.
+The activation is bound once: ``ENGINES[name].bind(activation)``. Dropout, L1 and batch norm
+(a :class:`mnistbench._regularizing.Regularization` handed to ``epoch_fn``) always train a
+layer stack; batch-normalised weights are a :class:`mnistbench._regularizing.BatchNormNetwork`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference import augment as ref_augment
 from mnistbench.reference import model as ref
 from mnistbench.reference import network as ref_network
+from mnistbench.reference import regularized as ref_regularized
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import Activations, Params
 from mnistbench.reference.network import Network, init_network
 from mnistbench.reference.optim import OptimizerConfig
 from mnistbench.reference.training import EpochFn, as_float, minibatch_epoch
+
+from ._regularizing import BatchNormNetwork, Regularization, folded, reference_epoch_fn
 
 __all__ = ["ENGINES", "Engine"]
 
@@ -52,10 +57,13 @@ class Engine(Protocol):
         """Fresh weights for layer widths ``(n_in, h1, ..., n_out)``."""
 
     def epoch_fn(
-        self, params: Params, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float
-    ) -> EpochFn:
+        self, params: Params, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig,
+        l2: float, regularization: Regularization | None = None,
+    ) -> EpochFn:  # fmt: skip
         """One epoch on (X, y): ``(params, order, batch_size, lr, state) -> (params, loss
-        sum, correct)``, updating the optimizer state."""
+        sum, correct)``, updating the optimizer state. With ``regularization`` (a layer stack
+        only) it also takes ``rows=``, the data-set rows of ``order``'s entries that the
+        dropout masks are drawn for (default: ``order`` itself)."""
 
     def gradients(
         self, params: Params, X: np.ndarray, y: np.ndarray, l2: float
@@ -86,11 +94,18 @@ def uses_seed_kernels(sizes: tuple[int, ...], activation: str) -> bool:
     return len(sizes) == 3 and activation == "relu" and sizes[1] <= SEED_KERNEL_MAX_HIDDEN
 
 
-def weights_for(weights: Params | Network, activation: str) -> Params | Network:
+def weights_for(
+    weights: Params | Network, activation: str, layer_stack: bool = False
+) -> Params | Network:
     """``weights`` as the type the engines dispatch on: ``Params`` for the seed's shape
-    (:func:`uses_seed_kernels`), else ``Network`` (same arrays either way)."""
+    (:func:`uses_seed_kernels`) unless ``layer_stack`` (dropout, L1, batch norm), else
+    ``Network`` (same arrays either way; a BatchNormNetwork stays one)."""
+    if isinstance(weights, BatchNormNetwork):
+        return weights
     sizes = (weights[0].shape[1], *(W.shape[0] for W in weights[0::2]))
-    return Params(*weights) if uses_seed_kernels(sizes, activation) else Network(tuple(weights))
+    if not layer_stack and uses_seed_kernels(sizes, activation):
+        return Params(*weights)
+    return Network(tuple(weights))
 
 
 class _Engine:
@@ -123,7 +138,9 @@ class NumbaEngine(_Engine):
 
     name = "numba"
 
-    def epoch_fn(self, params, X, y, optimizer, l2):
+    def epoch_fn(self, params, X, y, optimizer, l2, regularization=None):
+        if regularization is not None:
+            return reference_epoch_fn(X, y, optimizer, l2, self.activation, regularization)
         if isinstance(params, Params):
             return EpochRunner._trusted(params, X, y, optimizer, l2).run
         runner = kernel_network.NetworkRunner(
@@ -140,6 +157,8 @@ class NumbaEngine(_Engine):
         return grads, ref.loss(fwd.Z[-1], y)
 
     def predict_proba(self, params, X):
+        if isinstance(params, BatchNormNetwork):
+            params = folded(params)
         if not isinstance(params, Params):
             return kernel_network.predict_proba(params, X, self.activation)
         m, hidden, n_out, dtype = X.shape[0], params.hidden, params.W2.shape[0], params.dtype
@@ -161,7 +180,9 @@ class NumpyEngine(_Engine):
 
     name = "numpy"
 
-    def epoch_fn(self, params, X, y, optimizer, l2):
+    def epoch_fn(self, params, X, y, optimizer, l2, regularization=None):
+        if regularization is not None:
+            return reference_epoch_fn(X, y, optimizer, l2, self.activation, regularization)
         X_float = as_float(X, params.dtype)
         activation = self.activation
 
@@ -198,6 +219,9 @@ class NumpyEngine(_Engine):
         X_float = as_float(X, params.dtype)
         if isinstance(params, Params):
             return ref.forward_prop(params, X_float).A2
+        if isinstance(params, BatchNormNetwork):
+            return ref_regularized.predict_proba(params.network, X_float, self.activation,
+                                                 bn=params.bn, running=params.running)  # fmt: skip
         return ref_network.predict_proba(params, X_float, self.activation)
 
     def augment(self, X, rows, config, seed, epoch, out):

@@ -72,6 +72,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``noise`` (clipped to [0, 1]). Settings of families not listed are ignored. ``loss_curve_``
     and ``history_``'s training accuracy are then those of the augmented batches.
 
+    Regularisation beside ``alpha`` (sgd/adam; ``l1`` also lbfgs): ``dropout``, a rate in
+    [0, 1) for every hidden layer or one per hidden layer (inverted dropout: kept units scaled
+    by 1 / (1 - rate); masks are a pure function of (``random_state``, optimizer step, layer,
+    row, unit), the same on both engines; off at predict time); ``l1``, the coefficient of
+    ``l1 * sum |W|`` added to each batch's mean loss (weights only, not biases; not divided by
+    the batch size, unlike ``alpha``); ``batch_norm``, batch normalisation of every hidden
+    layer's pre-activations (Z -> BN -> activation; batch statistics in training, running ones,
+    with momentum ``bn_momentum``, at predict time; the learnable scale and shift and the
+    running statistics are saved in model files). Any of them trains a layer stack (never the
+    fused seed kernels).
+
     Differences: ``uint8`` X is read as 8-bit pixels and scaled by 1/255 inside the kernels
     (the one-byte-per-pixel fast path); pass floats to use values as they are. Binary problems
     use two softmax outputs (scikit-learn: one logistic unit), so ``out_activation_`` is always
@@ -124,6 +135,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elastic_alpha=34.0,
         elastic_sigma=4.0,
         noise=0.05,
+        dropout=0.0,
+        l1=0.0,
+        batch_norm=False,
+        bn_momentum=0.1,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -161,6 +176,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.elastic_alpha = elastic_alpha
         self.elastic_sigma = elastic_sigma
         self.noise = noise
+        self.dropout = dropout
+        self.l1 = l1
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, classes=None, X_dev=None, y_dev=None) -> MLPClassifier:
@@ -305,7 +324,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return ENGINES[self.engine].bind(ACTIVATIONS[self.activation]).predict_proba(params, X)
 
     def _set_fitted(self, params, history, progress, n_iter: int, seconds: float) -> None:
-        if not all(np.isfinite(w).all() for w in params):
+        arrays = params.all_arrays() if hasattr(params, "all_arrays") else params
+        if not all(np.isfinite(w).all() for w in arrays):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")  # fmt: skip
         self.params_, self.history_, self._progress = params, history, progress

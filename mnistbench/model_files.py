@@ -5,7 +5,10 @@ A model file (format version 2) holds the weights ``W1 (h1, n_in)``, ``b1 (h1,)`
 unicode, one per output), optionally ``feature_names``, and ``metadata``: a 0-d unicode array
 holding a JSON object (format name and version, layer widths, activation, dtype, package
 version, the estimator's parameters and training record). Version 1 files (784 -> hidden -> 10,
-labels 0..9, the estimator's old parameter names) still load. Files are read with
+labels 0..9, the estimator's old parameter names) still load. A batch-normalised network
+(:class:`mnistbench._regularizing.BatchNormNetwork`) adds ``gamma1, beta1, running_mean1,
+running_var1``, ... per hidden layer and ``"batch_norm": true`` to the metadata; files without
+them load as before. Files are read with
 ``allow_pickle=False``, so loading never runs code. Writes go to a temporary file in the
 target's directory that replaces the target only once complete (``os.replace``), so an
 interrupted save never leaves a corrupt model; the temporary file is removed on any failure.
@@ -17,7 +20,7 @@ import importlib.metadata
 import json
 import math
 import os
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +33,7 @@ from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params
 from mnistbench.reference.network import Network
 
 from ._inputs import ACTIVATIONS, architecture
+from ._regularizing import BatchNormNetwork, bn_keys, with_batch_norm
 from .engines import weights_for
 
 FORMAT = "mnistbench-model"
@@ -94,6 +98,13 @@ def _checked(params: Any, where: str, error: type[Exception] | None) -> Params |
         raise (error or type(e))(f"{where}: {e}") from e
 
 
+def _bn_checked(network: Any, arrays: tuple, where: str, error: type[Exception]) -> Network:
+    try:
+        return with_batch_norm(network, arrays)
+    except (TypeError, ValueError) as e:
+        raise error(f"{where}: {e}") from e
+
+
 def _layers(params: Params | Network) -> list[int]:
     return [params[0].shape[1], *(W.shape[0] for W in params[0::2])]
 
@@ -132,7 +143,10 @@ def save_model(
     used as given (no ``.npz`` is appended). Returns the path written.
     """
     where = "refusing to save the model"
+    bn = params.bn_arrays() if isinstance(params, BatchNormNetwork) else None
     params = _checked(params, where, None)
+    if bn is not None:
+        params = _bn_checked(params, bn, where, ValueError)
     layers = _layers(params)
     classes = _labels(classes, layers[-1], where)
     if metadata is not None and not isinstance(metadata, dict):
@@ -144,6 +158,7 @@ def save_model(
         "activation": activation,
         "hidden": layers[1:-1],
         "dtype": params.dtype.name,
+        "batch_norm": bn is not None,
         "package_version": package_version(),
     }
     try:
@@ -151,6 +166,8 @@ def save_model(
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from e
     arrays = {**dict(zip(array_keys(len(layers) - 1), params, strict=True)), CLASSES_KEY: classes}
+    if bn is not None:
+        arrays.update(zip(bn_keys(len(layers) - 2), bn, strict=True))
     if feature_names is not None:
         arrays[FEATURES_KEY] = np.asarray(feature_names, dtype=str)
     path = Path(path)
@@ -215,6 +232,16 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
                              f"{', '.join(extra)}")  # fmt: skip
     params = _checked(tuple(arrays[k] for k in keys), where, ModelFileError)
     layers = _layers(params)
+    if metadata.get("batch_norm") is True:
+        names = bn_keys(len(layers) - 2)
+        missing = [k for k in names if k not in arrays]
+        if missing:
+            raise ModelFileError(f"{where}: metadata says batch_norm but the file has no "
+                                 f"{', '.join(missing)}")  # fmt: skip
+        params = _bn_checked(params, tuple(arrays[k] for k in names), where, ModelFileError)
+    elif "gamma1" in arrays:
+        raise ModelFileError(f"{where} has batch-norm arrays but its metadata does not say "
+                             "batch_norm")  # fmt: skip
     if expected != layers or metadata.get("dtype") != params.dtype.name:
         raise ModelFileError(
             f"{where}: metadata says layers {expected!r}, dtype={metadata.get('dtype')!r} but the "
@@ -327,7 +354,8 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
     progress.best_loss = metadata.get("best_loss", min(progress.loss_curve, default=math.inf))
     progress.validation_scores = metadata.get("validation_scores")
     progress.best_validation_score = metadata.get("best_validation_score")
-    params = weights_for(params, ACTIVATIONS[estimator.activation])
+    layer_stack = bool(estimator.l1) or bool(estimator.batch_norm) or np.any(estimator.dropout)
+    params = weights_for(params, ACTIVATIONS[estimator.activation], layer_stack=layer_stack)
     estimator.classes_ = model.classes
     estimator.n_features_in_ = params[0].shape[1]
     if model.feature_names is not None:
@@ -348,6 +376,8 @@ def _json_value(name: str, value: Any) -> Any:
         return None
     if isinstance(value, (set, frozenset)):  # augment={"affine", "noise"}
         return sorted(value)
+    if name == "dropout" and not isinstance(value, Real):  # one rate per hidden layer
+        return [float(v) for v in np.ravel(value)]
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -294,13 +294,16 @@ def regularized_epoch(
     bn: BatchNorm | None = None,
     running: RunningStats | None = None,
     bn_momentum: float = batchnorm.DEFAULT_MOMENTUM,
+    mask_rows: np.ndarray | None = None,
 ) -> tuple[Network, BatchNorm | None, float, int]:
     """:func:`.network.network_epoch` with dropout, L1 and batch norm.
 
     Each batch: masks for (dropout_seed, state.t, layer, order rows), training forward, its
     cross-entropy (no penalties) and correct count summed, running statistics updated in place
     (``bn_momentum``), gradients, one optimizer step on ``(*network, *bn)``. Returns (new network,
-    new bn or None, loss summed over samples, correct predictions).
+    new bn or None, loss summed over samples, correct predictions). ``mask_rows`` (same length
+    as ``order``): the data-set rows the masks are drawn for in place of ``order``'s entries,
+    for X that holds copies of the rows (augmented batches).
     """
     _check_batch(network, X)
     _check_activation(activation)
@@ -312,6 +315,11 @@ def regularized_epoch(
     _check_bn(bn, network)
     if bn is not None:
         batchnorm.check_running_stats(running, bn)
+    if mask_rows is None:
+        mask_rows = order
+    elif np.shape(mask_rows) != np.shape(order):
+        raise ValueError(f"mask_rows must have order's shape {np.shape(order)}, got "
+                         f"{np.shape(mask_rows)}")  # fmt: skip
     n_params = len(network) + (0 if bn is None else len(bn))
     if len(state.first) != n_params:
         raise ValueError(
@@ -324,7 +332,9 @@ def regularized_epoch(
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
         Xb, Yb = (X, Y) if whole else (X[rows], Y[rows])
-        masks = batch_masks(network, rates, dropout_seed, state.t, rows)
+        masks = batch_masks(
+            network, rates, dropout_seed, state.t, mask_rows[start : start + batch_size]
+        )
         fwd = forward_train(network, Xb, activation, bn=bn, masks=masks)
         loss_sum += cross_entropy(fwd.Z[-1], Yb) * rows.size
         correct += int(np.sum(get_predictions(fwd.A[-1]) == Yb))

@@ -15,6 +15,7 @@ import numpy as np
 from . import augment
 from ._args import (
     HelpFormatter,
+    bounded,
     layer_widths,
     non_negative_float,
     non_negative_int,
@@ -122,7 +123,52 @@ def add_parser(subparsers: Any) -> None:
         "--save-model", metavar="PATH", type=Path, default=None, help="write the model (.npz)"
     )
     augment.add_flags(parser)
+    _add_regularization_flags(parser)
     parser.set_defaults(handler=run)
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    rates = tuple(float(part) for part in text.split(","))
+    if not all(0 <= rate < 1 for rate in rates):  # NaN fails too
+        raise ValueError(text)
+    return rates
+
+
+def _add_regularization_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("regularisation (besides --l2)")
+    group.add_argument(
+        "--dropout", type=bounded(_rates, bool, "rates in [0, 1), e.g. 0.2 or 0.2,0.1"),
+        default=None, metavar="RATE[,RATE...]",
+        help="inverted dropout after each hidden layer: one rate, or one per hidden layer "
+        "(off at prediction)",
+    )  # fmt: skip
+    group.add_argument("--l1", type=non_negative_float, default=0.0,
+                       help="L1 on weights: adds l1 * sum |W| to each batch's loss")  # fmt: skip
+    group.add_argument("--batch-norm", action="store_true",
+                       help="batch-normalise every hidden layer (running statistics at "
+                       "prediction, saved in the model)")  # fmt: skip
+    group.add_argument(
+        "--bn-momentum", default=None, metavar="M",
+        type=bounded(float, lambda v: 0 < v < 1, "a momentum in (0, 1)"),
+        help="batch norm's running-statistics momentum (default: 0.1; needs --batch-norm)",
+    )  # fmt: skip
+
+
+def _regularization(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator's dropout, l1, batch_norm, bn_momentum from the flags (ValueError naming
+    the flag when they do not fit together or with --hidden)."""
+    settings: dict[str, Any] = {"l1": args.l1, "batch_norm": args.batch_norm}
+    if args.bn_momentum is not None:
+        if not args.batch_norm:
+            raise ValueError("--bn-momentum needs --batch-norm")
+        settings["bn_momentum"] = args.bn_momentum
+    if args.dropout is not None:
+        if len(args.dropout) not in (1, len(args.hidden)):
+            rates = ",".join(map(str, args.dropout))
+            raise ValueError(f"--dropout needs one rate or one per hidden layer "
+                             f"({len(args.hidden)}), got {rates}")  # fmt: skip
+        settings["dropout"] = args.dropout[0] if len(args.dropout) == 1 else args.dropout
+    return settings
 
 
 class _Progress:
@@ -179,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _set_threads(args.threads)
     augmentation = augment.settings(args)
+    regularization = _regularization(args)
     if augmentation and args.batch_size is None:
         raise ValueError("--augment needs --batch-size (mini-batches; full batch has no batches "
                          "to augment one by one)")  # fmt: skip
@@ -215,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         log_interval=log_interval,
         **augmentation,
+        **regularization,
     )
     print(
         f"training on {len(y)} rows of {dataset.name} ({0 if y_dev is None else len(y_dev)} dev), "
@@ -222,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.activation}, "
         f"batch {'full' if args.batch_size is None else args.batch_size}, "
         f"{args.optimizer} lr {args.lr:g} ({args.lr_schedule}), {args.epochs} epochs"
-        + (f", {augment.describe(augmentation)}" if augmentation else ""),
+        + (f", {augment.describe(augmentation)}" if augmentation else "")
+        + _describe(regularization),
         flush=True,
     )
     progress = _Progress(args.epochs, tty=sys.stderr.isatty())
@@ -259,6 +308,17 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(label) for label, _ in rows) + 2
     print("\n".join(f"{label + ':':<{width}}{value}" for label, value in rows))
     return EXIT_OK
+
+
+def _describe(settings: dict[str, Any]) -> str:
+    parts = []
+    if "dropout" in settings:
+        parts.append(f"dropout {settings['dropout']}")
+    if settings["l1"]:
+        parts.append(f"l1 {settings['l1']:g}")
+    if settings["batch_norm"]:
+        parts.append(f"batch norm (momentum {settings.get('bn_momentum', 0.1):g})")
+    return "".join(f", {part}" for part in parts)
 
 
 def _test_set(args: argparse.Namespace) -> Any:
