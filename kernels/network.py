@@ -5,7 +5,8 @@
 
 X may be raw ``uint8`` pixels (scaled by 1/255 inside the kernels, never converted in memory) or
 floats; everything is validated here before a kernel runs (see :mod:`.checks`). The kernels
-(``_jit_network.py``) split every batch across ``numba.get_num_threads()`` threads.
+(``_jit_network.py``) run as one njit call on each of ``numba.get_num_threads()`` Python
+threads, which split every batch between them.
 """
 
 from __future__ import annotations
@@ -46,44 +47,34 @@ __all__ = [
 ]
 
 
-def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
-    """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype."""
+def _prepare(network: Any, X: Any, activation: Any) -> tuple[Network, int, np.ndarray, Layout]:
     network = check_network(network)
     code = check_activation(activation)
-    X = check_X(X, network.n_in, network.dtype)
-    layout = Layout(network.sizes, network.dtype)
+    return (
+        network,
+        code,
+        check_X(X, network.n_in, network.dtype),
+        Layout(network.sizes, network.dtype),
+    )
+
+
+def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
+    """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype."""
+    network, code, X, layout = _prepare(network, X, activation)
     m = X.shape[0]
     work = Workspace(layout, m, train=False, keep_z=True)
-    net = layout.net(layout.flatten(network))
-    launch(
-        work,
-        _k.FORWARD,
-        code,
-        net,
-        no_optimizer(layout),
-        kernel_data(X, None, None, network.dtype),
-    )
+    data = kernel_data(X, None, None, layout.dtype)
+    launch(work, _k.FORWARD, code, layout.net(layout.flatten(network)), no_optimizer(layout), data)
     Z, A = layout.blocks(work.zs[0], m)[1:], layout.blocks(work.acts[0], m)[1:]
     return Forward(tuple(Z), tuple(A))
 
 
 def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
     """X: (m, n_in) uint8 or float -> class probabilities (m, n_out) in the network's dtype."""
-    network = check_network(network)
-    code = check_activation(activation)
-    X = check_X(X, network.n_in, network.dtype)
-    layout = Layout(network.sizes, network.dtype)
-    m = X.shape[0]
-    work = Workspace(layout, 0, train=False, predict_rows=m)
-    net = layout.net(layout.flatten(network))
-    launch(
-        work,
-        _k.PREDICT,
-        code,
-        net,
-        no_optimizer(layout),
-        kernel_data(X, None, None, network.dtype),
-    )
+    network, code, X, layout = _prepare(network, X, activation)
+    work = Workspace(layout, 0, train=False, predict_rows=X.shape[0])
+    data = kernel_data(X, None, None, layout.dtype)
+    launch(work, _k.PREDICT, code, layout.net(layout.flatten(network)), no_optimizer(layout), data)
     return work.out
 
 
@@ -101,33 +92,26 @@ def backward(
     l2: float = 0.0,
 ) -> Network:
     """Gradients of the mean cross-entropy (+ 0.5 l2 |W|^2) from stored activations ``fwd``."""
-    network = check_network(network)
-    code = check_activation(activation)
-    X = check_X(X, network.n_in, network.dtype)
+    network, code, X, layout = _prepare(network, X, activation)
     m = X.shape[0]
     Y = check_labels(Y, m, network.n_out)
     l2 = check_l2(l2)
-    layout = Layout(network.sizes, network.dtype)
     expected = [(m, int(s)) for s in layout.sizes[1:]]
-    if (
-        not isinstance(fwd, tuple)
-        or len(fwd) != 2
-        or any(
-            not isinstance(part, (tuple, list)) or [np.shape(a) for a in part] != expected
-            for part in fwd
-        )
+    parts_ok = isinstance(fwd, tuple) and len(fwd) == 2
+    if not parts_ok or any(
+        not isinstance(part, (tuple, list)) or [np.shape(a) for a in part] != expected
+        for part in fwd
     ):
         raise ValueError(f"fwd must be Forward(Z, A) with arrays of shapes {expected}")
     work = Workspace(layout, m, train=True, keep_z=True)
     acts, zs = layout.blocks(work.acts[0], m), layout.blocks(work.zs[0], m)
-    acts[0][:] = X * scale_for(X, network.dtype) if X.dtype == np.uint8 else X
+    acts[0][:] = X * scale_for(X, layout.dtype) if X.dtype == np.uint8 else X
     for layer in range(1, len(acts)):
         acts[layer][:] = fwd.A[layer - 1]
         zs[layer][:] = fwd.Z[layer - 1]
     work.labels[:] = Y
-    net = layout.net(layout.flatten(network))
-    launch(work, _k.BACKWARD, code, net, no_optimizer(layout, NO_UPDATE, l2),
-            kernel_data(X, Y, None, network.dtype))  # fmt: skip
+    net, data = layout.net(layout.flatten(network)), kernel_data(X, Y, None, layout.dtype)
+    launch(work, _k.BACKWARD, code, net, no_optimizer(layout, NO_UPDATE, l2), data)
     return Network(layout.unflatten(work.grads))
 
 
@@ -214,7 +198,7 @@ def train_network(
     lr_schedule: str = "constant",
     l2: float = 0.0,
     seed: int = 0,
-    dtype: np.typing.DTypeLike = np.float32,
+    dtype: np.typing.DTypeLike | None = None,
     X_dev: np.ndarray | None = None,
     Y_dev: np.ndarray | None = None,
     callback: Callback | None = None,
@@ -223,9 +207,9 @@ def train_network(
     """Train an MLP on the Numba kernels with :func:`~mnistbench.reference.training.fit`.
 
     ``sizes_or_network``: layer sizes ``(n_in, h1, ..., n_out)`` (initialised by
-    ``init_network(sizes, activation=..., seed=seed, dtype=dtype)``) or a Network to start
-    from (converted to ``dtype``). ``batch_size=None`` trains full batch. ``optimizer``
-    defaults to Adam. Returns (trained network, history).
+    ``init_network(sizes, activation=..., seed=seed, dtype=dtype or float32)``) or a Network to
+    start from (converted to ``dtype`` if given). ``batch_size=None`` trains full batch.
+    ``optimizer`` defaults to Adam. Returns (trained network, history).
     """
     check_activation(activation)
     optimizer = optimizer or OptimizerConfig("adam")
@@ -234,13 +218,15 @@ def train_network(
         and sizes_or_network
         and isinstance(sizes_or_network[0], np.ndarray)
     ):
-        network = check_network(sizes_or_network).astype(dtype)
+        network = check_network(sizes_or_network)
+        network = network if dtype is None else network.astype(dtype)
     else:
+        dtype = np.float32 if dtype is None else dtype
         network = init_network(sizes_or_network, activation=activation, seed=seed, dtype=dtype)
     config = TrainConfig(
         hidden=int(network.sizes[1]), batch_size=batch_size, epochs=epochs,
         optimizer=optimizer.name, learning_rate=learning_rate, lr_schedule=lr_schedule, l2=l2,
-        seed=seed, dtype=np.dtype(dtype).name,
+        seed=seed, dtype=network.dtype.name,
     )  # fmt: skip
     runner = NetworkRunner(network, X, Y, activation=activation, optimizer=optimizer, l2=l2)
     if X_dev is not None and Y_dev is not None:
