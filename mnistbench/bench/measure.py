@@ -105,6 +105,27 @@ def measure_compile_times() -> dict[str, dict[str, float]]:
     return {"cold": cold, "cached": cached}
 
 
+PAUSE = 0.15  # seconds before each timed call; OpenBLAS workers spin ~0.1 s after a call
+
+
+def time_rounds(cases: list[Case], repeats: int, pause: float = PAUSE, seed: int = 0) -> None:
+    """Time every case once per round, ``repeats`` rounds, appending to ``case.times``.
+
+    Each round visits the cases in a fresh seeded order, so no case always follows the same one,
+    and sleeps ``pause`` seconds before each call, so the thread pools the previous case woke
+    (OpenBLAS and OpenMP workers busy-wait for a while after a call) are asleep again and do not
+    compete with the case being timed.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(repeats):
+        for index in rng.permutation(len(cases)):
+            case = cases[index]
+            time.sleep(pause)
+            started = time.perf_counter()
+            case.run()
+            case.times.append(time.perf_counter() - started)
+
+
 def machine_cpu_seconds() -> float | None:
     """CPU seconds every process on the machine has used (all cores; Linux ``/proc/stat``)."""
     try:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,14 @@ from .compare import (
 )
 from .fingerprint import fingerprint
 from .measure import (
+    PAUSE,
     Case,
     OtherLoad,
     bind_epoch,
     bind_step,
     measure_compile_times,
     measure_peaks,
+    time_rounds,
 )
 from .plot import plot_report
 from .report import format_report, summarize
@@ -70,6 +71,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--m", type=int, default=None, help="rows of the workload (41,000)")
     parser.add_argument("--hidden", type=int, default=10, help="hidden units (10)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (7)")
+    parser.add_argument("--pause", type=non_negative_float, default=PAUSE, metavar="SECONDS",
+                        help="sleep before each timed call, so the previous case's thread pools "
+                        f"stop spinning (default: {PAUSE})")  # fmt: skip
     parser.add_argument("--threads", type=thread_counts, default=None, metavar="N[,N...]",
                         help="threads (default: all cores); a list such as 1,2 runs each count "
                         "in its own process and reports time and parallel efficiency")  # fmt: skip
@@ -181,7 +185,7 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
     argv += ["--engines", *args.engines, "--batch-sizes", *map(str, args.batch_sizes)]
     if args.variants:
         argv += ["--variants", *args.variants]
-    for flag, value in (("--m", args.m), ("--repeats", args.repeats)):
+    for flag, value in (("--m", args.m), ("--repeats", args.repeats), ("--pause", args.pause)):
         if value is not None:
             argv += [flag, str(value)]
     if outputs:
@@ -282,11 +286,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
         case.run()  # one untimed round each: caches, allocator, thread pools
     load_before = os.getloadavg()[0]
     with OtherLoad() as others:
-        for _ in range(repeats):
-            for case in cases + minibatch:
-                started = time.perf_counter()
-                case.run()
-                case.times.append(time.perf_counter() - started)
+        time_rounds(cases + minibatch, repeats, args.pause)
     conditions = {"load_before": load_before, "load_after": os.getloadavg()[0],
                   "others_cpu": others.share}  # fmt: skip
 
