@@ -14,6 +14,7 @@ import numpy as np
 from mnistbench.cli._args import non_negative_float, positive_float
 from mnistbench.reference.files import atomic_write
 
+from . import wide as wide_options
 from .compare import (
     SAME_WITHIN,
     CompareError,
@@ -85,6 +86,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES))
     parser.add_argument("--no-minibatch", action="store_true", help="skip mini-batch epochs")
     parser.add_argument("--no-compile", action="store_true", help="skip JIT compile timing")
+    wide_options.add_arguments(parser)
     parser.add_argument("--augment", action="store_true", help="add the augmentation section: "
                         "images/s vs scipy.ndimage, epoch time with it on and off")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results")
@@ -201,6 +203,7 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
     argv += [flag for flag, on in (("--quick", args.quick), ("--no-minibatch", args.no_minibatch),
                                    ("--no-compile", no_compile),
                                    ("--augment", args.augment)) if on]  # fmt: skip
+    argv += wide_options.child_argv(args, outputs)
     return argv
 
 
@@ -299,6 +302,8 @@ def _report(args: argparse.Namespace, threads: int) -> int:
 
         result["augment"] = run_section(threads, repeats)
         print("\n" + format_section(result["augment"]))
+    if args.widths:
+        result["wide"] = wide_options.run_from_args(args, threads, repeats, peaks)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as handle:

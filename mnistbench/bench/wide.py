@@ -18,7 +18,6 @@ checked against the reference's (``TRAJECTORY_TOL``); a mismatch refuses the who
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,21 @@ from mnistbench.reference.network import init_network, network_epoch
 from mnistbench.reference.optim import OptimizerConfig, init_state
 from mnistbench.reference.training import as_float
 
-__all__ = ["architecture", "cases_for", "check", "epoch_flops", "format_section", "plot_section",
-           "run_section", "workload"]  # fmt: skip
+from .measure import PAUSE, Case, time_rounds
+
+__all__ = [
+    "add_arguments",
+    "architecture",
+    "cases_for",
+    "check",
+    "child_argv",
+    "epoch_flops",
+    "format_section",
+    "plot_section",
+    "run_from_args",
+    "run_section",
+    "workload",
+]  # fmt: skip
 
 LEARNING_RATE = 1e-3
 CHECK_ROWS = 512
@@ -103,8 +115,9 @@ def check(X, y, sizes, batch_size) -> None:
 
 
 def run_section(threads: int, repeats: int, widths, depths, batch_sizes, engines, m=None,
-                peak_gflops: float | None = None) -> dict:  # fmt: skip
-    """Time every (depth, width, batch size, engine) in interleaved rounds; a result dict."""
+                peak_gflops: float | None = None, pause: float = PAUSE) -> dict:  # fmt: skip
+    """Time every (depth, width, batch size, engine) in interleaved rounds (a fresh order each
+    round, ``pause`` seconds before each call: see :func:`.measure.time_rounds`)."""
     import numba
 
     if "torch" in engines:
@@ -117,7 +130,7 @@ def run_section(threads: int, repeats: int, widths, depths, batch_sizes, engines
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     X, y, source = workload(m)
     order = np.random.default_rng(0).permutation(len(y))
-    timed = []
+    rows, cases = [], []
     for depth in depths:
         for width in widths:
             sizes = (X.shape[1], *architecture(width, depth), N_CLASSES)
@@ -125,16 +138,13 @@ def run_section(threads: int, repeats: int, widths, depths, batch_sizes, engines
                 check(X, y, sizes, batch_size)
                 for name, run in cases_for(X, y, sizes, order, batch_size, engines).items():
                     run()  # JIT, caches, thread pools
-                    row = {"engine": name, "hidden": list(sizes[1:-1]), "depth": depth,
-                           "width": width, "batch_size": batch_size,
-                           "flops": epoch_flops(len(y), sizes), "times_ms": []}  # fmt: skip
-                    timed.append((row, run))
-    for _ in range(repeats):
-        for row, run in timed:
-            started = time.perf_counter()
-            run()
-            row["times_ms"].append((time.perf_counter() - started) * 1e3)
-    rows = [row for row, _ in timed]
+                    rows.append({"engine": name, "hidden": list(sizes[1:-1]), "depth": depth,
+                                 "width": width, "batch_size": batch_size,
+                                 "flops": epoch_flops(len(y), sizes)})  # fmt: skip
+                    cases.append(Case(name, name, "float32", "uint8", run))
+    time_rounds(cases, repeats, pause)
+    for row, case in zip(rows, cases, strict=True):
+        row["times_ms"] = [t * 1e3 for t in case.times]
     for row in rows:
         row["median_ms"] = float(np.median(row["times_ms"]))
         row["min_ms"], row["max_ms"] = min(row["times_ms"]), max(row["times_ms"])
@@ -195,3 +205,59 @@ def plot_section(result: dict, path: Path) -> Path:
     with atomic_write(path) as handle:
         figure.savefig(handle, format="png")
     return path
+
+
+def add_arguments(parser) -> None:
+    """``mnistbench bench`` options of this section (``--widths`` turns it on)."""
+    from mnistbench.cli._args import layer_widths
+
+    parser.add_argument(
+        "--widths", type=layer_widths, default=None, metavar="W[,W...]",
+        help="add the wide/deep section: Adam epochs per first hidden width "
+        "(e.g. 10,32,128,512,1024), numba vs numpy vs the PyTorch loop",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depths",
+        type=layer_widths,
+        default=(1,),
+        metavar="D[,D...]",
+        help="hidden layers per width in the wide section, halving (1)",
+    )
+    parser.add_argument(
+        "--wide-batch-sizes",
+        type=layer_widths,
+        default=(128,),
+        metavar="B[,B...]",
+        help="batch sizes of the wide section (128)",
+    )
+    parser.add_argument(
+        "--wide-plot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="PNG of the wide section's GFLOP/s against width",
+    )
+
+
+def child_argv(args, outputs: bool) -> list[str]:
+    """The section's options for a re-executed (thread-pinned) child run."""
+    if not args.widths:
+        return []
+    argv = ["--widths", ",".join(map(str, args.widths)), "--depths",
+            ",".join(map(str, args.depths)), "--wide-batch-sizes",
+            ",".join(map(str, args.wide_batch_sizes))]  # fmt: skip
+    if outputs and args.wide_plot is not None:
+        argv += ["--wide-plot", str(args.wide_plot)]
+    return argv
+
+
+def run_from_args(args, threads: int, repeats: int, peaks: dict) -> dict:
+    """Run, print (and plot) the section as the options say; the result for the JSON."""
+    engines = [e for e in args.engines if e in ("numba", "numpy", "torch")]
+    result = run_section(threads, repeats, args.widths, args.depths, args.wide_batch_sizes,
+                         engines, m=args.m, peak_gflops=peaks["gflops_float32"],
+                         pause=args.pause)  # fmt: skip
+    print("\n" + format_section(result))
+    if args.wide_plot is not None:
+        print(f"wrote {plot_section(result, args.wide_plot)}")
+    return result

@@ -1,0 +1,53 @@
+"""``mnistbench bench --widths ... --depths ...``: the wide/deep section's rows and arithmetic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnistbench.bench.wide import architecture, epoch_flops
+
+
+def test_architecture_halves_per_layer_down_to_ten_units():
+    assert architecture(512, 2) == (512, 256)
+    assert architecture(128, 3) == (128, 64, 32)
+    assert architecture(16, 3) == (16, 10, 10)
+
+
+def test_epoch_flops_count_forward_dw_and_da_but_not_da_of_the_input():
+    # 784 -> 10 -> 10 over 3 rows: forward and dW 2*3*(7840 + 100) each, dA of layer 2 only.
+    assert epoch_flops(3, (784, 10, 10)) == 2 * 3 * (2 * (7840 + 100) + 100)
+
+
+def test_wide_section_reports_every_case_with_consistent_rates(tmp_path):
+    out = tmp_path / "wide.json"
+    command = [sys.executable, "-m", "mnistbench.cli", "bench", "--quick", "--m", "600",
+               "--no-minibatch", "--no-compile", "--engines", "numba", "numpy", "--widths",
+               "16,40", "--depths", "1,2", "--repeats", "2", "--pause", "0", "--json", str(out),
+               "--wide-plot", str(tmp_path / "wide.png")]  # fmt: skip
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "training epochs, Adam" in result.stdout
+    wide = json.loads(out.read_text())["wide"]
+    hidden = sorted({tuple(row["hidden"]) for row in wide["cases"]})
+    assert hidden == [(16,), (16, 10), (40,), (40, 20)]
+    assert {row["engine"] for row in wide["cases"]} == {"numba", "numpy"}
+    for row in wide["cases"]:
+        assert len(row["times_ms"]) == 2
+        assert row["gflops"] == pytest.approx(row["flops"] / row["median_ms"] / 1e6)
+        assert row["flops"] == epoch_flops(600, (784, *row["hidden"], 10))
+        assert row["peak_fraction"] == pytest.approx(row["gflops"] / wide["peak_gflops_float32"])
+    assert (tmp_path / "wide.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("widths", ["0", "a", "128,-1", ""])
+def test_bad_widths_exit_2(widths):
+    result = subprocess.run([sys.executable, "-m", "mnistbench.cli", "bench", "--widths", widths],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    assert "--widths" in result.stderr and "Traceback" not in result.stderr
