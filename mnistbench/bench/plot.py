@@ -47,19 +47,24 @@ def plot_scaling(result: dict, path: Path) -> Path:
     """Two panels over the thread counts: ms per full-batch iteration (log) and efficiency."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import ScalarFormatter
 
     counts = result["threads"]
     rows = [row for row in result["rows"] if row["section"] == "full_batch"]
     figure = Figure(figsize=(11, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     times, efficiency = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    for row in rows:
+    for index, row in enumerate(rows):
         label = f"{row['name']} {row['dtype']}" + (" (uint8 X)" if row["input_dtype"] == "uint8"
                                                    else "")  # fmt: skip
-        times.plot(counts, [row["median_ms"][str(n)] for n in counts], marker="o", label=label)
-        efficiency.plot(counts, [row["efficiency"][str(n)] for n in counts], marker="o")
+        style = {"marker": "os^"[index // 10 % 3], "linestyle": "-:"[index // 10 % 2],
+                 "color": f"C{index % 10}"}  # fmt: skip
+        times.plot(counts, [row["median_ms"][str(n)] for n in counts], label=label, **style)
+        efficiency.plot(counts, [row["efficiency"][str(n)] for n in counts], **style)
     efficiency.axhline(1.0, color="gray", linestyle=":", label="perfect scaling")
     times.set_yscale("log")
+    times.yaxis.set_major_formatter(ScalarFormatter())
+    times.yaxis.set_minor_formatter(ScalarFormatter())
     for ax in (times, efficiency):
         ax.set_xticks(counts)
         ax.set_xlabel("threads (each count in its own pinned process)")

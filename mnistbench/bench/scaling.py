@@ -118,6 +118,15 @@ def summarize_scaling(runs: dict[int, dict]) -> dict:
     }
 
 
+def _conditions_line(result: dict) -> list[str]:
+    runs = result["runs"]
+    shares = {n: (run.get("conditions") or {}).get("others_cpu") for n, run in runs.items()}
+    if any(share is None for share in shares.values()):
+        return []
+    taken = ", ".join(f"{share:.0%} at {n} thread(s)" for n, share in shares.items())
+    return [f"while timing, other processes took {taken} of the CPU"]
+
+
 def format_scaling(result: dict) -> str:
     counts = result["threads"]
     base = counts[0]
@@ -128,6 +137,7 @@ def format_scaling(result: dict) -> str:
         f"thread scaling, m={work['m']:,}, hidden {work['hidden']}: median ms per iteration "
         f"(epoch for mini-batch rows) and parallel efficiency t({base})*{base} / (t(n)*n)",
         *format_fingerprint(machine),
+        *_conditions_line(result),
         "",
         f"{'variant':<17}{'dtype':<9}{'input':<9}"
         + "".join(f"{f'{n} thr ms':>11}" for n in counts)
