@@ -216,10 +216,10 @@ def compare(
         )
     only_old = [" ".join(key[1:]) for key in old_rows if key not in new_rows]
     only_new = [" ".join(key[1:]) for key in new_rows if key not in old_rows]
-    if only_old:
-        notes.append("only in OLD: " + ", ".join(only_old))
-    if only_new:
-        notes.append("only in NEW: " + ", ".join(only_new))
+    for side, names in (("OLD", only_old), ("NEW", only_new)):
+        if names:
+            more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+            notes.append(f"only in {side}: " + ", ".join(names[:4]) + more)
     if not rows:
         raise CompareError("the two results share no rows (same name, dtype and input)")
     return rows, notes
