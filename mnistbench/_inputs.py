@@ -161,3 +161,16 @@ def dev_set(est: Any, X_dev: Any, y_dev: Any, classes: np.ndarray):
     if codes.shape[0] != X_dev.shape[0]:
         raise ValueError(f"y_dev has {codes.shape[0]} labels but X_dev has {X_dev.shape[0]} rows")
     return kernel_X(X_dev, np.dtype(est.dtype)), codes
+
+
+def penalty(params: tuple[np.ndarray, ...], l2: float, l1: float = 0.0) -> float:
+    """``0.5 * l2 * sum |W|^2 + l1 * sum |W|`` over the weight matrices (every other array,
+    from the first)."""
+    total = 0.0
+    if l2:
+        # einsum, not np.dot: BLAS would wake its threads, which then spin and slow the next
+        # epoch.
+        total += 0.5 * l2 * sum(float(np.einsum("ij,ij->", W, W)) for W in params[0::2])
+    if l1:
+        total += l1 * sum(float(np.abs(W).sum(dtype=np.float64)) for W in params[0::2])
+    return total
