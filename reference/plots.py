@@ -15,7 +15,8 @@ from .files import atomic_write
 from .model import SIDE, History, Params, forward_prop, get_predictions
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure of ``width`` x ``height`` inches on the Agg canvas (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -24,7 +25,8 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: str | Path) -> Path:
+def save_png(figure, path: str | Path) -> Path:
+    """Write ``figure`` as a PNG to ``path`` atomically (parent folders made); the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:
@@ -56,7 +58,7 @@ def plot_predictions(
     n = min(n, len(X))
     cols = int(np.ceil(np.sqrt(n))) or 1
     rows = max(1, int(np.ceil(n / cols)))
-    figure = _figure(1.6 * cols, 1.8 * rows + 0.4)
+    figure = new_figure(1.6 * cols, 1.8 * rows + 0.4)
     for i in range(n):
         ax = figure.add_subplot(rows, cols, i + 1)
         ax.imshow(X[i].reshape(SIDE, SIDE), cmap="gray_r")
@@ -75,7 +77,7 @@ def plot_predictions(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_before_after(
@@ -97,7 +99,7 @@ def plot_before_after(
                          f"{len(before)} and {len(after)}")  # fmt: skip
     n, cols = len(before), max(1, min(cols, len(before)))
     blocks = -(-n // cols)
-    figure = _figure(1.2 * cols + 0.9, 2.5 * blocks + (0.5 if title else 0.1))
+    figure = new_figure(1.2 * cols + 0.9, 2.5 * blocks + (0.5 if title else 0.1))
     for i in range(n):
         block, col = divmod(i, cols)
         for half, (images, name) in enumerate(((before, "before"), (after, "after"))):
@@ -113,14 +115,14 @@ def plot_before_after(
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_learning_curve(history: History, path: str | Path = "learning_curve.png") -> Path:
     """Loss (log scale) and train/dev accuracy against the logged step."""
     if len(history) == 0:
         raise ValueError("history is empty: nothing to plot")
-    figure = _figure(10, 4)
+    figure = new_figure(10, 4)
     loss_ax = figure.add_subplot(1, 2, 1)
     loss_ax.plot(history.step, history.loss, color="tab:blue")
     loss_ax.set_yscale("log")
@@ -137,7 +139,7 @@ def plot_learning_curve(history: History, path: str | Path = "learning_curve.png
     acc_ax.grid(True, alpha=0.3)
     acc_ax.legend()
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int = 10):
@@ -162,7 +164,7 @@ def plot_confusion_matrix(
 ) -> Path:
     """Annotated confusion matrix with the overall accuracy in the title."""
     counts = confusion_matrix(y_true, y_pred, n_classes)
-    figure = _figure(6, 5.5)
+    figure = new_figure(6, 5.5)
     ax = figure.add_subplot(1, 1, 1)
     image = ax.imshow(counts, cmap="Blues")
     figure.colorbar(image, ax=ax)
@@ -178,7 +180,7 @@ def plot_confusion_matrix(
     accuracy = np.trace(counts) / total if total else float("nan")
     ax.set_title(f"confusion matrix: accuracy {accuracy:.1%} of {total}")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def test_prediction(
@@ -199,13 +201,13 @@ def test_prediction(
     pixels = image.astype(params.dtype) / (255 if X.dtype == np.uint8 else 1)
     prediction = int(get_predictions(forward_prop(params, pixels).A2)[0])
     label = None if Y is None else int(Y[index])
-    figure = _figure(3, 3.3)
+    figure = new_figure(3, 3.3)
     ax = figure.add_subplot(1, 1, 1)
     ax.imshow(image.reshape(SIDE, SIDE), cmap="gray")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"prediction {prediction}" + ("" if label is None else f", label {label}"))
-    _save(figure, path)
+    save_png(figure, path)
     return prediction
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistbench.reference.files import atomic_write
+from mnistbench.reference.plots import new_figure, save_png
 
 
 def plot_report(result: dict, path: Path) -> Path:
     """Bar chart of ms per full-batch iteration per case, with each dtype's roofline floor."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     rows = result["full_batch"]
     labels = [f"{r['name']} {r['dtype']}" + (" (uint8 X)" if r["input_dtype"] == "uint8" else "")
@@ -19,8 +17,7 @@ def plot_report(result: dict, path: Path) -> Path:
     spread = [[r["median_ms"] - r["min_ms"] for r in rows],
               [r["max_ms"] - r["median_ms"] for r in rows]]  # fmt: skip
     colors = {"numpy": "tab:gray", "numba": "tab:blue", "torch": "tab:orange"}
-    figure = Figure(figsize=(9, 0.45 * len(rows) + 2), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(9, 0.45 * len(rows) + 2)
     ax = figure.add_subplot(1, 1, 1)
     ax.barh(labels, medians, xerr=spread, color=[colors[r["engine"]] for r in rows])
     for dtype, style in (("float64", "--"), ("float32", ":")):
@@ -36,23 +33,16 @@ def plot_report(result: dict, path: Path) -> Path:
                  f"{result['machine']['threads']} threads")  # fmt: skip
     ax.legend(loc="lower right")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as handle:
-        figure.savefig(handle, format="png")
-    return path
+    return save_png(figure, path)
 
 
 def plot_scaling(result: dict, path: Path) -> Path:
     """Two panels over the thread counts: ms per full-batch iteration (log) and efficiency."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import ScalarFormatter
 
     counts = result["threads"]
     rows = [row for row in result["rows"] if row["section"] == "full_batch"]
-    figure = Figure(figsize=(11, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(11, 4.5)
     times, efficiency = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     for index, row in enumerate(rows):
         label = f"{row['name']} {row['dtype']}" + (" (uint8 X)" if row["input_dtype"] == "uint8"
@@ -78,8 +68,4 @@ def plot_scaling(result: dict, path: Path) -> Path:
     figure.suptitle(f"thread scaling, m={work['m']:,}, hidden {work['hidden']}, "
                     f"{result['machine']['cpu']}")  # fmt: skip
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as handle:
-        figure.savefig(handle, format="png")
-    return path
+    return save_png(figure, path)

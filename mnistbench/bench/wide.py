@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.reference.files import atomic_write
 from mnistbench.reference.model import N_CLASSES
 from mnistbench.reference.network import init_network, network_epoch
 from mnistbench.reference.optim import OptimizerConfig, init_state
+from mnistbench.reference.plots import new_figure, save_png
 from mnistbench.reference.training import as_float
 
 from .measure import PAUSE, Case, time_rounds
@@ -178,11 +178,8 @@ def format_section(result: dict) -> str:
 def plot_section(result: dict, path: Path) -> Path:
     """GFLOP/s against the first hidden width, a line per engine x depth x batch size, with
     the measured float32 matmul peak drawn."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(8, 5)
     ax = figure.add_subplot(1, 1, 1)
     lines: dict[tuple, list] = {}
     for row in result["cases"]:
@@ -200,11 +197,7 @@ def plot_section(result: dict, path: Path) -> Path:
     ax.set_title(f"{result['workload']}, {result['threads']} threads")
     ax.legend(fontsize="small")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as handle:
-        figure.savefig(handle, format="png")
-    return path
+    return save_png(figure, path)
 
 
 def add_arguments(parser) -> None:
