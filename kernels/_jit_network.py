@@ -18,6 +18,12 @@ applying L2 and the optimizer to each slab while it is in L1. No gradient is eve
 threads, so results do not depend on the thread count (except the float64 loss sum's order).
 A barrier measured 3-15 us on the shared, oversubscribed 2-core machine this was written on
 (a ``prange`` region: ~1 us with the omp layer, ~50 us with workqueue; see ``_sync.py``).
+
+Regularisation (TRAIN only, ``data[5]``, see ``_jit_regularized.py``): dropout masks hashed in
+the forward epilogue and multiplied into the activations and f'; L1 (``hyper[6]``) beside L2 in
+the optimizer row step; batch norm (``BATCH_NORM``) after each hidden layer's GEMM, one barrier
+per hidden layer forward and one backward, gamma and beta after the network in ``params``
+(offsets ``goff``), the biases of normalised layers never updated (their gradient is 0).
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ import numba
 import numpy as np
 
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
-from ._jit import FASTMATH, MOMENTUM, NO_UPDATE, SGD, _njit
+from ._jit import FASTMATH, _njit
+from ._jit_dropout import stream_key
+from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
+from ._jit_step import step_row
 from ._sync import barrier
 
 # The phase functions network_job calls from one place each are inlined into it at Numba IR
@@ -46,8 +55,10 @@ LEAKY_RELU_SLOPE = 0.01
 X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
 # What network_job does.
 FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
-# forward_rows flags: keep pre-activations, keep f', softmax the last layer.
+# forward_rows flags: keep pre-activations, keep f', softmax the last layer; (TRAIN) dropout,
+# batch norm.
 KEEP_Z, KEEP_D, PROBS = np.int64(1), np.int64(2), np.int64(4)
+DROPOUT, BATCH_NORM = np.int64(8), np.int64(16)
 # Columns of dW a thread takes when a layer is too narrow to split by units.
 COLUMN_ALIGN = np.int64(16)
 # Rows a thread pushes through the whole network at a time when predicting.
@@ -160,14 +171,19 @@ def pack_row(X, x_kind, src, dst, scale):
 
 
 @_inline
-def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
+def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, bn, threads,
+                 start, step):  # fmt: skip
     """Layers 1..L for buffer rows r0..r1-1 (block 0 already packed), layer by layer.
 
     Hidden activations go into ``acts``, f' into ``ds`` (KEEP_D, else into ``spare``),
-    pre-activations into ``zs`` (KEEP_Z); block L gets the logits, or the probabilities
-    (PROBS). Units go in chunks of UNIT_CHUNK so a chunk of W stays in L2 for all rows.
+    pre-activations into ``zs`` (KEEP_Z; with BATCH_NORM the normalised ones); block L gets the
+    logits, or the probabilities (PROBS). Units go in chunks of UNIT_CHUNK so a chunk of W
+    stays in L2 for all rows. DROPOUT masks are drawn at (seed, ``step``, layer, data-set row
+    ``mask_rows[start + r]``); BATCH_NORM waits for every thread once per hidden layer.
     """
     params, sizes, woff, boff, cum = net
+    mask_rows, rates, keep, seed, goff, running_mean, running_var, momentum = reg
+    sync, part, parts = threads
     L = sizes.shape[0] - 1
     for layer in range(1, L + 1):
         W, b = weights(params, woff, boff, sizes, layer)
@@ -176,6 +192,12 @@ def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
         A = block(acts, cum, rows, layer, units)
         for j in range(0, units, UNIT_CHUNK):
             dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
+        if flags & BATCH_NORM and layer < L:
+            at, off = goff[layer - 1], cum[layer]
+            bn_forward(A, block(zs, cum, rows, layer, units), r0, r1, rows, bn[0], bn[2][part],
+                       bn[1][part], part, parts, sync, off, params[at : at + units],
+                       params[at + units : at + 2 * units], running_mean[off : off + units],
+                       running_var[off : off + units], momentum)  # fmt: skip
         for r in range(r0, r1):
             if flags & KEEP_Z:
                 copy(block(zs, cum, rows, layer, units)[r], A[r])
@@ -186,13 +208,19 @@ def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare):
                 activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
             else:
                 activate_row(A[r], spare[:units], code)
+        if flags & DROPOUT and layer < L and rates[layer - 1] > 0:
+            key = stream_key(seed, step, layer - 1)
+            drop_rows(A, block(ds, cum, rows, layer, units), r0, r1, key, mask_rows, start,
+                      rates[layer - 1], keep[layer - 1])  # fmt: skip
 
 
 @_inline
-def backward_rows(net, ds, deltas, rows, r0, r1, S, P):
+def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, threads):
     """deltas of layers L-1..1 for rows r0..r1-1 from deltas of layer L: the chain
-    dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S."""
+    dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S; with
+    BATCH_NORM each hidden layer's then goes through batch norm's backward (a barrier)."""
     params, sizes, woff, boff, cum = net
+    sync, part, parts = threads
     L = sizes.shape[0] - 1
     for layer in range(L, 1, -1):
         W, _ = weights(params, woff, boff, sizes, layer)
@@ -206,6 +234,11 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P):
             for r in range(n_rows):
                 for c in range(n_prev):
                     dZ_prev[i + r, c] = S[r, c] * D[i + r, c]
+        if flags & BATCH_NORM:
+            at = goff[layer - 2]
+            bn_backward(dZ_prev, block(zs, cum, rows, layer - 1, n_prev), r0, r1, rows, bn[0],
+                        bn[1][part], parts, sync, cum[layer - 1],
+                        params[at : at + n_prev])  # fmt: skip
 
 
 @_inline
@@ -239,12 +272,16 @@ def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
 
 
 @_inline
-def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
-    """dW_l = dZ_l.T @ A_{l-1} (+ l2 W) and db_l for this part's units (or inputs, for layers
-    narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into grads)."""
+def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff,
+                 stat):  # fmt: skip
+    """dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l for this part's units (or inputs,
+    for layers narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into
+    grads). A ``normed`` (batch-norm) layer's biases stay (gradient 0); its gamma and beta take
+    the gradients in ``stat`` for this part's units."""
     params, sizes, woff, boff, cum = net
     first, second, hyper, code, step = opt
     lr, momentum, beta1, beta2, eps, l2 = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
+    l1 = hyper[6]
     units, n_in = sizes[layer], sizes[layer - 1]
     if units >= 16 * parts:  # split the units
         j0, j1 = split(units, parts, part, SLAB)
@@ -263,9 +300,16 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
         for r in range(n_rows):
             at = woff[layer - 1] + (j + r) * n_in + c0
             n = c1 - c0
-            step_row(params[at : at + n], S[r, :n], l2, first[at : at + n],
+            step_row(params[at : at + n], S[r, :n], l2, l1, first[at : at + n],
                      second[at : at + n], grads[at : at + n], rule)  # fmt: skip
-    if b0 < b1:
+    if normed:
+        g0, g1 = split(units, parts, part, ONE)
+        for which, grad in ((0, stat[DHZ]), (1, stat[DH])):  # gamma, then beta
+            at, off = goff[layer - 1] + which * units + g0, cum[layer] + g0
+            n = g1 - g0
+            step_row(params[at : at + n], grad[off : off + n], 0.0, 0.0, first[at : at + n],
+                     second[at : at + n], grad[off : off + n], rule)  # fmt: skip
+    elif b0 < b1:
         g = S[0, : b1 - b0]
         for j in range(b1 - b0):
             g[j] = 0
@@ -274,40 +318,8 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P):
                 g[j - b0] += dZ[i, j]
         at = boff[layer - 1] + b0
         n = b1 - b0
-        step_row(params[at : at + n], g, 0.0, first[at : at + n], second[at : at + n],
+        step_row(params[at : at + n], g, 0.0, 0.0, first[at : at + n], second[at : at + n],
                  grads[at : at + n], rule)  # fmt: skip
-
-
-@_njit()
-def step_row(w, g, l2, m, v, out, rule):
-    """One optimizer step on a row of parameters ``w`` with gradient ``g + l2 * w`` (the rules of
-    reference/optim.py; ``m``, ``v`` its buffers); NO_UPDATE writes the gradient into ``out``.
-
-    rule: (code, lr, momentum, beta1, beta2, eps, 1 - beta1**t, 1 - beta2**t), so the bias
-    corrections are computed once per layer and batch, not per row.
-    """
-    code, lr, momentum, beta1, beta2, eps, corr1, corr2 = rule
-    T = w.dtype.type
-    l2_, lr_ = T(l2), T(lr)
-    if code == NO_UPDATE:
-        for i in range(w.shape[0]):
-            out[i] = g[i] + l2_ * w[i]
-    elif code == SGD:
-        for i in range(w.shape[0]):
-            w[i] -= lr_ * (g[i] + l2_ * w[i])
-    elif code == MOMENTUM:
-        mu = T(momentum)
-        for i in range(w.shape[0]):
-            m[i] = mu * m[i] + (g[i] + l2_ * w[i])
-            w[i] -= lr_ * m[i]
-    else:
-        b1, b2, one_b1, one_b2 = T(beta1), T(beta2), T(1 - beta1), T(1 - beta2)
-        c1, c2, eps_ = T(corr1), T(corr2), T(eps)
-        for i in range(w.shape[0]):
-            gi = g[i] + l2_ * w[i]
-            m[i] = b1 * m[i] + one_b1 * gi
-            v[i] = b2 * v[i] + one_b2 * (gi * gi)
-            w[i] -= lr_ * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps_)
 
 
 @_njit()
@@ -323,10 +335,13 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     from one place: every njit call level compiles its callees' code again.
     """
     sizes, cum = net[1], net[4]
-    X, x_kind, scale, Y, order = data
+    X, x_kind, scale, Y, order, reg = data
     acts, zs, ds, deltas, grads, labels, out = buffers
     S, P, tile, spare = scratch[0][part], scratch[1][part], scratch[2][part], scratch[3][part]
     stats = scratch[4][part]
+    bn = (scratch[5], scratch[6], scratch[7])
+    threads = (sync, part, parts)
+    goff = reg[4]
     first, second, hyper, opt_code, step = opt
     L = sizes.shape[0] - 1
     predict = job == PREDICT
@@ -336,6 +351,10 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     else:
         rows = PREDICT_CHUNK * parts if predict else m
     flags = PROBS if predict else (KEEP_Z | PROBS if job == FORWARD else KEEP_D)
+    if job == TRAIN:  # regularisation trains only: reg[1] rates, reg[4] gamma offsets
+        flags |= (DROPOUT if reg[1].shape[0] > 0 else ZERO) | (
+            BATCH_NORM if goff.shape[0] > 0 else ZERO
+        )
     for start in range(0, m, rows):
         count = min(rows, m - start)
         lo, hi = split(count, parts, part, TILE_ROWS)
@@ -357,7 +376,8 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
                 pack_row(X, x_kind, src, inputs[r], scale)
                 if job == TRAIN:
                     labels[r] = Y[src]
-            forward_rows(net, code, buf, zs[0], ds[0], total, r0, r1, flags, tile, spare)
+            forward_rows(net, code, buf, zs[0], ds[0], total, r0, r1, flags, tile, spare, reg,
+                         bn, threads, start, step)  # fmt: skip
         if predict:
             probs = block(buf, cum, total, L, sizes[L])
             for r in range(r0, r1):
@@ -366,12 +386,15 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
             continue
         logits = ONE if job == TRAIN else ZERO
         top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats)
-        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P)
+        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, bn,
+                      threads)  # fmt: skip
         barrier(sync, parts)
         if job == TRAIN:
             step += 1
         update = (first, second, hyper, opt_code, step)
         for layer in range(L, 0, -1):
-            update_layer(net, update, layer, deltas[0], acts[0], count, part, parts, grads, S, P)
+            normed = flags & BATCH_NORM and layer < L
+            update_layer(net, update, layer, deltas[0], acts[0], count, part, parts, grads, S, P,
+                         normed, goff, bn[1][part])  # fmt: skip
         barrier(sync, parts)
     return step

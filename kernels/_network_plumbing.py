@@ -131,26 +131,43 @@ class Workspace:
             np.zeros((parts, TILE_ROWS, TILE_UNITS), dtype),
             np.zeros((parts, widest), dtype),
             np.zeros((parts, 8), np.float64),
+            # batch norm (see _jit_regularized): partial sums per block of TILE_ROWS rows
+            # (float64), each thread's statistics (dtype) and merge scratch (float64)
+            np.zeros(((-(-rows // TILE_ROWS), 5, total) if train else (1, 5, 1)), np.float64),
+            np.zeros((parts, 4, total) if train else (parts, 4, 1), dtype),
+            np.zeros((parts, 2, total) if train else (parts, 2, 1), np.float64),
         )
 
     def buffers(self) -> tuple:
         return (self.acts, self.zs, self.ds, self.deltas, self.grads, self.labels, self.out)
 
 
-def kernel_data(X: np.ndarray, Y: np.ndarray | None, order: np.ndarray | None, dtype: np.dtype):
-    """The kernels' view of the inputs: raw bytes, how to read them, scale, labels, order."""
+def no_regularization(dtype: np.dtype) -> tuple:
+    """``data[5]`` of a job without dropout or batch norm (see :func:`kernel_data`)."""
+    empty, no_stats = np.zeros(0, np.int64), np.zeros(1, dtype)
+    return (empty, np.zeros(0), np.zeros(0), np.uint64(0), empty, no_stats, no_stats, 0.1)
+
+
+def kernel_data(X: np.ndarray, Y: np.ndarray | None, order: np.ndarray | None, dtype: np.dtype,
+                reg: tuple | None = None):  # fmt: skip
+    """The kernels' view of the inputs: raw bytes, how to read them, scale, labels, order, and
+    the regularisation of a TRAIN job, ``reg`` = (mask_rows (int64, one per entry of order),
+    dropout rates and keep scales per hidden layer (float64; empty: no dropout), seed (uint64),
+    gamma offsets in params per hidden layer (int64; empty: no batch norm), running mean and
+    variance (dtype, hidden layer l at cum[l]), batch-norm momentum)."""
     kind = {np.dtype(np.uint8): _k.X_UINT8, np.dtype(np.float32): _k.X_FLOAT32}.get(
         X.dtype, _k.X_FLOAT64
     )
     raw = X if X.dtype == np.uint8 else X.view(np.uint8).reshape(X.shape[0], -1)
     Y = np.zeros(1, np.int64) if Y is None else Y
     order = np.zeros(0, np.int64) if order is None else order
-    return (raw, kind, scale_for(X, dtype), Y, order)
+    reg = no_regularization(np.dtype(dtype)) if reg is None else reg
+    return (raw, kind, scale_for(X, dtype), Y, order, reg)
 
 
 def no_optimizer(layout: Layout, code: int = NO_UPDATE, l2: float = 0.0) -> tuple:
     empty = np.zeros(1, layout.dtype)
-    return (empty, empty, np.array([0.0, 0.0, 0.0, 0.0, 1.0, l2]), code, 0)
+    return (empty, empty, np.array([0.0, 0.0, 0.0, 0.0, 1.0, l2, 0.0]), code, 0)
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

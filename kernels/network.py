@@ -151,7 +151,7 @@ class NetworkRunner:
         opt, work = self.optimizer, self.work
         params = layout.flatten(network).copy()
         first, second = layout.flatten(state.first).copy(), layout.flatten(state.second).copy()
-        hyper = np.array([learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2])
+        hyper = np.array([learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2, 0.0])
         stats = work.scratch[4]
         stats[:] = 0
         optimizer_args = (first, second, hyper, opt.code, state.t)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
+from mnistbench.kernels.regularized import RegularizedRunner
 from mnistbench.reference.batchnorm import (
     BN_EPS,
     BatchNorm,
@@ -35,7 +36,7 @@ from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_sta
 from mnistbench.reference.regularized import init_regularized_state, regularized_epoch
 from mnistbench.reference.training import as_float
 
-__all__ = ["BatchNormNetwork", "Regularization", "folded", "reference_epoch_fn",
+__all__ = ["BatchNormNetwork", "Regularization", "folded", "kernel_epoch_fn", "reference_epoch_fn",
            "regularization_for", "regularized_weights", "state_for"]  # fmt: skip
 
 # The batch-norm arrays of a hidden layer (numbered from 1) in a model file.
@@ -201,6 +202,31 @@ def folded(params: BatchNormNetwork) -> Network:
             b.dtype
         )
     return Network(arrays)
+
+
+def kernel_epoch_fn(
+    params: Network, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float,
+    activation: str, reg: Regularization,
+):  # fmt: skip
+    """The same epoch function on the Numba kernels
+    (:class:`mnistbench.kernels.regularized.RegularizedRunner`)."""
+    runner = RegularizedRunner(
+        Network(tuple(params)), X, y, activation=activation, optimizer=optimizer, l2=l2,
+        l1=reg.l1, dropout=reg.dropout, dropout_seed=reg.seed,
+        batch_norm=isinstance(params, BatchNormNetwork), bn_momentum=reg.bn_momentum,
+    )  # fmt: skip
+
+    def epoch(params, order, batch_size, learning_rate, state, rows=None):
+        bn = params.bn if isinstance(params, BatchNormNetwork) else None
+        running = None if bn is None else params.running.copy()
+        network, bn, loss_sum, correct = runner.run(
+            Network(tuple(params)), bn, running, order, batch_size, learning_rate, state, rows
+        )
+        if bn is not None:
+            network = BatchNormNetwork(network, bn, running)
+        return network, loss_sum, correct
+
+    return epoch
 
 
 def reference_epoch_fn(

@@ -37,7 +37,13 @@ from mnistbench.reference.network import Network, init_network
 from mnistbench.reference.optim import OptimizerConfig
 from mnistbench.reference.training import EpochFn, as_float, minibatch_epoch
 
-from ._regularizing import BatchNormNetwork, Regularization, folded, reference_epoch_fn
+from ._regularizing import (
+    BatchNormNetwork,
+    Regularization,
+    folded,
+    kernel_epoch_fn,
+    reference_epoch_fn,
+)
 
 __all__ = ["ENGINES", "Engine"]
 
@@ -140,7 +146,7 @@ class NumbaEngine(_Engine):
 
     def epoch_fn(self, params, X, y, optimizer, l2, regularization=None):
         if regularization is not None:
-            return reference_epoch_fn(X, y, optimizer, l2, self.activation, regularization)
+            return kernel_epoch_fn(params, X, y, optimizer, l2, self.activation, regularization)
         if isinstance(params, Params):
             return EpochRunner._trusted(params, X, y, optimizer, l2).run
         runner = kernel_network.NetworkRunner(
