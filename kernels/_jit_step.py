@@ -11,7 +11,10 @@ from ._jit import MOMENTUM, NESTEROV, NO_UPDATE, SGD, _njit
 
 @_njit()
 def penalized(g, w, l2, l1):
-    """g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype."""
+    """g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype. Without L1 exactly the
+    expression the kernels had before it (a loop-invariant branch LLVM hoists)."""
+    if l1 == 0:
+        return g + l2 * w
     if w > 0:
         return g + l1 + l2 * w
     if w < 0:
