@@ -90,8 +90,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     steps as scikit-learn's at a constant rate). The L2 term of the last, smaller batch uses the
     full batch's coefficient. A loss that becomes NaN/Inf or 10x its starting value raises
     :class:`~mnistbench.reference.training.TrainingDiverged`. No ``sample_weight``; no
-    multilabel targets. One hidden ReLU layer runs today; deeper stacks and other activations
-    raise ``ValueError`` until the layer-stack kernels are wired in.
+    multilabel targets. Any ``hidden_layer_sizes`` and activation (but ``identity``) runs: one
+    ReLU layer of at most 32 units on the seed's fused kernels, the rest on the layer-stack ones.
     """
 
     _parameter_constraints: ClassVar[dict] = CONSTRAINTS
