@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .network import check_float_arrays
+
 BN_EPS = 1e-5
 DEFAULT_MOMENTUM = 0.1
 
@@ -45,14 +47,7 @@ class BatchNorm(tuple):
                 f"a BatchNorm holds (gamma_1, beta_1, ...): an even number >= 2 of arrays, "
                 f"got {len(self)}"
             )
-        for i, a in enumerate(self):
-            if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
-                raise TypeError(
-                    f"BatchNorm array {i} must be a float32 or float64 ndarray, got "
-                    f"{getattr(a, 'dtype', type(a).__name__)}"
-                )
-            if a.dtype != self[0].dtype:
-                raise TypeError(f"BatchNorm array {i} has dtype {a.dtype}, array 0 {self[0].dtype}")
+        check_float_arrays(self, "BatchNorm array")
         for layer, (gamma, beta) in enumerate(zip(self[0::2], self[1::2], strict=True)):
             if gamma.ndim != 1 or beta.shape != gamma.shape:
                 raise ValueError(

@@ -100,20 +100,25 @@ class Network(tuple):
         return f"Network(sizes={self.sizes}, dtype={self.dtype})"
 
 
+def check_float_arrays(arrays: tuple, label: str) -> None:
+    """Every item a float32/float64 ndarray of the first one's dtype, else ``TypeError``."""
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"{label} {i} must be a float32 or float64 ndarray, got "
+                f"{getattr(a, 'dtype', type(a).__name__)}"
+            )
+        if a.dtype != arrays[0].dtype:
+            raise TypeError(f"{label} {i} has dtype {a.dtype}, {label} 0 has {arrays[0].dtype}")
+
+
 def _check_layout(arrays: tuple) -> None:
     if len(arrays) < 4 or len(arrays) % 2:
         raise ValueError(
             f"a Network holds (W1, b1, ..., WL, bL) with at least one hidden layer: an even "
             f"number >= 4 of arrays, got {len(arrays)}"
         )
-    for i, a in enumerate(arrays):
-        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
-            raise TypeError(
-                f"array {i} must be a float32 or float64 ndarray, got "
-                f"{getattr(a, 'dtype', type(a).__name__)}"
-            )
-        if a.dtype != arrays[0].dtype:
-            raise TypeError(f"array {i} has dtype {a.dtype}, array 0 has {arrays[0].dtype}")
+    check_float_arrays(arrays, "array")
     units_in = arrays[0].shape[-1]
     for layer in range(len(arrays) // 2):
         W, b = arrays[2 * layer], arrays[2 * layer + 1]
