@@ -30,6 +30,31 @@ _SOLVERS = {
     "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
     "adam": {"solver": "adam"},
 }
+# --lr's default per --optimizer, (full batch, mini-batch). Plain SGD keeps the seed's 0.1 for
+# full-batch gradient descent (each step follows the mean gradient over every row, so it can be
+# long) and takes Keras's 0.01 on mini-batches; momentum 0.9 makes steady steps 10x longer, so
+# it gets a tenth of that (1e-3 on mini-batches: scikit-learn's learning_rate_init for sgd, which
+# has momentum 0.9); Adam normalises its steps and takes 1e-3 (scikit-learn's and PyTorch's).
+DEFAULT_LR = {"sgd": (0.1, 0.01), "momentum": (0.01, 1e-3), "adam": (1e-3, 1e-3)}
+
+
+def default_learning_rate(optimizer: str, full_batch: bool) -> float:
+    """--lr when it is not given: :data:`DEFAULT_LR` for the optimizer and batch mode."""
+    full, mini = DEFAULT_LR[optimizer]
+    return full if full_batch else mini
+
+
+def _lr_help() -> str:
+    defaults = "; ".join(
+        f"{name} {full:g} full batch, {mini:g} with --batch-size" if full != mini
+        else f"{name} {full:g}"
+        for name, (full, mini) in DEFAULT_LR.items()
+    )  # fmt: skip
+    return (
+        f"learning rate (default: by --optimizer: {defaults}; full-batch sgd keeps the seed's "
+        "0.1 because its steps follow the mean gradient of every row, momentum gets a tenth "
+        "of sgd's because momentum 0.9 makes its steps 10x longer)"
+    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -54,7 +79,13 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="a labeled test set (Kaggle CSV, IDX file or directory) to report accuracy on",
     )
-    parser.add_argument("--engine", choices=("numba", "numpy"), default="numba")
+    parser.add_argument(
+        "--engine",
+        choices=("numba", "numpy"),
+        default="numba",
+        help="numba: the Numba kernels; numpy: the NumPy reference (slow, for comparison) "
+        "(choices: %(choices)s; default: %(default)s)",
+    )
     parser.add_argument(
         "--hidden",
         type=layer_widths,
@@ -75,7 +106,7 @@ def add_parser(subparsers: Any) -> None:
         help="initialisation (default: the seed's uniform +-0.5 for the seed network, "
         "784 -> 10 ReLU; He for the ReLU family otherwise, Glorot for the rest)",
     )
-    parser.add_argument("--lr", type=positive_float, default=0.10, help="learning rate")
+    parser.add_argument("--lr", type=positive_float, default=None, help=_lr_help())
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
         "--iterations",
@@ -91,8 +122,21 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="mini-batch size (default: full batch, the seed's gradient descent)",
     )
-    parser.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd")
-    parser.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), default="constant")
+    parser.add_argument(
+        "--optimizer",
+        choices=("sgd", "momentum", "adam"),
+        default="sgd",
+        help="sgd: plain (stochastic) gradient descent, the seed's; momentum: heavy ball, "
+        "momentum 0.9; adam: Adam (choices: %(choices)s; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "step", "cosine"),
+        default="constant",
+        help="learning rate over the epochs: constant; step: halved after each quarter of the "
+        "epochs; cosine: half a cosine down towards 0 (choices: %(choices)s; default: "
+        "%(default)s)",
+    )
     parser.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 on weights")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="init and shuffling")
     parser.add_argument(
@@ -107,7 +151,13 @@ def add_parser(subparsers: Any) -> None:
         default=1000,
         help="rows held out for the dev set (fixed split, seed 0); 0 for none",
     )
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating-point type of the weights and arithmetic; float32 is faster and takes "
+        "half the memory (choices: %(choices)s; default: %(default)s)",
+    )
     parser.add_argument(
         "--threads", type=positive_int, default=None, help="Numba threads (default: all)"
     )
@@ -223,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
     from mnistbench.reference.model import N_CLASSES
 
     started = time.perf_counter()
+    if args.lr is None:
+        args.lr = default_learning_rate(args.optimizer, full_batch=args.batch_size is None)
     _set_threads(args.threads)
     augmentation = augment.settings(args)
     regularization = _regularization(args)
