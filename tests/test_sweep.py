@@ -6,6 +6,7 @@ trial; a learning rate of 1000 diverges, so every run has failing trials to reco
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import socket
@@ -20,6 +21,7 @@ import pytest
 from mnistbench.cli import main
 from mnistbench.sweep import GridError, load_grid, parse_set, runner, session
 from mnistbench.sweep import params as sweep_params
+from mnistbench.sweep.grid import canonical
 from mnistbench.sweep.report import pareto_front, summarize
 from mnistbench.sweep.results import OUTCOME_COLUMNS, read_results
 
@@ -112,6 +114,56 @@ def test_random_search_is_prefix_stable_and_in_range(tmp_path):
     assert load_grid(path).with_options(seed=4).points() != five
 
 
+def _random_grid(tmp_path: Path, grid: str, trials: int, seed: int = 0):
+    path = tmp_path / "random.toml"
+    path.write_text(
+        f'[grid]\n{grid}\n[sweep]\nsearch = "random"\ntrials = {trials}\nseed = {seed}\n'
+    )
+    return load_grid(path)
+
+
+def test_random_search_draws_rates_log_uniformly(tmp_path):
+    grid = _random_grid(tmp_path, "learning_rate_init = {loguniform = [1e-4, 1e-1]}", 300)
+    rates = np.array([p["learning_rate_init"] for p in grid.points()])
+    assert np.all((rates >= 1e-4) & (rates <= 1e-1))
+    assert all(float(f"{r:.3g}") == r for r in rates)  # 3 significant digits
+    per_decade = np.histogram(np.log10(rates), bins=[-4, -3, -2, -1])[0]
+    # 100 expected per decade, binomial sd 8.2: +-30 is over 3.5 sd (seeded, so it is fixed).
+    assert per_decade.sum() == 300 and np.all(np.abs(per_decade - 100) <= 30), per_decade
+
+
+def test_random_search_draws_uniform_ranges_evenly(tmp_path):
+    grid = _random_grid(tmp_path, "momentum = {uniform = [0.5, 0.99]}", 300)
+    values = np.array([p["momentum"] for p in grid.points()])
+    assert np.all((values >= 0.5) & (values <= 0.99))
+    below_middle = np.sum(values < 0.745)
+    assert abs(below_middle - 150) <= 26, below_middle  # binomial sd 8.7: 3 sd
+
+
+def test_random_search_never_repeats_a_setting(tmp_path):
+    choices = 'solver = ["sgd", "adam"]\nhidden_layer_sizes = [[16], [32], [64]]'
+    random = _random_grid(tmp_path, choices, 6)
+    every = random.points()  # all 6 settings, each once
+    full_grid = dataclasses.replace(random, search="grid", trials=None).points()
+    assert len(every) == 6 and sorted(map(canonical, every)) == sorted(map(canonical, full_grid))
+    four = _random_grid(tmp_path, choices, 4).points()
+    assert four == every[:4]  # still prefix-stable
+    mixed = choices + "\nalpha = {loguniform = [1e-6, 1e-2]}"
+    points = _random_grid(tmp_path, mixed, 200, seed=7).points()
+    assert len({canonical(p) for p in points}) == 200
+    assert {p["solver"] for p in points} == {"sgd", "adam"}
+    assert {p["hidden_layer_sizes"] for p in points} == {(16,), (32,), (64,)}
+
+
+def test_random_search_refuses_more_trials_than_distinct_settings(tmp_path):
+    grid = _random_grid(tmp_path, 'solver = ["sgd", "adam"]\nbatch_size = [32, 64]', 5)
+    with pytest.raises(GridError, match="--trials 5 is more than the 4 distinct settings"):
+        grid.points()
+    narrow = _random_grid(tmp_path, "momentum = {uniform = [0.9, 0.9001]}", 2)  # all 0.9
+    with pytest.raises(GridError, match="drew 64 settings in a row that it had drawn before"):
+        narrow.points()
+
+
 # --- refused before any trial runs -----------------------------------------------------------
 
 
@@ -137,6 +189,10 @@ def no_trials(monkeypatch):
         (["--set", "alpha=1e-4", "--trials", "3"], "--trials applies to --search random"),
         (["--set", "alpha=1e-4", "--search", "random"], "needs --trials"),
         (["--set", "random_state=1,2", "--repeat", "2"], "not both"),
+        (
+            ["--set", "alpha=1e-4,1e-3", "--search", "random", "--trials", "3"],
+            "--trials 3 is more than the 2 distinct settings",
+        ),
     ],
 )
 def test_bad_grid_input_is_refused(argv, message, tmp_path, capsys, no_trials):

@@ -13,6 +13,9 @@ set sweep options under ``[sweep]`` (``search``, ``trials``, ``repeat``, ``seed`
     repeat = 2
     include_seed = true   # also run the seed notebook's setting (marked in the report)
 
+Random search draws each choice uniformly, ``uniform`` ranges uniformly and ``loguniform``
+ranges (for rates) uniformly in the logarithm, and never draws a setting twice.
+
 Every trial is one grid point plus one seed; its key is a hash of its parameters, so the same
 trial has the same key in every run (what ``--resume`` matches on).
 """
@@ -39,6 +42,9 @@ SEARCHES = ("grid", "random")
 DISTRIBUTIONS = ("loguniform", "uniform")
 SWEEP_OPTIONS = ("search", "trials", "repeat", "seed", "include_seed")
 MAX_TRIALS = 1_000_000
+# Draws of one random-search point before giving up on finding a setting not drawn before (a
+# grid of choices only then picks among the settings left; one with ranges reports an error).
+MAX_REDRAWS = 64
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -129,15 +135,49 @@ class Grid:
             size = math.prod(len(d.values) for d in self.dimensions)
             if size > MAX_TRIALS:
                 raise GridError(f"the full grid has {size:,} points (more than {MAX_TRIALS:,})")
-            return [
-                dict(zip(self.names, combo, strict=True))
-                for combo in itertools.product(*(d.values for d in self.dimensions))
-            ]
-        return [self._draw(i) for i in range(self.trials)]
+            return self._all_points()
+        size = self.distinct_settings()
+        if size is not None and self.trials > size:
+            raise GridError(
+                f"--trials {self.trials} is more than the {size} distinct settings of a grid "
+                "without ranges: run them all with --search grid, or give a parameter a range "
+                "({loguniform = [low, high]} or {uniform = [low, high]})"
+            )
+        drawn: set[str] = set()
+        return [self._draw(i, drawn) for i in range(self.trials)]
 
-    def _draw(self, i: int) -> dict[str, Any]:
-        """Random point ``i``: its own generator, so the first N points never depend on N."""
+    def distinct_settings(self) -> int | None:
+        """How many distinct points the dimensions hold; None when one of them is a range."""
+        if any(d.distribution for d in self.dimensions):
+            return None
+        return math.prod(len(d.values) for d in self.dimensions)
+
+    def _draw(self, i: int, drawn: set[str]) -> dict[str, Any]:
+        """Random point ``i``, never one already in ``drawn`` (canonical texts; it is added).
+
+        Each point has its own generator, drawn from again while the point repeats an earlier
+        one, so the first N points never depend on N. Choices are uniform, ``uniform`` ranges
+        uniform and ``loguniform`` ranges uniform in the logarithm (for rates: as many draws
+        in [1e-4, 1e-3] as in [1e-3, 1e-2]), rounded to 3 significant digits.
+        """
         rng = np.random.default_rng([self.seed, i])
+        for _ in range(MAX_REDRAWS):
+            point = self._point(rng)
+            text = canonical(point)
+            if text not in drawn:
+                drawn.add(text)
+                return point
+        if self.distinct_settings() is not None:  # nearly every choice drawn: take a free one
+            free = [p for p in self._all_points() if canonical(p) not in drawn]
+            point = free[int(rng.integers(len(free)))]
+            drawn.add(canonical(point))
+            return point
+        raise GridError(
+            f"random search drew {MAX_REDRAWS} settings in a row that it had drawn before "
+            f"(trial {i}): widen the ranges or ask for fewer --trials"
+        )
+
+    def _point(self, rng: np.random.Generator) -> dict[str, Any]:
         point = {}
         for d in self.dimensions:
             if d.distribution is None:
@@ -151,6 +191,12 @@ class Grid:
                 value = low + u * (high - low)
             point[d.name] = float(f"{value:.3g}")
         return point
+
+    def _all_points(self) -> list[dict[str, Any]]:
+        return [
+            dict(zip(self.names, combo, strict=True))
+            for combo in itertools.product(*(d.values for d in self.dimensions))
+        ]
 
     def trials_for(
         self, seed_name: str | None, points: list[dict[str, Any]] | None = None, start: int = 0
