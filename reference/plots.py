@@ -119,21 +119,23 @@ def plot_before_after(
 
 
 def plot_learning_curve(history: History, path: str | Path = "learning_curve.png") -> Path:
-    """Loss (log scale) and train/dev accuracy against the logged step."""
+    """Loss (log scale) and train/dev accuracy against the epoch, numbered from 1 as the
+    training log numbers it (``epoch 11/500``; a full-batch epoch is one iteration)."""
     if len(history) == 0:
         raise ValueError("history is empty: nothing to plot")
+    epochs = np.asarray(history.step) + 1  # History.step counts from 0
     figure = new_figure(10, 4)
     loss_ax = figure.add_subplot(1, 2, 1)
-    loss_ax.plot(history.step, history.loss, color="tab:blue")
+    loss_ax.plot(epochs, history.loss, color="tab:blue")
     loss_ax.set_yscale("log")
-    loss_ax.set_xlabel("step")
+    loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("cross-entropy loss")
     loss_ax.grid(True, alpha=0.3)
     acc_ax = figure.add_subplot(1, 2, 2)
-    acc_ax.plot(history.step, history.train_accuracy, label="train")
+    acc_ax.plot(epochs, history.train_accuracy, label="train")
     if not np.all(np.isnan(history.dev_accuracy)):
-        acc_ax.plot(history.step, history.dev_accuracy, label="dev")
-    acc_ax.set_xlabel("step")
+        acc_ax.plot(epochs, history.dev_accuracy, label="dev")
+    acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy")
     acc_ax.set_ylim(0, 1)
     acc_ax.grid(True, alpha=0.3)

@@ -37,8 +37,12 @@ def plot_report(result: dict, path: Path) -> Path:
 
 
 def plot_scaling(result: dict, path: Path) -> Path:
-    """Two panels over the thread counts: ms per full-batch iteration (log) and efficiency."""
-    from matplotlib.ticker import ScalarFormatter
+    """Two panels over the thread counts: ms per full-batch iteration (log) and efficiency.
+
+    The time axis is labelled at 1, 2 and 5 times powers of ten only, and spans at least two
+    of them: labelling every minor tick of a log axis (20, 30, ..., 90) made them overlap.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     counts = result["threads"]
     rows = [row for row in result["rows"] if row["section"] == "full_batch"]
@@ -53,8 +57,15 @@ def plot_scaling(result: dict, path: Path) -> Path:
         efficiency.plot(counts, [row["efficiency"][str(n)] for n in counts], **style)
     efficiency.axhline(1.0, color="gray", linestyle=":", label="perfect scaling")
     times.set_yscale("log")
-    times.yaxis.set_major_formatter(ScalarFormatter())
-    times.yaxis.set_minor_formatter(ScalarFormatter())
+    nice = [k * 10.0**e for e in range(-3, 7) for k in (1, 2, 5)]
+    medians = [row["median_ms"][str(n)] for row in rows for n in counts]
+    if medians:
+        low = max([v for v in nice if v <= min(medians)], default=nice[0])
+        high = min([v for v in nice if v >= max(medians)], default=nice[-1])
+        times.set_ylim(low / 1.1, high * 1.1)
+    times.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    times.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    times.yaxis.set_minor_formatter(NullFormatter())
     for ax in (times, efficiency):
         ax.set_xticks(counts)
         ax.set_xlabel("threads (each count in its own pinned process)")
