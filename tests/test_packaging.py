@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a pip install: 5-6 s on 2 cores
 def test_regular_install_imports_from_outside_the_repo(tmp_path):
     # Build from a copy so that setuptools' build/ and *.egg-info never land in the work tree.
     source = tmp_path / "source"
