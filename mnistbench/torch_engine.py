@@ -8,6 +8,7 @@ The step functions follow the registry contract of ``variants.py`` (numpy params
 from __future__ import annotations
 
 import importlib.util
+from functools import partial
 
 import numpy as np
 
@@ -61,10 +62,21 @@ def _autograd_grads(torch, W1, b1, W2, b2, X, Y, one_hot):
     return loss.detach(), tuple(t.grad for t in tensors)
 
 
-def full_batch(params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False):
-    """Registry factory: step(params, learning_rate) -> (new params, loss)."""
+def _grads_function(torch, autograd: bool, compiled: bool):
+    """The gradient function, wrapped in ``torch.compile`` when ``compiled`` (manual grads)."""
+    if not compiled:
+        return _autograd_grads if autograd else _manual_grads
+    compiled_grads = torch.compile(partial(_manual_grads, torch))
+    return lambda _torch, *tensors: compiled_grads(*tensors)
+
+
+def full_batch(
+    params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False, compiled: bool = False
+):
+    """Registry factory: step(params, learning_rate) -> (new params, loss); ``compiled`` runs
+    the gradients through ``torch.compile``."""
     torch, X_t, Y_t, one_hot = _setup(params, X, Y)
-    grads_of = _autograd_grads if autograd else _manual_grads
+    grads_of = _grads_function(torch, autograd, compiled)
 
     def step(params: Params, learning_rate: float) -> tuple[Params, float]:
         W = _tensors(torch, params)
@@ -76,10 +88,12 @@ def full_batch(params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool =
     return step
 
 
-def minibatch(params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False):
+def minibatch(
+    params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False, compiled: bool = False
+):
     """Registry factory: epoch(params, order, batch_size, learning_rate) -> (params, mean loss)."""
     torch, X_t, Y_t, one_hot = _setup(params, X, Y)
-    grads_of = _autograd_grads if autograd else _manual_grads
+    grads_of = _grads_function(torch, autograd, compiled)
 
     def epoch(params: Params, order: np.ndarray, batch_size: int, learning_rate: float):
         W = _tensors(torch, params)
@@ -125,9 +139,18 @@ def sequential(weights, activation: str = "relu"):
     return nn.Sequential(*layers)
 
 
-def training_loop(weights, X: np.ndarray, Y: np.ndarray, *, activation: str = "relu",
-                  optimizer: str = "adam", learning_rate: float = 1e-3):  # fmt: skip
-    """The loop people write: ``nn.Sequential``, ``torch.optim``, ``F.cross_entropy``.
+def training_loop(
+    weights,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    activation: str = "relu",
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+    compiled: bool = False,
+):
+    """The loop people write: ``nn.Sequential``, ``torch.optim``, ``F.cross_entropy``;
+    ``compiled``: the model wrapped in ``torch.compile`` (PyTorch's tutorial idiom).
 
     Returns ``epoch(order, batch_size) -> mean loss`` running one epoch over the batches
     ``order[i:i + batch_size]`` (the same batches the other engines see); the model and the
@@ -143,6 +166,7 @@ def training_loop(weights, X: np.ndarray, Y: np.ndarray, *, activation: str = "r
     Y_t = torch.from_numpy(np.asarray(Y, dtype=np.int64))
     make = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
     opt = make(model.parameters(), lr=learning_rate)
+    forward = torch.compile(model) if compiled else model
 
     def epoch(order: np.ndarray, batch_size: int) -> float:
         model.train()
@@ -150,7 +174,7 @@ def training_loop(weights, X: np.ndarray, Y: np.ndarray, *, activation: str = "r
         total = torch.zeros((), dtype=X_t.dtype)
         for start in range(0, len(order_t), batch_size):
             rows = order_t[start : start + batch_size]
-            loss = F.cross_entropy(model(X_t[rows]), Y_t[rows])
+            loss = F.cross_entropy(forward(X_t[rows]), Y_t[rows])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -160,7 +184,7 @@ def training_loop(weights, X: np.ndarray, Y: np.ndarray, *, activation: str = "r
     def predict(X_new: np.ndarray) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            return model(torch.from_numpy(as_float(X_new, dtype))).argmax(1).numpy()
+            return forward(torch.from_numpy(as_float(X_new, dtype))).argmax(1).numpy()
 
     epoch.model, epoch.predict = model, predict
     return epoch

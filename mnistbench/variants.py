@@ -32,7 +32,7 @@ from mnistbench.reference import training as ref_train
 from mnistbench.reference.model import Params
 from mnistbench.reference.optim import OptimizerConfig, init_state
 
-from . import torch_engine
+from . import jax_engine, torch_engine
 from .baselines import notebook
 
 # (atol, rtol) per compute precision: |variant - reference| <= atol + rtol * |reference|.
@@ -185,9 +185,26 @@ DTYPES_OF_VARIANT["notebook"] = ("float64",)
 if torch_engine.available():  # comparison engines, registered only where PyTorch is installed
     FULL_BATCH["torch"] = torch_engine.full_batch
     FULL_BATCH["torch_autograd"] = partial(torch_engine.full_batch, autograd=True)
+    FULL_BATCH["torch_compile"] = partial(torch_engine.full_batch, compiled=True)
     MINIBATCH["torch"] = torch_engine.minibatch
-    ENGINE_OF_VARIANT.update(torch="torch", torch_autograd="torch")
-    DTYPES_OF_VARIANT.update(torch=("float32",), torch_autograd=("float32",))
+    MINIBATCH["torch_compile"] = partial(torch_engine.minibatch, compiled=True)
+    ENGINE_OF_VARIANT.update(torch="torch", torch_autograd="torch", torch_compile="torch")
+    DTYPES_OF_VARIANT.update(torch=("float32",), torch_autograd=("float32",),
+                             torch_compile=("float32",))  # fmt: skip
+if jax_engine.available():  # the jitted JAX loop, where JAX and optax are installed
+    FULL_BATCH["jax"] = jax_engine.full_batch
+    MINIBATCH["jax"] = jax_engine.minibatch
+    ENGINE_OF_VARIANT["jax"] = "jax"
+    DTYPES_OF_VARIANT["jax"] = jax_engine.DTYPES
+
+OWN_PROCESS = frozenset({"notebook", "torch_compile"})  # not in their engine's process
+
+
+def system_of(variant: str) -> str:
+    """The process ``variant`` is timed in (``mnistbench bench`` gives every system its own):
+    its engine's, except the notebook baseline and the compiled PyTorch step, which get their own
+    (the notebook is not our reference; ``torch.compile`` changes how torch runs)."""
+    return variant if variant in OWN_PROCESS else ENGINE_OF_VARIANT[variant]
 
 
 def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.ndarray) -> None:

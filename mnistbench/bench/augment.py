@@ -14,21 +14,30 @@ the NumPy engine's; a mismatch refuses the whole section.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
-from mnistbench.kernels.augment import augment_batch
 from mnistbench.reference import augment as ref
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import N_PIXELS, SIDE
 
-__all__ = ["TRANSFORMS", "check_epoch", "check_kernel", "epoch_functions", "format_section",
-           "kernel_run", "measure_augment", "run_section", "scipy_augment", "scipy_run",
-           "training_digits"]  # fmt: skip
+from .isolated import time_isolated
+from .measure import PAUSE
+
+__all__ = [
+    "TRANSFORMS",
+    "check_epoch",
+    "check_kernel",
+    "epoch_functions",
+    "format_section",
+    "kernel_run",
+    "run_section",
+    "scipy_augment",
+    "scipy_run",
+    "training_digits",
+]
 
 TRANSFORMS = {
     "affine": AugmentConfig(rotate=10, scale=0.1, shift=2),
@@ -40,6 +49,7 @@ TRANSFORMS = {
 }
 BATCH = 128
 CHECK_ROWS = 16
+SCIPY_IMAGES = 500  # scipy.ndimage is timed on fewer images (it is ~10x slower)
 CHECK_ATOL = 1e-6  # float32 output: its rounding, ~6e-8, plus the oracle's ~1e-14
 
 
@@ -68,6 +78,8 @@ def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: 
 
 def check_kernel(X: np.ndarray, config: AugmentConfig, name: str) -> None:
     """Refuse to time a kernel whose float32 images differ from the scipy oracle's."""
+    from mnistbench.kernels.augment import augment_batch
+
     rows = np.linspace(0, X.shape[0] - 1, CHECK_ROWS).astype(np.int64)
     got = augment_batch(X, rows, seed=1, epoch=2, config=config, dtype=np.float32)
     want = ref.augment_batch(X, rows, config, seed=1, epoch=2)
@@ -81,6 +93,8 @@ def check_kernel(X: np.ndarray, config: AugmentConfig, name: str) -> None:
 
 def kernel_run(X: np.ndarray, rows: np.ndarray, config: AugmentConfig) -> Callable[[], object]:
     """run(): augment X[rows] with the kernels in batches of 128, a new epoch each call."""
+    from mnistbench.kernels.augment import augment_batch
+
     out = np.empty((BATCH, N_PIXELS), np.float32)
     counter = itertools.count()
 
@@ -142,58 +156,75 @@ def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH)
     atol, rtol = TRAJECTORY_TOL[np.dtype(np.float64)]
     for a, b in zip((*fast, loss_fast), (*slow, loss_slow), strict=True):
         if not np.allclose(a, b, atol=atol, rtol=rtol):
-            raise RuntimeError("refusing to time augmented epochs: the Numba and NumPy engines "
-                               "disagree on an augmented epoch")  # fmt: skip
+            raise RuntimeError(
+                "refusing to time augmented epochs: the Numba and NumPy engines "
+                "disagree on an augmented epoch"
+            )
 
 
-def _rounds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Seconds per run, ``repeats`` interleaved rounds after one untimed round."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()
-    for _ in range(repeats):
-        for name, run in runs.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    return times
-
-
-def measure_augment(X, y, threads: int, repeats: int, hidden: int = 128,
-                    transforms: tuple[str, ...] = tuple(TRANSFORMS),
-                    scipy_images: int = 500) -> dict:  # fmt: skip
-    """Throughput rows (images/s, Numba vs scipy at ``threads``) and epoch rows (ms per epoch,
-    float32 hidden ``hidden`` batch 128, augmentation off and per transform) as a dict."""
-    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
-    numba.set_num_threads(threads)
-    rows = np.arange(X.shape[0], dtype=np.int64)
-    scipy_rows = rows[: min(scipy_images, rows.size)]
-    runs, counts = {}, {}
+def run_section(
+    workers,
+    repeats: int,
+    pause: float = PAUSE,
+    hidden: int = 128,
+    transforms: tuple[str, ...] = tuple(TRANSFORMS),
+) -> dict:
+    """Throughput rows (images/s, Numba vs scipy.ndimage at the workers' threads) and epoch rows
+    (ms per epoch, float32 hidden ``hidden`` batch 128, augmentation off and per transform) on
+    the embedded training digits, as a dict. The Numba cases run in the ``numba`` worker, the
+    scipy ones in a ``scipy`` worker of their own; all interleaved in the same rounds."""
+    counts, throughput_keys, epoch_keys = {}, [], {}
     for name in transforms:
-        check_kernel(X, TRANSFORMS[name], name)
-        runs[f"numba {name}"] = kernel_run(X, rows, TRANSFORMS[name])
-        runs[f"scipy {name}"] = scipy_run(X, scipy_rows, TRANSFORMS[name], threads)
-        counts[f"numba {name}"], counts[f"scipy {name}"] = rows.size, scipy_rows.size
-    check_epoch(X, y, hidden, TRANSFORMS["all"])
-    order = np.random.default_rng(0).permutation(X.shape[0])
-    epochs = {"off": epoch_functions("numba", X, y, hidden, np.float32, None)}
-    for name in transforms:
-        epochs[name] = epoch_functions("numba", X, y, hidden, np.float32, TRANSFORMS[name])
-    epoch_runs = {name: (lambda e=e: e(order)) for name, e in epochs.items()}
-    throughput = _rounds(runs, repeats)
-    epoch_times = _rounds(epoch_runs, repeats)
-    result = {"threads": threads, "images": int(rows.size), "hidden": hidden, "batch": BATCH,
-              "repeats": repeats, "throughput": {}, "epochs": {}}  # fmt: skip
-    for name, seconds in throughput.items():
-        per_second = counts[name] / np.array(seconds)
-        result["throughput"][name] = {"images_per_s": float(np.median(per_second)),
-                                      "min": float(per_second.min()),
-                                      "max": float(per_second.max())}  # fmt: skip
-    off = float(np.median(epoch_times["off"]))
-    for name, seconds in epoch_times.items():
+        for implementation in ("numba", "scipy"):
+            key = f"augment {implementation} {name}"
+            build = workers.add(
+                key,
+                implementation,
+                "mnistbench.bench.cases:augment_throughput",
+                implementation=implementation,
+                transform=name,
+                threads=workers.threads,
+            )
+            counts[key] = build["info"]["images"]
+            throughput_keys.append(key)
+    for name in ("off", *transforms):
+        key = f"augment epoch {name}"
+        workers.add(
+            key,
+            "numba",
+            "mnistbench.bench.cases:augment_epoch",
+            transform=None if name == "off" else name,
+            hidden=hidden,
+        )
+        epoch_keys[name] = key
+    times = time_isolated(workers, throughput_keys + list(epoch_keys.values()), repeats, pause)
+    images = max(counts.values())
+    result = {
+        "threads": workers.threads,
+        "images": images,
+        "hidden": hidden,
+        "batch": BATCH,
+        "repeats": repeats,
+        "throughput": {},
+        "epochs": {},
+    }
+    for key in throughput_keys:
+        per_second = counts[key] / np.array(times[key])
+        result["throughput"][key.split(" ", 1)[1]] = {
+            "images_per_s": float(np.median(per_second)),
+            "min": float(per_second.min()),
+            "max": float(per_second.max()),
+        }
+    off = float(np.median(times[epoch_keys["off"]]))
+    for name, key in epoch_keys.items():
+        seconds = times[key]
         median = float(np.median(seconds))
-        result["epochs"][name] = {"median_ms": median * 1e3, "min_ms": min(seconds) * 1e3,
-                                  "max_ms": max(seconds) * 1e3, "vs_off": median / off}  # fmt: skip
+        result["epochs"][name] = {
+            "median_ms": median * 1e3,
+            "min_ms": min(seconds) * 1e3,
+            "max_ms": max(seconds) * 1e3,
+            "vs_off": median / off,
+        }
     return result
 
 
@@ -206,11 +237,6 @@ def training_digits() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(X), np.ascontiguousarray(y, dtype=np.int64)
 
 
-def run_section(threads: int, repeats: int) -> dict:
-    """The ``--augment`` section on the embedded digits' training rows."""
-    return measure_augment(*training_digits(), threads=threads, repeats=repeats)
-
-
 def format_section(result: dict) -> str:
     """The section as text: throughput table, then epoch table."""
     lines = [
@@ -218,8 +244,9 @@ def format_section(result: dict) -> str:
         f"{result['repeats']} interleaved rounds)",
         f"{'transform':<10}{'numba img/s':>14}{'scipy img/s':>14}{'speedup':>9}",
     ]
-    names = sorted({key.split(" ", 1)[1] for key in result["throughput"]},
-                   key=list(TRANSFORMS).index)  # fmt: skip
+    names = sorted(
+        {key.split(" ", 1)[1] for key in result["throughput"]}, key=list(TRANSFORMS).index
+    )
     for name in names:
         fast = result["throughput"][f"numba {name}"]["images_per_s"]
         slow = result["throughput"][f"scipy {name}"]["images_per_s"]

@@ -1,20 +1,26 @@
 """``mnistbench bench --compare OLD.json [NEW.json]``: is a change a real regression or noise?
 
 Per row present in both results: the ratio ``median(new) / median(old)`` of the recorded
-per-round samples (``times_ms``) and a bootstrap 95% confidence interval for it (both sample sets
-resampled with replacement, seeded, :data:`RESAMPLES` times). A row is
+per-round samples (``times_ms``), divided by the same ratio of the calibration case's samples
+when both runs timed one (a fixed NumPy matmul load, timed in every round beside the cases: it
+divides out the machine's speed of the moment, which on a shared 2-core machine moves every row by
+several percent between runs), and a bootstrap 95% confidence interval for it (every sample set
+resampled with replacement, seeded, :data:`RESAMPLES` times). The run's own noise floor is the
+interval's half-width relative to the ratio. With ``same_within`` the asked resolution (5%):
 
-* ``slower`` when the whole interval lies above ``1 + same_within``,
-* ``faster`` when it lies below ``1 / (1 + same_within)``,
-* ``same`` otherwise (no difference shown beyond the noise band).
+* ``slower``: the ratio is above ``1 + same_within`` and the interval excludes 1;
+* ``faster``: the ratio is below ``1 / (1 + same_within)`` and the interval excludes 1;
+* ``same``: the ratio is within the band and the noise floor is at most ``same_within``;
+* ``cannot resolve``: otherwise - the runs were too noisy to tell a change of ``same_within``
+  from none, and the row says its measured noise floor instead of guessing.
 
-The band absorbs what the interval cannot see: drift of the whole machine between two runs (a
-shared 2-core machine moves every row by several percent between runs; rounds within one run are
-interleaved, so within a run the drift cancels). The median ratio over all rows, the shift they
-share, is printed; ``relative`` judges each row against it instead of against 1, for a machine
-whose speed as a whole moved between the runs (at the price of not seeing a change that moves
-every row alike). ``fail_above`` (e.g. 1.10) makes the comparison exit 1 when some row's interval
-lies wholly above it.
+``mnistbench bench --calibrate-compare`` measures how often these verdicts are right on the
+machine at hand (same code, and planted slowdowns of 10% and 25%, idle and beside a CPU hog).
+
+The median ratio over all rows, the shift they share, is printed; ``relative`` judges each row
+against it instead of against 1 (at the price of not seeing a change that moves every row alike).
+``fail_above`` (e.g. 1.10) makes the comparison exit 1 when some row's interval lies wholly above
+it.
 
 Results of different machines (:func:`mnistbench.bench.fingerprint.identity`) or workloads refuse
 to compare unless ``force``; unreadable, truncated or foreign files raise :class:`CompareError`.
@@ -42,15 +48,25 @@ class CompareError(ValueError):
     """A result file that cannot be compared (missing, truncated, foreign, other machine)."""
 
 
+UNRESOLVED = "cannot resolve"
+
+
 @dataclass
 class RowComparison:
     key: tuple[str, str, str, str]  # section, name, dtype, input dtype
     old_ms: float
     new_ms: float
-    ratio: float  # new / old: above 1 is slower
+    ratio: float  # new / old (over the calibration's new / old where both have one): > 1 slower
     low: float
     high: float
-    verdict: str
+    verdict: str  # slower, faster, same or UNRESOLVED
+    noise_floor: float = 0.0  # the interval's half-width relative to the ratio
+
+    @property
+    def verdict_text(self) -> str:
+        if self.verdict == UNRESOLVED:
+            return f"{UNRESOLVED}: noise floor {self.noise_floor:.0%}"
+        return self.verdict
 
 
 def load_result(path: Path) -> dict:
@@ -105,6 +121,11 @@ def _check_row(path: Path, section: str, row: object) -> None:
         )
 
 
+def _calibration(result: dict) -> list[float] | None:
+    samples = (result.get("calibration") or {}).get("times_ms")
+    return samples if samples else None
+
+
 def _rows(result: dict) -> dict[tuple[str, str, str, str], list[float]]:
     return {
         (section, row["name"], row["dtype"], row["input_dtype"]): row["times_ms"]
@@ -113,21 +134,48 @@ def _rows(result: dict) -> dict[tuple[str, str, str, str], list[float]]:
     }
 
 
-def bootstrap_ratio(old, new, rng: np.random.Generator, resamples: int = RESAMPLES):
-    """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap."""
-    old, new = np.asarray(old, dtype=float), np.asarray(new, dtype=float)
-    old_medians = np.median(old[rng.integers(0, old.size, (resamples, old.size))], axis=1)
-    new_medians = np.median(new[rng.integers(0, new.size, (resamples, new.size))], axis=1)
-    low, high = np.percentile(new_medians / old_medians, [2.5, 97.5])
-    return float(np.median(new) / np.median(old)), float(low), float(high)
+def _bootstrap_medians(samples, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    samples = np.asarray(samples, dtype=float)
+    return np.median(samples[rng.integers(0, samples.size, (resamples, samples.size))], axis=1)
 
 
-def verdict(low: float, high: float, same_within: float = SAME_WITHIN) -> str:
-    if low > 1 + same_within:
+def bootstrap_ratio(
+    old,
+    new,
+    rng: np.random.Generator,
+    resamples: int = RESAMPLES,
+    old_calibration=None,
+    new_calibration=None,
+):
+    """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap; with
+    both calibrations, divided by ``median(new_calibration) / median(old_calibration)`` (each of
+    the four sample sets resampled on its own)."""
+    ratio = float(np.median(new) / np.median(old))
+    ratios = _bootstrap_medians(new, rng, resamples) / _bootstrap_medians(old, rng, resamples)
+    if old_calibration is not None and new_calibration is not None:
+        ratio /= float(np.median(new_calibration) / np.median(old_calibration))
+        ratios /= _bootstrap_medians(new_calibration, rng, resamples) / _bootstrap_medians(
+            old_calibration, rng, resamples
+        )
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return ratio, float(low), float(high)
+
+
+def noise_floor(ratio: float, low: float, high: float) -> float:
+    """The interval's half-width relative to the ratio (its larger side)."""
+    return max(high / ratio - 1, 1 - low / ratio)
+
+
+def verdict(ratio: float, low: float, high: float, same_within: float = SAME_WITHIN) -> str:
+    """slower / faster / same / :data:`UNRESOLVED` (see the module docstring)."""
+    if ratio > 1 + same_within and low > 1:
         return "slower"
-    if high < 1 / (1 + same_within):
+    if ratio < 1 / (1 + same_within) and high < 1:
         return "faster"
-    return "same"
+    if 1 / (1 + same_within) <= ratio <= 1 + same_within:
+        if noise_floor(ratio, low, high) <= same_within:
+            return "same"
+    return UNRESOLVED
 
 
 def mismatches(old: dict, new: dict) -> list[str]:
@@ -182,24 +230,65 @@ def compare(
             took = f"load {conditions['load_before']:.1f} -> {conditions['load_after']:.1f}"
             if share is not None:
                 took = f"other processes took {share:.0%} of the CPU"
-            notes.append(f"warning: {name} ran on a busy machine ({took}): differences may be "
-                         "the machine's, not the code's")  # fmt: skip
+            notes.append(
+                f"warning: {name} ran on a busy machine ({took}): differences may be "
+                "the machine's, not the code's"
+            )
     old_rows, new_rows = _rows(old), _rows(new)
     rng = np.random.default_rng(seed)
     common = [key for key in new_rows if key in old_rows]
-    ratios = {key: bootstrap_ratio(old_rows[key], new_rows[key], rng) for key in common}
+    calibrations = [_calibration(result) for result in (old, new)]
+    versions = [(result.get("calibration") or {}).get("version") for result in (old, new)]
+    if None not in calibrations and versions[0] != versions[1]:
+        calibrations = [None, None]
+        notes.append(
+            f"note: calibration kernels differ ({versions[0]} vs {versions[1]}): raw "
+            "ratios, the machine's speed of the moment is not divided out"
+        )
+    elif None in calibrations:
+        calibrations = [None, None]
+        notes.append(
+            "note: no calibration samples in "
+            + (
+                "both runs"
+                if _calibration(old) is None and _calibration(new) is None
+                else "one run"
+            )
+            + ": raw ratios, the "
+            "machine's speed of the moment is not divided out"
+        )
+    else:
+        speed = float(np.median(calibrations[1]) / np.median(calibrations[0]))
+        notes.append(
+            f"calibration case: NEW / OLD {speed:.3f} (the machine's speed moved "
+            f"{speed - 1:+.1%}); ratios below are divided by it"
+        )
+    ratios = {
+        key: bootstrap_ratio(
+            old_rows[key],
+            new_rows[key],
+            rng,
+            old_calibration=calibrations[0],
+            new_calibration=calibrations[1],
+        )
+        for key in common
+    }
     shift = 1.0
     if len(common) >= MIN_ROWS_FOR_SHIFT:
         shift = float(np.median([ratio for ratio, _, _ in ratios.values()]))
         notes.append(
             f"every row: median ratio {shift:.3f}; "
-            + ("verdicts are of each row against that shared shift (--relative)" if relative
-               else "a shift shared by all rows is the machine's, or a change that touches "
-               "everything (--relative judges rows against it)")
-        )  # fmt: skip
+            + (
+                "verdicts are of each row against that shared shift (--relative)"
+                if relative
+                else "a shift shared by all rows is the machine's, or a change that touches "
+                "everything (--relative judges rows against it)"
+            )
+        )
     elif relative:
-        raise CompareError(f"--relative needs {MIN_ROWS_FOR_SHIFT} or more shared rows, "
-                           f"got {len(common)}")  # fmt: skip
+        raise CompareError(
+            f"--relative needs {MIN_ROWS_FOR_SHIFT} or more shared rows, got {len(common)}"
+        )
     rows = []
     for key in common:
         ratio, low, high = (value / shift for value in ratios[key]) if relative else ratios[key]
@@ -211,7 +300,8 @@ def compare(
                 ratio,
                 low,
                 high,
-                verdict(low, high, same_within),
+                verdict(ratio, low, high, same_within),
+                noise_floor(ratio, low, high),
             )
         )
     only_old = [" ".join(key[1:]) for key in old_rows if key not in new_rows]
@@ -240,7 +330,8 @@ def format_comparison(
     lines = [
         f"compare: OLD {old_name}  ->  NEW {new_name}",
         f"ratio = median NEW / median OLD per row (above 1 is slower), bootstrap 95% interval; "
-        f"'same' unless the interval clears +-{same_within:.0%}",
+        f"asked resolution +-{same_within:.0%}: 'slower'/'faster' beyond it with the interval "
+        "excluding 1, 'same' within it with a noise floor below it, else 'cannot resolve'",
         *notes,
         "",
         f"{'section':<11}{'variant':<17}{'dtype':<9}{'input':<9}{'OLD ms':>9}{'NEW ms':>9}"
@@ -250,8 +341,11 @@ def format_comparison(
         section, name, dtype, input_dtype = row.key
         lines.append(
             f"{section:<11}{name:<17}{dtype:<9}{input_dtype:<9}{row.old_ms:>9.2f}"
-            f"{row.new_ms:>9.2f}{row.ratio:>8.3f}  [{row.low:.3f}-{row.high:.3f}]  {row.verdict}"
+            f"{row.new_ms:>9.2f}{row.ratio:>8.3f}  [{row.low:.3f}-{row.high:.3f}]  "
+            f"{row.verdict_text}"
         )
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("faster", "same", "slower")}
+    counts = {
+        v: sum(r.verdict == v for r in rows) for v in ("faster", "same", "slower", UNRESOLVED)
+    }
     lines += ["", ", ".join(f"{n} {v}" for v, n in counts.items())]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 IDENTITY_KEYS = ("cpu", "cpu_flags", "cores", "memory_gib", "arch", "blas_kernel")
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "MKL_DEBUG_CPU_TYPE")
-PACKAGES = ("numpy", "numba", "llvmlite", "torch", "threadpoolctl")
+PACKAGES = ("numpy", "numba", "llvmlite", "torch", "jax", "optax", "threadpoolctl")
 
 
 def _cpuinfo() -> tuple[str, list[str]]:
@@ -88,20 +88,24 @@ def blas_line(pool: dict[str, object]) -> str:
     )
 
 
-def fingerprint(threads: int) -> dict[str, object]:
-    """What a timing depends on besides the code: hardware, OS, library versions, BLAS, threads."""
+def fingerprint(threads: int, threading_layer: str | None = None) -> dict[str, object]:
+    """What a timing depends on besides the code: hardware, OS, library versions, BLAS, threads.
+
+    ``threading_layer``: the Numba threading layer the timed kernels ran on (the bench's Numba
+    worker reports it); without it, this process's, if it started one.
+    """
     import numpy as np  # noqa: F401  (loads the BLAS, so threadpoolctl can see it)
 
     cpu, flags = _cpuinfo()
     pools = blas_info()
-    try:
-        import numba
+    layer = threading_layer
+    if layer is None:
+        try:
+            import numba
 
-        from mnistbench.kernels import _jit  # noqa: F401  (a parallel kernel sets the layer)
-
-        layer = numba.threading_layer()
-    except (ImportError, ValueError):
-        layer = "not initialised"
+            layer = numba.threading_layer()
+        except (ImportError, ValueError):
+            layer = "not initialised"
     blas = numpy_blas(pools)
     return {
         "cpu": cpu,

@@ -26,18 +26,11 @@ class Case:
     engine: str
     dtype: str
     input_dtype: str
-    run: Callable[[], object] = field(repr=False)
+    key: str = field(repr=False, default="")  # the worker's name for it (:mod:`.isolated`)
     flops: float = 0.0
     bytes: float = 0.0
     times: list[float] = field(default_factory=list)
-
-
-def bind_step(step, params):
-    return lambda: step(params, 0.1)
-
-
-def bind_epoch(epoch, params, order, batch_size):
-    return lambda: epoch(params, order, batch_size, 0.01)
+    process: str = ""  # the system whose worker process timed it
 
 
 def measure_peaks(threads: int) -> dict[str, float]:
@@ -94,8 +87,13 @@ def measure_compile_times() -> dict[str, dict[str, float]]:
     """
 
     def probe(env: dict[str, str]) -> dict[str, float]:
-        out = subprocess.run([sys.executable, "-c", COMPILE_PROBE], capture_output=True,
-                             text=True, check=True, env={**os.environ, **env})  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", COMPILE_PROBE],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, **env},
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -106,24 +104,6 @@ def measure_compile_times() -> dict[str, dict[str, float]]:
 
 
 PAUSE = 0.15  # seconds before each timed call; OpenBLAS workers spin ~0.1 s after a call
-
-
-def time_rounds(cases: list[Case], repeats: int, pause: float = PAUSE, seed: int = 0) -> None:
-    """Time every case once per round, ``repeats`` rounds, appending to ``case.times``.
-
-    Each round visits the cases in a fresh seeded order, so no case always follows the same one,
-    and sleeps ``pause`` seconds before each call, so the thread pools the previous case woke
-    (OpenBLAS and OpenMP workers busy-wait for a while after a call) are asleep again and do not
-    compete with the case being timed.
-    """
-    rng = np.random.default_rng(seed)
-    for _ in range(repeats):
-        for index in rng.permutation(len(cases)):
-            case = cases[index]
-            time.sleep(pause)
-            started = time.perf_counter()
-            case.run()
-            case.times.append(time.perf_counter() - started)
 
 
 def machine_cpu_seconds() -> float | None:
@@ -140,11 +120,18 @@ def machine_cpu_seconds() -> float | None:
 class OtherLoad:
     """How much CPU other processes took while a block ran: ``share`` is their CPU seconds over
     the block's wall time times the core count (0 on an otherwise idle machine, 1 when they kept
-    every core busy); None where ``/proc/stat`` is missing."""
+    every core busy); None where ``/proc/stat`` is missing. ``ours()`` gives the CPU seconds of
+    the processes doing the measuring (default: this one; the bench adds its workers')."""
+
+    def __init__(self, ours: Callable[[], float] = time.process_time) -> None:
+        self.ours = ours
 
     def __enter__(self) -> OtherLoad:
-        self.machine, self.ours, self.wall = (machine_cpu_seconds(), time.process_time(),
-                                              time.perf_counter())  # fmt: skip
+        self.machine, self.ours_before, self.wall = (
+            machine_cpu_seconds(),
+            self.ours(),
+            time.perf_counter(),
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -153,7 +140,7 @@ class OtherLoad:
         if machine is None or self.machine is None or wall <= 0:
             self.share = None
             return
-        others = (machine - self.machine) - (time.process_time() - self.ours)
+        others = (machine - self.machine) - (self.ours() - self.ours_before)
         self.share = max(0.0, others / (wall * (os.cpu_count() or 1)))
 
 

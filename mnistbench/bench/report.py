@@ -14,10 +14,21 @@ BUSY_SHARE = 0.10  # other processes' share of all cores above which a run count
 SCHEMA = "mnistbench-bench/2"  # what --compare accepts; version 1 had no samples or fingerprint
 
 
-def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeats) -> dict:
+def summarize(
+    cases,
+    minibatch,
+    peaks,
+    compile_times,
+    m,
+    hidden,
+    threads,
+    repeats,
+    threading_layer: str | None = None,
+) -> dict:
     """The result dict ``--json`` writes: fingerprint, workload, peaks and one row per case with
-    its per-round samples (``times_ms``, what ``--compare`` bootstraps) and the BLAS it ran on."""
-    machine = fingerprint(threads)
+    its per-round samples (``times_ms``, what ``--compare`` bootstraps), the BLAS it ran on and
+    the process (system) that timed it."""
+    machine = fingerprint(threads, threading_layer)
     rows = []
     notebook = next((c for c in cases if c.name == "notebook"), None)
     reference = next((c for c in cases if c.name == "reference" and c.dtype == "float64"), None)
@@ -28,33 +39,45 @@ def summarize(cases, minibatch, peaks, compile_times, m, hidden, threads, repeat
         compute_floor = case.flops / (peaks[f"gflops_{case.dtype}"] * 1e9)
         memory_floor = case.bytes / (peaks["copy_gbps"] * 1e9)
         floor = max(compute_floor, memory_floor)
-        rows.append({
-            **{k: v for k, v in asdict(case).items() if k not in ("run", "times")},
-            **stats,
-            "times_ms": [t * 1e3 for t in case.times],
-            "gflops": case.flops / seconds / 1e9,
-            "gbps": case.bytes / seconds / 1e9,
-            "floor_ms": floor * 1e3,
-            "roofline_fraction": floor / seconds,
-            "blas": machine["blas"],
-            "speedup_vs_notebook": _ratio(notebook, case),
-            "speedup_vs_reference_f64": _ratio(reference, case),
-            "speedup_vs_torch": _ratio(torch_case, case),
-        })  # fmt: skip
+        rows.append(
+            {
+                **{k: v for k, v in asdict(case).items() if k not in ("key", "times")},
+                **stats,
+                "times_ms": [t * 1e3 for t in case.times],
+                "gflops": case.flops / seconds / 1e9,
+                "gbps": case.bytes / seconds / 1e9,
+                "floor_ms": floor * 1e3,
+                "roofline_fraction": floor / seconds,
+                "blas": machine["blas"],
+                "speedup_vs_notebook": _ratio(notebook, case),
+                "speedup_vs_reference_f64": _ratio(reference, case),
+                "speedup_vs_torch": _ratio(torch_case, case),
+            }
+        )
     mb_rows = []
     for case in minibatch:
         stats = time_stats(case.times)
         batch = case.name.split("bs=")[1]
-        ref_mb = next((c for c in minibatch if c.name == f"reference bs={batch}"
-                       and c.dtype == "float64"), None)  # fmt: skip
+        ref_mb = next(
+            (c for c in minibatch if c.name == f"reference bs={batch}" and c.dtype == "float64"),
+            None,
+        )
         torch_mb = next((c for c in minibatch if c.name == f"torch bs={batch}"), None)
-        mb_rows.append({
-            "name": case.name, "engine": case.engine, "dtype": case.dtype,
-            "input_dtype": case.input_dtype, "batch_size": int(batch), **stats,
-            "times_ms": [t * 1e3 for t in case.times], "blas": machine["blas"],
-            "speedup_vs_reference_f64": _ratio(ref_mb, case),
-            "speedup_vs_torch": _ratio(torch_mb, case),
-        })  # fmt: skip
+        mb_rows.append(
+            {
+                "name": case.name,
+                "engine": case.engine,
+                "process": case.process,
+                "dtype": case.dtype,
+                "input_dtype": case.input_dtype,
+                "batch_size": int(batch),
+                **stats,
+                "times_ms": [t * 1e3 for t in case.times],
+                "blas": machine["blas"],
+                "speedup_vs_reference_f64": _ratio(ref_mb, case),
+                "speedup_vs_torch": _ratio(torch_mb, case),
+            }
+        )
     return {
         "schema": SCHEMA,
         "date": time.strftime("%Y-%m-%d"),
@@ -103,11 +126,35 @@ def _conditions_line(result: dict) -> list[str]:
     conditions = result.get("conditions")
     if not conditions:
         return []
-    line = (f"while timing: load average {conditions['load_before']:.1f} -> "
-            f"{conditions['load_after']:.1f} on {result['machine']['cores']} cores")  # fmt: skip
+    line = (
+        f"while timing: load average {conditions['load_before']:.1f} -> "
+        f"{conditions['load_after']:.1f} on {result['machine']['cores']} cores"
+    )
     if conditions.get("others_cpu") is not None:
         line += f", other processes took {conditions['others_cpu']:.0%} of the CPU"
     return [line + ("  (busy: expect noise)" if busy(result) else "")]
+
+
+def _processes_line(result: dict) -> list[str]:
+    """Which process timed what: every system in a worker of its own (:mod:`.isolated`)."""
+    processes = result.get("processes")
+    if not processes:
+        return []
+    parts = []
+    for system, facts in processes.items():
+        detail = []
+        if facts.get("numba_threading_layer"):
+            detail.append(f"Numba layer {facts['numba_threading_layer']}")
+        if facts.get("torch_threads") is not None:
+            detail.append(
+                f"torch {facts['libraries'].get('torch')}, {facts['torch_threads']} threads"
+            )
+        if "jax" in facts.get("libraries", {}):
+            detail.append(f"jax {facts['libraries']['jax']}")
+        parts.append(system + (f" ({', '.join(detail)})" if detail else ""))
+    return [
+        "processes: each system timed in a process of its own, one at a time: " + "; ".join(parts)
+    ]
 
 
 def format_report(result: dict) -> str:
@@ -115,6 +162,7 @@ def format_report(result: dict) -> str:
     lines = [
         f"mnistbench bench  {result['date']}",
         *format_fingerprint(machine),
+        *_processes_line(result),
         f"workload: full-batch iteration, m={work['m']:,} x {work['n_in']}, hidden "
         f"{work['hidden']}, {work['flops_per_iteration'] / 1e9:.3f} GFLOP; "
         f"{work['repeats']} interleaved rounds, median [min-max]",
@@ -136,12 +184,17 @@ def format_report(result: dict) -> str:
             f"{row['floor_ms']:>10.2f}{row['roofline_fraction']:>9.0%}"
         )
     if any(row["name"] == "notebook" for row in result["full_batch"]):
-        lines.append("notebook: the seed notebook's own code, a baseline, not validated (its bias "
-                     "gradient is one scalar); 'vs nb' = notebook ms / row ms")  # fmt: skip
+        lines.append(
+            "notebook: the seed notebook's own code, a baseline, not validated (its bias "
+            "gradient is one scalar); 'vs nb' = notebook ms / row ms"
+        )
     if result["minibatch"]:
-        lines += ["", f"mini-batch epoch over m={work['m']:,} rows (plain SGD)",
-                  f"{'variant':<17}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"
-                  f"{'vs ref64':>9}{'vs torch':>9}"]  # fmt: skip
+        lines += [
+            "",
+            f"mini-batch epoch over m={work['m']:,} rows (plain SGD)",
+            f"{'variant':<17}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"
+            f"{'vs ref64':>9}{'vs torch':>9}",
+        ]
         for row in result["minibatch"]:
             lines.append(
                 f"{row['name']:<17}{row['dtype']:<9}{row['input_dtype']:<9}"
@@ -152,8 +205,11 @@ def format_report(result: dict) -> str:
     compile_times = result["compile_seconds"]
     if compile_times:
         cold, cached = compile_times["cold"], compile_times["cached"]
-        lines += ["", "JIT compile, seconds to first train+predict in a fresh process "
-                  "(cold = no cache / cached):"]  # fmt: skip
+        lines += [
+            "",
+            "JIT compile, seconds to first train+predict in a fresh process "
+            "(cold = no cache / cached):",
+        ]
         for key in ("float64", "float32", "uint8->float32"):
             lines.append(f"  {key:<16}{cold[key]:6.1f} / {cached[key]:.2f}")
         lines.append(f"  {'import':<16}{cold['import']:6.1f} / {cached['import']:.2f}")

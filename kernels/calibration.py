@@ -1,0 +1,43 @@
+"""A fixed yardstick of the machine's speed: ``mnistbench bench`` times it in every round beside
+the cases, and ``--compare`` divides two runs' ratios by its own, so a machine that was faster or
+slower as a whole between the runs does not read as a change of the code.
+
+It must not change between commits (its time is the unit): a plain parallel loop of dot products
+over a fixed float32 matrix, threaded like the kernels it stands beside (Numba's pool, so it
+suffers what they suffer when another process takes a core; a BLAS call would not: OpenBLAS
+threads spin on each other and slow down 10x and more beside a CPU hog). Version it
+(:data:`VERSION`) if it ever has to change; ``--compare`` only divides runs of one version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import _njit
+
+VERSION = "dot-16x784/1"
+ROWS, COLUMNS, OUTPUTS = 16_000, 784, 16  # 0.4 GFLOP, ~4-10 ms on two cores
+
+
+@_njit(parallel=True)
+def _dots(X, W, out):
+    for i in prange(X.shape[0]):
+        for j in range(W.shape[0]):
+            acc = np.float32(0.0)
+            for k in range(X.shape[1]):
+                acc += X[i, k] * W[j, k]
+            out[i, j] = acc
+
+
+def yardstick():
+    """``run()``: one pass of the fixed kernel over its fixed inputs (made once here)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((ROWS, COLUMNS), dtype=np.float32)
+    W = rng.random((OUTPUTS, COLUMNS), dtype=np.float32)
+    out = np.empty((ROWS, OUTPUTS), np.float32)
+
+    def run() -> None:
+        _dots(X, W, out)
+
+    return run

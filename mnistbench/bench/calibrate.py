@@ -1,0 +1,150 @@
+"""``mnistbench bench --calibrate-compare``: how often ``--compare`` calls it right, measured.
+
+For each condition (``idle``; ``hog``: one single-threaded CPU hog beside the bench) and each of
+``pairs`` pairs it times four independent runs of one seed case, each a fresh set of worker
+processes as a separate ``mnistbench bench`` invocation would be (same threads, rounds, pause and
+calibration case as the bench): a baseline, the same code again, and the case with a planted
+slowdown of 10% and of 25% (the same step followed by the step on the first 10% / 25% of the rows:
+same results, that much more work). The runs of a pair go in a fresh seeded order. Then
+``--compare`` judges baseline against each of the three, and the table counts the verdicts:
+
+* same code: a ``slower``/``faster`` verdict is a false call (target: at most 1 in 20);
+* +25%: ``slower`` is right (target: at least 19 in 20); +10%: at least 15 in 20;
+* ``cannot resolve: noise floor X%`` is never counted right, but it is not a wrong call either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .compare import SAME_WITHIN, UNRESOLVED, compare
+from .isolated import Workers, time_isolated
+from .measure import PAUSE
+from .report import SCHEMA
+
+CONDITIONS = ("idle", "hog")
+PLANTED = {"same code": 0.0, "+10%": 0.10, "+25%": 0.25}
+TARGETS = {"same code": ("wrong", 1 / 20), "+10%": ("slower", 15 / 20), "+25%": ("slower", 19 / 20)}
+CASE = {"variant": "numba_fused", "dtype": "float32", "input_dtype": "uint8"}
+HOG = "while True: pass"
+
+
+@contextlib.contextmanager
+def cpu_hog():
+    """One single-threaded process spinning on a core for the duration."""
+    process = subprocess.Popen([sys.executable, "-c", HOG])
+    try:
+        time.sleep(0.5)  # scheduled and spinning before anything is timed
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def single_run(machine: dict, threads: int, m: int, hidden: int, repeats: int, pause: float,
+               extra_work: float, seed: int) -> dict:  # fmt: skip
+    """One bench-like run of :data:`CASE` (plus the calibration case) in fresh processes, as the
+    result dict ``--compare`` reads."""
+    from mnistbench.variants import system_of
+
+    with Workers(threads) as workers:
+        workers.add("case", system_of(CASE["variant"]), "mnistbench.bench.cases:seed_step",
+                    m=m, hidden=hidden, extra_work=extra_work, **CASE)  # fmt: skip
+        workers.add("calibration", "numba", "mnistbench.bench.cases:calibration")
+        times = time_isolated(workers, ["case", "calibration"], repeats, pause, seed=seed)
+        version = workers.builds["calibration"]["info"]["version"]
+    row = {"name": CASE["variant"], "dtype": CASE["dtype"], "input_dtype": CASE["input_dtype"],
+           "times_ms": [t * 1e3 for t in times["case"]]}  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "machine": machine,
+        "workload": {"m": m, "n_in": 784, "hidden": hidden, "n_out": 10, "repeats": repeats},
+        "full_batch": [row],
+        "minibatch": [],
+        "calibration": {"version": version, "times_ms": [t * 1e3 for t in times["calibration"]]},
+    }
+
+
+def calibrate(threads: int, pairs: int = 20, conditions=CONDITIONS, m: int = 41_000,
+              hidden: int = 10, repeats: int = 7, pause: float = PAUSE,
+              same_within: float = SAME_WITHIN, progress=None) -> dict:  # fmt: skip
+    """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict."""
+    from .fingerprint import fingerprint
+
+    machine = fingerprint(threads, threading_layer="-")  # only the identity fields are compared
+    rng = np.random.default_rng(0)
+    pairs_out = []
+    for condition in conditions:
+        hog = cpu_hog() if condition == "hog" else contextlib.nullcontext()
+        with hog:
+            for index in range(pairs):
+                if progress:
+                    progress(f"calibrate-compare: {condition}, pair {index + 1} of {pairs}")
+                plan = [("baseline", 0.0), *PLANTED.items()]
+                runs = {}
+                for position in rng.permutation(len(plan)):
+                    name, extra = plan[position]
+                    runs[name] = single_run(machine, threads, m, hidden, repeats, pause, extra,
+                                            seed=int(rng.integers(2**31)))  # fmt: skip
+                for name in PLANTED:
+                    rows, _ = compare(runs["baseline"], runs[name], same_within=same_within)
+                    row = rows[0]
+                    pairs_out.append({"condition": condition, "planted": name,
+                                      "ratio": row.ratio, "low": row.low, "high": row.high,
+                                      "verdict": row.verdict,
+                                      "noise_floor": row.noise_floor})  # fmt: skip
+    return {"schema": "mnistbench-calibrate-compare/1", "machine": machine, "threads": threads,
+            "pairs": pairs, "m": m, "repeats": repeats, "pause": pause,
+            "same_within": same_within, "case": CASE, "results": pairs_out,
+            "table": table(pairs_out)}  # fmt: skip
+
+
+def table(results: list[dict]) -> list[dict]:
+    """One row per condition x planted slowdown: verdict counts, median ratio, target met?"""
+    rows = []
+    for condition in dict.fromkeys(r["condition"] for r in results):
+        for planted, (kind, bound) in TARGETS.items():
+            cell = [r for r in results if r["condition"] == condition and r["planted"] == planted]
+            counts = {v: sum(r["verdict"] == v for r in cell)
+                      for v in ("slower", "same", "faster", UNRESOLVED)}  # fmt: skip
+            if kind == "wrong":
+                wrong = counts["slower"] + counts["faster"]
+                met = wrong <= bound * len(cell)
+            else:
+                wrong = counts["faster"] + counts["same"]
+                met = counts["slower"] >= bound * len(cell)
+            rows.append({"condition": condition, "planted": planted, "pairs": len(cell),
+                         **counts, "wrong": wrong,
+                         "median_ratio": float(np.median([r["ratio"] for r in cell])),
+                         "median_noise_floor": float(np.median([r["noise_floor"] for r in cell])),
+                         "target": _target_text(kind, bound), "met": bool(met)})  # fmt: skip
+    return rows
+
+
+def _target_text(kind: str, bound: float) -> str:
+    if kind == "wrong":
+        return f"false calls <= {bound * 20:.0f}/20"
+    return f"'slower' >= {bound * 20:.0f}/20"
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"--compare calibration: {result['pairs']} pairs per cell, {result['threads']} threads, "
+        f"{CASE['variant']} {CASE['dtype']} on {CASE['input_dtype']}, m={result['m']:,}, "
+        f"{result['repeats']} rounds per run, asked resolution +-{result['same_within']:.0%}",
+        f"{'condition':<10}{'planted':<11}{'slower':>7}{'same':>6}{'faster':>7}"
+        f"{'unresolved':>11}{'wrong':>7}{'median ratio':>14}{'noise floor':>13}  target",
+    ]
+    for row in result["table"]:
+        lines.append(
+            f"{row['condition']:<10}{row['planted']:<11}{row['slower']:>7}{row['same']:>6}"
+            f"{row['faster']:>7}{row[UNRESOLVED]:>11}{row['wrong']:>7}{row['median_ratio']:>14.3f}"
+            f"{row['median_noise_floor']:>13.1%}  {row['target']}: "
+            f"{'met' if row['met'] else 'MISSED'}"
+        )
+    return "\n".join(lines)
