@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pytest
 
-from conftest import TRAJECTORY_TOL, digit_like
+from conftest import ADAM_STEP_BOUND, TRAJECTORY_TOL, assert_trajectory_close, digit_like
 from mnistbench.kernels import network as kn
 from mnistbench.reference import network as rn
 from mnistbench.reference.data import load_embedded
@@ -82,9 +82,12 @@ def test_float_input_equals_pixel_input(dtype):
         state = init_state(network)
         adam = OptimizerConfig("adam")
         runs.append(kn.network_epoch(network, inputs, Y, order, 32, 1e-2, state, adam))
+    steps = -(-M // 32)
     for new, loss_sum, correct in runs[1:]:
-        for a, e in zip(new, runs[0][0], strict=True):
-            _close(a, e, dtype, TRAJECTORY_TOL)
+        for index, (a, e) in enumerate(zip(new, runs[0][0], strict=True)):
+            assert a.dtype == np.dtype(dtype)
+            assert_trajectory_close(a, e, dtype, step_bound=2 * steps * 1e-2 * ADAM_STEP_BOUND,
+                                    err_msg=f"array {index}")  # fmt: skip
         assert correct == runs[0][2]
         assert loss_sum == pytest.approx(runs[0][1], rel=1e-6)
 
@@ -111,8 +114,12 @@ def test_epoch_matches_reference(depth, activation, optimizer, l2, dtype, batch_
     )
     actual = new + state.first + state.second
     expected = ref + ref_state.first + ref_state.second
+    steps = -(-M // batch_size)
+    bound = 2 * steps * 0.01 * ADAM_STEP_BOUND if optimizer == "adam" else None
     for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
-        _close(a, e, dtype, TRAJECTORY_TOL, what=f"array {index}")
+        assert a.dtype == np.dtype(dtype), f"array {index}"
+        assert_trajectory_close(a, e, dtype, step_bound=bound if index < len(new) else None,
+                                err_msg=f"array {index}")  # fmt: skip
     assert state.t == ref_state.t == -(-M // batch_size)
     assert loss_sum == pytest.approx(ref_loss, rel=TRAJECTORY_TOL[np.dtype(dtype)][1])
     assert abs(correct - ref_correct) <= (0 if dtype == np.float64 else 1)
