@@ -162,7 +162,16 @@ def kernel_data(X: np.ndarray, Y: np.ndarray | None, order: np.ndarray | None, d
     Y = np.zeros(1, np.int64) if Y is None else Y
     order = np.zeros(0, np.int64) if order is None else order
     reg = no_regularization(np.dtype(dtype)) if reg is None else reg
-    return (raw, kind, scale_for(X, dtype), Y, order, reg)
+    # Read-only views whatever the caller's flags: Numba types a read-only array apart from a
+    # writeable one, so mixed flags (read-only embedded labels when training, fresh zeros when
+    # predicting) compiled network_job twice per dtype (~10 s CPU each on 2 cores).
+    return (_read_only(raw), kind, scale_for(X, dtype), _read_only(Y), _read_only(order), reg)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def no_optimizer(layout: Layout, code: int = NO_UPDATE, l2: float = 0.0) -> tuple:
