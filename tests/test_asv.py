@@ -23,6 +23,7 @@ def test_asv_check_finds_no_problems():
     assert "No problems found" in result.stdout
 
 
+@pytest.mark.slow
 def test_asv_smoke_run_of_one_benchmark(tmp_path):
     machine = ["--machine", "mnistbench-test"]
     assert _asv("machine", "--yes", *machine).returncode == 0
@@ -34,6 +35,7 @@ def test_asv_smoke_run_of_one_benchmark(tmp_path):
     assert "time_predict" in output and "ms" in output
 
 
+@pytest.mark.slow
 def test_asv_tracks_the_speedup_over_the_notebook():
     selected = r"SpeedupOverNotebook\.track_speedup_over_notebook\('numba_fused', 'float32'\)"
     result = _asv("run", "--python=same", "--quick", "--dry-run", "--show-stderr",

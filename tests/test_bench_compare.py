@@ -299,6 +299,7 @@ def test_results_sharing_no_rows_exit_2(tmp_path, capsys):
     assert "share no rows" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_real_pair_of_quick_runs_compares_a_planted_slowdown(tmp_path, monkeypatch, capsys):
     """Two real runs (workers in fresh processes), the second with 20% more work planted in
     every full-batch case: the printed ratio and interval come from the samples and calibration
@@ -352,3 +353,32 @@ def test_relative_judges_rows_against_the_shift_they_share(tmp_path, capsys):
     few = write(tmp_path / "few.json", result_of(dict.fromkeys(names[:2], base)))
     assert main(["--compare", str(few), str(few), "--relative"]) == 2
     assert "--relative needs 3 or more shared rows, got 2" in capsys.readouterr().err
+
+
+def test_per_process_rounds_carry_the_spread_between_processes_into_the_interval():
+    """Three processes each: NEW's third process ran slow as a whole (as processes of identical
+    code do on a virtual machine). Resampling processes, not only rounds, keeps the interval
+    wide enough to span both the fast processes and the slow one: 'cannot resolve'."""
+    rng = np.random.default_rng(7)
+    old = [list(10 * rng.lognormal(0, 0.01, 7)) for _ in range(3)]
+    new = [list(10 * rng.lognormal(0, 0.01, 7)) for _ in range(2)]
+    new.append(list(14 * rng.lognormal(0, 0.01, 7)))
+    by_process = bootstrap_ratio(old, new, np.random.default_rng(0))
+    pooled = bootstrap_ratio(
+        [t for group in old for t in group],
+        [t for group in new for t in group],
+        np.random.default_rng(0),
+    )
+    assert by_process[0] == pytest.approx(pooled[0], rel=1e-12)
+    assert by_process[2] - by_process[1] >= pooled[2] - pooled[1]
+    assert by_process[1] < 1 < 1.3 < by_process[2]
+    rows = {"numba_fused|float32|uint8": [t for group in new for t in group]}
+    result_new = result_of(rows)
+    result_new["full_batch"][0]["times_ms_by_process"] = new
+    result_old = result_of({"numba_fused|float32|uint8": [t for group in old for t in group]})
+    result_old["full_batch"][0]["times_ms_by_process"] = old
+    (row,), _ = compare(result_old, result_new)
+    assert row.verdict == UNRESOLVED and row.noise_floor > 0.05
+    del result_new["full_batch"][0]["times_ms_by_process"]  # pooled rounds only
+    (row,), _ = compare(result_old, result_new)
+    assert row.verdict != "same"

@@ -87,10 +87,11 @@ def test_calibration_yardstick_is_fixed_work_in_the_numba_worker():
     with Workers(threads=2) as workers:
         record = workers.add("calibration", "numba", "mnistbench.bench.cases:calibration")
         run = workers.run("calibration")
-    assert record["info"]["version"] == "dot-16x784/1"
+    assert record["info"]["version"] == "dot-16x784-cached/2"
     assert run["wall_s"] > 0 and run["cpu_s"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (torch_engine.available() and jax_engine.available()), reason="needs torch, jax, optax"
 )
@@ -118,6 +119,7 @@ def test_peer_loops_never_share_a_process_with_numbas_thread_pool():
     assert "jax" not in facts["torch"]["libraries"] and "torch" not in facts["jax"]["libraries"]
 
 
+@pytest.mark.slow
 def test_bench_json_names_the_process_of_every_row_and_the_report_says_so(tmp_path):
     out = tmp_path / "bench.json"
     command = [

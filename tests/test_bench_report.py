@@ -24,6 +24,7 @@ def report(tmp_path_factory):
     return result.stdout, json.loads((out / "bench.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_report_prints_the_side_by_side_table(report):
     stdout, _, out = report
     assert "ms/iter" in stdout and "roofline" in stdout and "numba_fused" in stdout
@@ -36,6 +37,7 @@ def test_report_prints_the_side_by_side_table(report):
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.png"]  # no temp files
 
 
+@pytest.mark.slow
 def test_json_has_machine_workload_and_every_case(report):
     _, data, _ = report
     assert data["machine"]["threads"] == 2 and data["machine"]["numba"]

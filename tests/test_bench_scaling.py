@@ -86,6 +86,7 @@ def scaling_run(tmp_path_factory):
     return result.stdout, json.loads((out / "scaling.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_scaling_run_times_each_count_in_its_own_pinned_process(scaling_run):
     stdout, data, out = scaling_run
     assert data["threads"] == [1, 2]

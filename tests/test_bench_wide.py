@@ -23,6 +23,7 @@ def test_epoch_flops_count_forward_dw_and_da_but_not_da_of_the_input():
     assert epoch_flops(3, (784, 10, 10)) == 2 * 3 * (2 * (7840 + 100) + 100)
 
 
+@pytest.mark.slow
 def test_wide_section_reports_every_case_with_consistent_rates(tmp_path):
     out = tmp_path / "wide.json"
     command = [sys.executable, "-m", "mnistbench.cli", "bench", "--quick", "--m", "600",

@@ -67,6 +67,7 @@ def _train(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_first_run_says_it_compiles_and_a_cached_run_says_nothing(tmp_path):
     cache = tmp_path / "numba-cache"
     cache.mkdir()
@@ -87,6 +88,7 @@ def test_first_run_says_it_compiles_and_a_cached_run_says_nothing(tmp_path):
     assert "fit compiled 0 []" in cached.stderr
 
 
+@pytest.mark.slow
 def test_without_the_cache_the_notice_says_every_run_compiles(tmp_path):
     result = _train("--iterations", "2", cwd=tmp_path, MNISTBENCH_NUMBA_CACHE="0")
     assert COMPILING.findall(result.stderr) == [("float64", CACHE_OFF)]

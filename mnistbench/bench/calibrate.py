@@ -46,34 +46,78 @@ def cpu_hog():
         process.wait()
 
 
-def single_run(machine: dict, threads: int, m: int, hidden: int, repeats: int, pause: float,
-               extra_work: float, seed: int) -> dict:  # fmt: skip
-    """One bench-like run of :data:`CASE` (plus the calibration case) in fresh processes, as the
-    result dict ``--compare`` reads."""
+def single_run(
+    machine: dict,
+    threads: int,
+    m: int,
+    hidden: int,
+    repeats: int,
+    pause: float,
+    extra_work: float,
+    seed: int,
+    processes: int = 3,
+) -> dict:
+    """One bench-like run of :data:`CASE` (plus the calibration case) in ``processes`` fresh
+    worker processes, as the result dict ``--compare`` reads."""
     from mnistbench.variants import system_of
 
+    from .run import add_in_processes
+
     with Workers(threads) as workers:
-        workers.add("case", system_of(CASE["variant"]), "mnistbench.bench.cases:seed_step",
-                    m=m, hidden=hidden, extra_work=extra_work, **CASE)  # fmt: skip
-        workers.add("calibration", "numba", "mnistbench.bench.cases:calibration")
-        times = time_isolated(workers, ["case", "calibration"], repeats, pause, seed=seed)
+        case = add_in_processes(
+            workers,
+            "case",
+            system_of(CASE["variant"]),
+            "mnistbench.bench.cases:seed_step",
+            processes,
+            m=m,
+            hidden=hidden,
+            extra_work=extra_work,
+            **CASE,
+        )
+        calibration = add_in_processes(
+            workers, "calibration", "numba", "mnistbench.bench.cases:calibration", processes
+        )
+        times = time_isolated(workers, [*case, *calibration], repeats, pause, seed=seed)
         version = workers.builds["calibration"]["info"]["version"]
-    row = {"name": CASE["variant"], "dtype": CASE["dtype"], "input_dtype": CASE["input_dtype"],
-           "times_ms": [t * 1e3 for t in times["case"]]}  # fmt: skip
+
+    def samples(keys):
+        by_process = [[t * 1e3 for t in times[key]] for key in keys]
+        return {
+            "times_ms": [t for group in by_process for t in group],
+            "times_ms_by_process": by_process,
+        }
+
+    row = {
+        "name": CASE["variant"],
+        "dtype": CASE["dtype"],
+        "input_dtype": CASE["input_dtype"],
+        **samples(case),
+    }
     return {
         "schema": SCHEMA,
         "machine": machine,
         "workload": {"m": m, "n_in": 784, "hidden": hidden, "n_out": 10, "repeats": repeats},
         "full_batch": [row],
         "minibatch": [],
-        "calibration": {"version": version, "times_ms": [t * 1e3 for t in times["calibration"]]},
+        "calibration": {"version": version, **samples(calibration)},
     }
 
 
-def calibrate(threads: int, pairs: int = 20, conditions=CONDITIONS, m: int = 41_000,
-              hidden: int = 10, repeats: int = 7, pause: float = PAUSE,
-              same_within: float = SAME_WITHIN, progress=None) -> dict:  # fmt: skip
-    """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict."""
+def calibrate(
+    threads: int,
+    pairs: int = 20,
+    conditions=CONDITIONS,
+    m: int = 41_000,
+    hidden: int = 10,
+    repeats: int = 7,
+    pause: float = PAUSE,
+    same_within: float = SAME_WITHIN,
+    progress=None,
+    processes: int = 3,
+) -> dict:
+    """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict
+    (and both runs' samples, so the table can be recomputed from the JSON)."""
     from .fingerprint import fingerprint
 
     machine = fingerprint(threads, threading_layer="-")  # only the identity fields are compared
@@ -89,19 +133,45 @@ def calibrate(threads: int, pairs: int = 20, conditions=CONDITIONS, m: int = 41_
                 runs = {}
                 for position in rng.permutation(len(plan)):
                     name, extra = plan[position]
-                    runs[name] = single_run(machine, threads, m, hidden, repeats, pause, extra,
-                                            seed=int(rng.integers(2**31)))  # fmt: skip
+                    runs[name] = single_run(
+                        machine,
+                        threads,
+                        m,
+                        hidden,
+                        repeats,
+                        pause,
+                        extra,
+                        seed=int(rng.integers(2**31)), processes=processes,
+                    )
                 for name in PLANTED:
                     rows, _ = compare(runs["baseline"], runs[name], same_within=same_within)
                     row = rows[0]
-                    pairs_out.append({"condition": condition, "planted": name,
-                                      "ratio": row.ratio, "low": row.low, "high": row.high,
-                                      "verdict": row.verdict,
-                                      "noise_floor": row.noise_floor})  # fmt: skip
-    return {"schema": "mnistbench-calibrate-compare/1", "machine": machine, "threads": threads,
-            "pairs": pairs, "m": m, "repeats": repeats, "pause": pause,
-            "same_within": same_within, "case": CASE, "results": pairs_out,
-            "table": table(pairs_out)}  # fmt: skip
+                    samples = {"old": runs["baseline"], "new": runs[name]}
+                    pairs_out.append(
+                        {
+                            "condition": condition,
+                            "planted": name,
+                            "ratio": row.ratio,
+                            "low": row.low,
+                            "high": row.high,
+                            "verdict": row.verdict,
+                            "noise_floor": row.noise_floor,
+                            "samples": samples,
+                        }
+                    )
+    return {
+        "schema": "mnistbench-calibrate-compare/1",
+        "machine": machine,
+        "threads": threads,
+        "pairs": pairs,
+        "m": m,
+        "repeats": repeats,
+        "pause": pause,
+        "same_within": same_within,
+        "case": CASE,
+        "results": pairs_out,
+        "table": table(pairs_out),
+    }
 
 
 def table(results: list[dict]) -> list[dict]:
@@ -110,19 +180,29 @@ def table(results: list[dict]) -> list[dict]:
     for condition in dict.fromkeys(r["condition"] for r in results):
         for planted, (kind, bound) in TARGETS.items():
             cell = [r for r in results if r["condition"] == condition and r["planted"] == planted]
-            counts = {v: sum(r["verdict"] == v for r in cell)
-                      for v in ("slower", "same", "faster", UNRESOLVED)}  # fmt: skip
+            counts = {
+                v: sum(r["verdict"] == v for r in cell)
+                for v in ("slower", "same", "faster", UNRESOLVED)
+            }
             if kind == "wrong":
                 wrong = counts["slower"] + counts["faster"]
                 met = wrong <= bound * len(cell)
             else:
                 wrong = counts["faster"] + counts["same"]
                 met = counts["slower"] >= bound * len(cell)
-            rows.append({"condition": condition, "planted": planted, "pairs": len(cell),
-                         **counts, "wrong": wrong,
-                         "median_ratio": float(np.median([r["ratio"] for r in cell])),
-                         "median_noise_floor": float(np.median([r["noise_floor"] for r in cell])),
-                         "target": _target_text(kind, bound), "met": bool(met)})  # fmt: skip
+            rows.append(
+                {
+                    "condition": condition,
+                    "planted": planted,
+                    "pairs": len(cell),
+                    **counts,
+                    "wrong": wrong,
+                    "median_ratio": float(np.median([r["ratio"] for r in cell])),
+                    "median_noise_floor": float(np.median([r["noise_floor"] for r in cell])),
+                    "target": _target_text(kind, bound),
+                    "met": bool(met),
+                }
+            )
     return rows
 
 
@@ -136,7 +216,8 @@ def format_table(result: dict) -> str:
     lines = [
         f"--compare calibration: {result['pairs']} pairs per cell, {result['threads']} threads, "
         f"{CASE['variant']} {CASE['dtype']} on {CASE['input_dtype']}, m={result['m']:,}, "
-        f"{result['repeats']} rounds per run, asked resolution +-{result['same_within']:.0%}",
+        f"{result['repeats']} rounds x {result.get('processes', 1)} processes per run, asked "
+        f"resolution +-{result['same_within']:.0%}",
         f"{'condition':<10}{'planted':<11}{'slower':>7}{'same':>6}{'faster':>7}"
         f"{'unresolved':>11}{'wrong':>7}{'median ratio':>14}{'noise floor':>13}  target",
     ]

@@ -121,22 +121,52 @@ def _check_row(path: Path, section: str, row: object) -> None:
         )
 
 
-def _calibration(result: dict) -> list[float] | None:
-    samples = (result.get("calibration") or {}).get("times_ms")
+def _calibration(result: dict) -> list | None:
+    calibration = result.get("calibration") or {}
+    samples = calibration.get("times_ms_by_process") or calibration.get("times_ms")
     return samples if samples else None
 
 
-def _rows(result: dict) -> dict[tuple[str, str, str, str], list[float]]:
+def _rows(result: dict) -> dict[tuple[str, str, str, str], list]:
+    """Each row's samples: per-process rounds where it was timed in two or more processes, else
+    its flat rounds."""
     return {
-        (section, row["name"], row["dtype"], row["input_dtype"]): row["times_ms"]
+        (section, row["name"], row["dtype"], row["input_dtype"]): (
+            row["times_ms_by_process"]
+            if len(row.get("times_ms_by_process") or []) >= 2
+            else row["times_ms"]
+        )
         for section in ("full_batch", "minibatch")
         for row in result.get(section, [])
     }
 
 
+def _nested(samples) -> bool:
+    """True for per-process lists of rounds, False for flat rounds."""
+    return len(samples) > 0 and np.ndim(samples[0]) == 1
+
+
+def _pooled(samples) -> np.ndarray:
+    """All rounds of ``samples`` (flat or per process) in one array."""
+    if _nested(samples):
+        return np.concatenate([np.asarray(group, dtype=float) for group in samples])
+    return np.asarray(samples, dtype=float)
+
+
 def _bootstrap_medians(samples, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    samples = np.asarray(samples, dtype=float)
-    return np.median(samples[rng.integers(0, samples.size, (resamples, samples.size))], axis=1)
+    """Medians of ``resamples`` bootstrap resamples. ``samples``: a flat list of rounds, or a
+    list of per-process lists (rounds from several worker processes): then each resample draws
+    processes with replacement and rounds within each, so the interval carries how much
+    processes of identical code differ, not only how much rounds do."""
+    groups = samples if _nested(samples) else None
+    if groups is not None and len(groups) >= 2 and len({len(g) for g in groups}) == 1:
+        table = np.asarray(groups, dtype=float)  # (processes, rounds)
+        count, rounds = table.shape
+        picked = rng.integers(0, count, (resamples, count, 1))
+        drawn = table[picked, rng.integers(0, rounds, (resamples, count, rounds))]
+        return np.median(drawn.reshape(resamples, -1), axis=1)
+    flat = _pooled(samples)
+    return np.median(flat[rng.integers(0, flat.size, (resamples, flat.size))], axis=1)
 
 
 def bootstrap_ratio(
@@ -149,11 +179,12 @@ def bootstrap_ratio(
 ):
     """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap; with
     both calibrations, divided by ``median(new_calibration) / median(old_calibration)`` (each of
-    the four sample sets resampled on its own)."""
-    ratio = float(np.median(new) / np.median(old))
+    the four sample sets resampled on its own). Each set is flat rounds or per-process rounds
+    (see :func:`_bootstrap_medians`)."""
+    ratio = float(np.median(_pooled(new)) / np.median(_pooled(old)))
     ratios = _bootstrap_medians(new, rng, resamples) / _bootstrap_medians(old, rng, resamples)
     if old_calibration is not None and new_calibration is not None:
-        ratio /= float(np.median(new_calibration) / np.median(old_calibration))
+        ratio /= float(np.median(_pooled(new_calibration)) / np.median(_pooled(old_calibration)))
         ratios /= _bootstrap_medians(new_calibration, rng, resamples) / _bootstrap_medians(
             old_calibration, rng, resamples
         )
@@ -258,7 +289,7 @@ def compare(
             "machine's speed of the moment is not divided out"
         )
     else:
-        speed = float(np.median(calibrations[1]) / np.median(calibrations[0]))
+        speed = float(np.median(_pooled(calibrations[1])) / np.median(_pooled(calibrations[0])))
         notes.append(
             f"calibration case: NEW / OLD {speed:.3f} (the machine's speed moved "
             f"{speed - 1:+.1%}); ratios below are divided by it"
@@ -295,8 +326,8 @@ def compare(
         rows.append(
             RowComparison(
                 key,
-                float(np.median(old_rows[key])),
-                float(np.median(new_rows[key])),
+                float(np.median(_pooled(old_rows[key]))),
+                float(np.median(_pooled(new_rows[key]))),
                 ratio,
                 low,
                 high,

@@ -85,37 +85,41 @@ class Workers:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _worker(self, system: str) -> _Worker:
+    def _worker(self, system: str, replica: int = 0) -> _Worker:
         if system not in SYSTEMS:
             raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
-        if system not in self._workers:
+        name = process_name(system, replica)
+        if name not in self._workers:
             process = subprocess.Popen(
                 [sys.executable, "-m", "mnistbench.bench.worker", system, str(self.threads)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=self.env,
             )
-            self._workers[system] = _Worker(system, process)
-        return self._workers[system]
+            self._workers[name] = _Worker(name, process)
+        return self._workers[name]
 
-    def add(self, key: str, system: str, factory: str, **kwargs) -> dict:
+    def add(self, key: str, system: str, factory: str, replica: int = 0, **kwargs) -> dict:
         """Build case ``key`` in ``system``'s worker and run it twice untimed; returns the build
         record (``build_s``, ``warmup_s`` of the first call, ``second_s``, and the factory's
-        ``info``)."""
+        ``info``). ``replica`` > 0 builds it in another process of the same system (a run can
+        time a case in several processes and see how much processes differ)."""
         if key in self._system_of:
             raise ValueError(f"case {key!r} is already added")
-        worker = self._worker(system)
+        worker = self._worker(system, replica)
         record = worker.call("build", key, factory, kwargs)
         worker.keys.append(key)
-        self._system_of[key] = system
+        self._system_of[key] = worker.system
         self.builds[key] = record
         return record
 
-    def run(self, key: str) -> dict:
-        """Run case ``key`` once: ``{"wall_s", "cpu_s", "result"}`` measured in its worker."""
-        return self._workers[self._system_of[key]].call("run", key)
+    def run(self, key: str, warmup: float = 0.0) -> dict:
+        """Run case ``key`` once: ``{"wall_s", "cpu_s", "result"}`` measured in its worker; a
+        short case (its build record's ``short``) first runs back to back for ``warmup`` s."""
+        return self._workers[self._system_of[key]].call("run", key, warmup)
 
     def system_of(self, key: str) -> str:
+        """The process that times ``key``: its system, ``#replica`` appended for replicas."""
         return self._system_of[key]
 
     @property
@@ -146,6 +150,10 @@ class Workers:
         self._workers.clear()
 
 
+def process_name(system: str, replica: int = 0) -> str:
+    return system if replica == 0 else f"{system}#{replica}"
+
+
 def _xla_flags(threads: int) -> str:
     flags = os.environ.get("XLA_FLAGS", "")
     extra = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
@@ -157,15 +165,20 @@ def time_isolated(
     workers: Workers, keys: list[str], repeats: int, pause: float = PAUSE, seed: int = 0
 ) -> dict[str, list[float]]:
     """Seconds per round for each case: ``repeats`` rounds, each visiting the cases in a fresh
-    seeded order with ``pause`` seconds of sleep before each call (so the pools the previous
-    call woke, in whatever process, are asleep again)."""
+    seeded order with ``pause`` seconds before each timed call, so the pools the previous call
+    woke, in whatever process, have stopped spinning. A long case sleeps the pause; a short one
+    (under a quarter second) spends it running back to back in its worker, so its timed call
+    finds threads awake and data warm, as inside a training loop (see ``worker.WARM_BELOW``)."""
     rng = np.random.default_rng(seed)
     times: dict[str, list[float]] = {key: [] for key in keys}
     for _ in range(repeats):
         for index in rng.permutation(len(keys)):
             key = keys[index]
-            time.sleep(pause)
-            times[key].append(workers.run(key)["wall_s"])
+            if workers.builds[key].get("short"):
+                times[key].append(workers.run(key, warmup=pause)["wall_s"])
+            else:
+                time.sleep(pause)
+                times[key].append(workers.run(key)["wall_s"])
     return times
 
 

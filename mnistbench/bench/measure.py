@@ -30,7 +30,9 @@ class Case:
     flops: float = 0.0
     bytes: float = 0.0
     times: list[float] = field(default_factory=list)
-    process: str = ""  # the system whose worker process timed it
+    process: str = ""  # the system whose worker process(es) timed it
+    keys: list[str] = field(default_factory=list)  # one per process it is timed in
+    times_by_process: list[list[float]] = field(default_factory=list)
 
 
 def measure_peaks(threads: int) -> dict[str, float]:

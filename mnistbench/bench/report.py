@@ -41,7 +41,12 @@ def summarize(
         floor = max(compute_floor, memory_floor)
         rows.append(
             {
-                **{k: v for k, v in asdict(case).items() if k not in ("key", "times")},
+                **{
+                    k: v
+                    for k, v in asdict(case).items()
+                    if k not in ("key", "keys", "times", "times_by_process")
+                },
+                "times_ms_by_process": [[t * 1e3 for t in ts] for ts in case.times_by_process],
                 **stats,
                 "times_ms": [t * 1e3 for t in case.times],
                 "gflops": case.flops / seconds / 1e9,
@@ -73,6 +78,7 @@ def summarize(
                 "batch_size": int(batch),
                 **stats,
                 "times_ms": [t * 1e3 for t in case.times],
+                "times_ms_by_process": [[t * 1e3 for t in ts] for ts in case.times_by_process],
                 "blas": machine["blas"],
                 "speedup_vs_reference_f64": _ratio(ref_mb, case),
                 "speedup_vs_torch": _ratio(torch_mb, case),

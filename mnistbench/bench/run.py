@@ -40,6 +40,7 @@ THREAD_VARIABLES = (
     "MKL_NUM_THREADS",
 )
 BATCH_SIZES = (32, 128, 512)
+PROCESSES = 3  # worker processes per system for the seed sections (what --compare reads)
 ENGINE_CHOICES = ("numpy", "numba", "torch", "jax")
 
 
@@ -153,6 +154,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --compare: judge each row against the median ratio of all "
         "rows (a machine slower as a whole reads 'same')",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="time each seed case in N worker processes per system, rounds interleaved across "
+        "them: processes of identical code differ by up to 40%% on a virtual machine, and "
+        f"--compare needs that spread (default: {PROCESSES}, 1 with --quick)",
     )
     parser.add_argument(
         "--plant-slowdown",
@@ -270,6 +280,7 @@ def _calibrate(args: argparse.Namespace, threads: int) -> int:
         pause=args.pause,
         same_within=args.same_within,
         progress=progress_printer(args.quiet),
+        processes=args.processes or PROCESSES,
     )
     print(format_table(result))
     if args.json is not None:
@@ -314,6 +325,7 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
         ("--repeats", args.repeats),
         ("--pause", args.pause),
         ("--plant-slowdown", args.plant_slowdown),
+        ("--processes", args.processes),
         ("--same-within", args.same_within),
     ):
         if value is not None:
@@ -347,6 +359,16 @@ def _argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> li
     ]
     argv += wide_options.child_argv(args, outputs)
     return argv
+
+
+def add_in_processes(
+    workers, key: str, system: str, factory: str, processes: int, **kwargs
+) -> list[str]:
+    """Build case ``key`` in ``processes`` worker processes of ``system``; their keys."""
+    keys = [key if replica == 0 else f"{key} #{replica}" for replica in range(processes)]
+    for replica, name in enumerate(keys):
+        workers.add(name, system, factory, replica=replica, **kwargs)
+    return keys
 
 
 def progress_printer(quiet: bool):
@@ -394,6 +416,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
             engines.discard(engine)
     m = args.m or (4000 if args.quick else 41000)
     repeats = args.repeats or (3 if args.quick else 7)
+    processes = args.processes or (1 if args.quick else PROCESSES)
     X8, _ = seed_scale_matrix(m, seed=0)
     n_in, hidden, n_out = X8.shape[1], args.hidden, 10
     flops = 4 * m * n_in * hidden + 6 * m * hidden * n_out
@@ -415,17 +438,21 @@ def _report(args: argparse.Namespace, threads: int) -> int:
                     input_dtype = "uint8" if kind == "uint8" else dtype
                     progress(f"full batch: checking and warming {variant} {dtype} {kind}")
                     key = f"full_batch {variant} {dtype} {input_dtype}"
-                    workers.add(
+                    keys = add_in_processes(
+                        workers,
                         key,
                         system_of(variant),
                         "mnistbench.bench.cases:seed_step",
+                        processes,
                         variant=variant,
                         dtype=dtype,
                         input_dtype=input_dtype,
                         **seed,
                     )
                     nbytes = m * n_in * np.dtype(input_dtype).itemsize
-                    cases.append(Case(variant, engine, dtype, input_dtype, key, flops, nbytes))
+                    cases.append(
+                        Case(variant, engine, dtype, input_dtype, key, flops, nbytes, keys=keys)
+                    )
 
         minibatch: list[Case] = []
         if not args.no_minibatch:
@@ -445,10 +472,12 @@ def _report(args: argparse.Namespace, threads: int) -> int:
                             f"{input_dtype} batch {batch_size}"
                         )
                         key = f"minibatch {variant} {dtype} {input_dtype} {batch_size}"
-                        workers.add(
+                        keys = add_in_processes(
+                            workers,
                             key,
                             system_of(variant),
                             "mnistbench.bench.cases:seed_epoch",
+                            processes,
                             variant=variant,
                             dtype=dtype,
                             input_dtype=input_dtype,
@@ -465,18 +494,26 @@ def _report(args: argparse.Namespace, threads: int) -> int:
                                 key,
                                 flops,
                                 nbytes,
+                                keys=keys,
                             )
                         )
 
-        workers.add("calibration", "numba", "mnistbench.bench.cases:calibration")
-        calibration = Case("calibration", "numba", "float32", "float32", "calibration")
+        keys = add_in_processes(
+            workers, "calibration", "numba", "mnistbench.bench.cases:calibration", processes
+        )
+        calibration = Case("calibration", "numba", "float32", "float32", "calibration", keys=keys)
         timed = [*cases, *minibatch, calibration]
-        progress(f"timing {len(timed)} cases x {repeats} rounds, each system in its own process")
+        progress(
+            f"timing {len(timed)} cases x {repeats} rounds in {processes} process(es) per system"
+        )
         load_before = os.getloadavg()[0]
         with OtherLoad(lambda: time.process_time() + workers.cpu_seconds()) as others:
-            times = time_isolated(workers, [case.key for case in timed], repeats, args.pause)
+            times = time_isolated(
+                workers, [key for case in timed for key in case.keys], repeats, args.pause
+            )
         for case in timed:
-            case.times = times[case.key]
+            case.times_by_process = [times[key] for key in case.keys]
+            case.times = [t for samples in case.times_by_process for t in samples]
             case.process = workers.system_of(case.key)
         conditions = {
             "load_before": load_before,
@@ -509,6 +546,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
     result["calibration"] = {
         "version": calibration_version,
         "times_ms": [t * 1e3 for t in calibration.times],
+        "times_ms_by_process": [[t * 1e3 for t in ts] for ts in calibration.times_by_process],
     }
     print(format_report(result))
     if augment is not None:
