@@ -133,6 +133,17 @@ def regularization(est: Any, seed: int) -> Regularization | None:
     return regularization_for(est, len(hidden), seed)
 
 
+def check_settings(est: Any) -> None:
+    """Every check ``fit`` makes of the settings alone, before it looks at the data: the
+    architecture on its engine, dropout/l1/batch norm, augmentation and the solver it needs.
+    Raises ValueError (or TypeError) naming the value; ``mnistbench sweep`` runs it on every
+    grid point before the first trial."""
+    architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    regularization(est, 0)
+    if augment_config(est) is not None and est.solver == "lbfgs":
+        raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
+
+
 def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
     """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones;
     a layer stack (with batch norm where asked for) when any regularisation is on."""
@@ -173,10 +184,9 @@ def train(
     (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
     _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     engine = ENGINES[est.engine].bind(activation)
-    reg = regularization(est, seed)  # refused here, before anything runs
+    check_settings(est)  # refused here, before anything runs
+    reg = regularization(est, seed)
     if augment_config(est) is not None:
-        if est.solver == "lbfgs":
-            raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
         check_images(X)
     if est.solver == "lbfgs":
         params, history, n_iter, loss = lbfgs(

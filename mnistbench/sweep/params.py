@@ -2,7 +2,8 @@
 
 Nothing here hard-codes the estimator's parameter list: names come from
 ``MLPClassifier().get_params()`` and values are checked by constructing the estimator and
-running its own validation (scikit-learn's ``_validate_params`` where it has one).
+running its own validation: scikit-learn's ``_validate_params``, then every check ``fit`` makes
+of a setting before it looks at the data (``mnistbench._fitting.check_settings``).
 """
 
 from __future__ import annotations
@@ -109,9 +110,15 @@ def check_points(points: list[dict[str, Any]]) -> None:
 
 
 def _validate(estimator: Any) -> None:
-    """The estimator's own parameter validation, or a one-epoch fit on 10 rows without one."""
+    """The estimator's own validation of a setting, what ``fit`` checks before it looks at the
+    data: types and ranges, then architecture, activation, regularisation and augmentation
+    (``mnistbench._fitting.check_settings``); a one-epoch fit on 10 rows for an estimator
+    without it."""
     if hasattr(estimator, "_validate_params"):
+        from mnistbench._fitting import check_settings
+
         estimator._validate_params()
+        check_settings(estimator)
     elif hasattr(estimator, "_config"):
         estimator._config()
     else:
