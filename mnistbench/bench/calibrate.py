@@ -141,7 +141,8 @@ def calibrate(
                         repeats,
                         pause,
                         extra,
-                        seed=int(rng.integers(2**31)), processes=processes,
+                        seed=int(rng.integers(2**31)),
+                        processes=processes,
                     )
                 for name in PLANTED:
                     rows, _ = compare(runs["baseline"], runs[name], same_within=same_within)
@@ -168,6 +169,7 @@ def calibrate(
         "repeats": repeats,
         "pause": pause,
         "same_within": same_within,
+        "processes": processes,
         "case": CASE,
         "results": pairs_out,
         "table": table(pairs_out),

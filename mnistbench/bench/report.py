@@ -198,12 +198,12 @@ def format_report(result: dict) -> str:
         lines += [
             "",
             f"mini-batch epoch over m={work['m']:,} rows (plain SGD)",
-            f"{'variant':<17}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"
+            f"{'variant':<22}{'dtype':<9}{'input':<9}{'ms/epoch':>10}{'  [min-max]':<19}"
             f"{'vs ref64':>9}{'vs torch':>9}",
         ]
         for row in result["minibatch"]:
             lines.append(
-                f"{row['name']:<17}{row['dtype']:<9}{row['input_dtype']:<9}"
+                f"{row['name']:<22}{row['dtype']:<9}{row['input_dtype']:<9}"
                 f"{row['median_ms']:>10.1f}  {_spread(row, '.0f'):<17}"
                 f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
                 f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}"
