@@ -50,7 +50,8 @@ _inline = numba.njit(
 # Integer constants that reach a call are np.int64, never Python ints: Numba types a literal
 # argument as Literal[int](value) and compiles the callee once per distinct value.
 ZERO, ONE = np.int64(0), np.int64(1)
-RELU, LEAKY_RELU, TANH, SIGMOID, GELU = (np.int64(i) for i in range(5))  # reference ACTIVATIONS
+# Positions in the reference's ACTIVATIONS.
+RELU, LEAKY_RELU, TANH, LOGISTIC, GELU, IDENTITY = (np.int64(i) for i in range(6))
 LEAKY_RELU_SLOPE = 0.01
 X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
 # What network_job does.
@@ -121,13 +122,16 @@ def activate_row(a, d, code):
             y = math.tanh(a[j])
             a[j] = y
             d[j] = T(1) - y * y
-    elif code == SIGMOID:
+    elif code == LOGISTIC:
         for j in range(n):
             z = a[j]
             e = np.exp(-abs(z))
             y = T(1) / (T(1) + e) if z >= 0 else e / (T(1) + e)
             a[j] = y
             d[j] = y * (T(1) - y)
+    elif code == IDENTITY:
+        for j in range(n):
+            d[j] = T(1)
     else:
         for j in range(n):
             z = a[j]

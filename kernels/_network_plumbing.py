@@ -13,7 +13,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from mnistbench.reference.network import ACTIVATIONS, Network
+from mnistbench.reference.network import ACTIVATIONS, Network, activation_name
 from mnistbench.reference.optim import OptimizerState
 
 from . import _jit_network as _k
@@ -44,9 +44,9 @@ def check_network(network: Any) -> Network:
 
 
 def check_activation(activation: Any) -> int:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return ACTIVATIONS.index(activation)
+    """The kernels' code for ``activation`` (its position in the reference's ACTIVATIONS; an
+    alias such as "sigmoid" resolved), or ValueError."""
+    return ACTIVATIONS.index(activation_name(activation))
 
 
 def check_state(state: Any, network: Network) -> None:

@@ -26,7 +26,10 @@ from .model import Params, get_predictions, one_hot, softmax
 from .model import loss as cross_entropy
 from .optim import OptimizerConfig, OptimizerState, optimizer_step
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+# scikit-learn's names (logistic, identity) beside ours; a kernel's activation code is the
+# position here. ACTIVATION_ALIASES: older names still accepted everywhere.
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "logistic", "gelu", "identity")
+ACTIVATION_ALIASES = {"sigmoid": "logistic"}
 INITS = ("seed", "he", "glorot")
 LEAKY_RELU_SLOPE = 0.01
 _SQRT2 = math.sqrt(2.0)
@@ -153,9 +156,8 @@ def layer_sizes(n_in: int, hidden: int | Sequence[int], n_out: int) -> tuple[int
 
 
 def default_init(activation: str) -> str:
-    """'he' for the ReLU family, 'glorot' for tanh, sigmoid and gelu."""
-    _check_activation(activation)
-    return "he" if activation in ("relu", "leaky_relu") else "glorot"
+    """'he' for the ReLU family, 'glorot' for tanh, logistic, gelu and identity."""
+    return "he" if activation_name(activation) in ("relu", "leaky_relu") else "glorot"
 
 
 def init_network(
@@ -200,21 +202,33 @@ def init_network(
     return Network(arrays)
 
 
-def _check_activation(name: str) -> None:
+def activation_name(name: str) -> str:
+    """``name`` in :data:`ACTIVATIONS` (an alias resolved: "sigmoid" is "logistic"); raises
+    ValueError naming the accepted ones."""
+    name = ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+        raise ValueError(
+            f"activation must be one of {ACTIVATIONS} (or an alias: "
+            f"{sorted(ACTIVATION_ALIASES)}), got {name!r}"
+        )
+    return name
+
+
+_check_activation = activation_name
 
 
 def activate(name: str, Z: np.ndarray) -> np.ndarray:
     """Elementwise hidden activation of Z (any shape), in Z's dtype."""
-    _check_activation(name)
+    name = activation_name(name)
+    if name == "identity":
+        return Z.copy()
     if name == "relu":
         return np.maximum(Z, 0)
     if name == "leaky_relu":
         return np.where(Z > 0, Z, Z.dtype.type(LEAKY_RELU_SLOPE) * Z)
     if name == "tanh":
         return np.tanh(Z)
-    if name == "sigmoid":
+    if name == "logistic":
         # exp of -|Z| only: no overflow for any finite Z.
         E = np.exp(-np.abs(Z))
         return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
@@ -226,15 +240,17 @@ def activation_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
 
     At Z == 0 relu's derivative is 0 (as :func:`.model.ReLU_deriv`), leaky_relu's the slope.
     """
-    _check_activation(name)
+    name = activation_name(name)
     dtype = Z.dtype.type
+    if name == "identity":
+        return np.ones_like(Z)
     if name == "relu":
         return (Z > 0).astype(Z.dtype)
     if name == "leaky_relu":
         return np.where(Z > 0, dtype(1), dtype(LEAKY_RELU_SLOPE))
     if name == "tanh":
         return 1 - A * A
-    if name == "sigmoid":
+    if name == "logistic":
         return A * (1 - A)
     # d/dZ [Z Phi(Z)] = Phi(Z) + Z phi(Z)
     return 0.5 * (1 + erf(Z / _SQRT2)) + Z * np.exp(-0.5 * Z * Z) / _SQRT_2PI

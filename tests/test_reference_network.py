@@ -133,7 +133,8 @@ def test_he_and_glorot_are_uniform_within_their_bounds_with_zero_biases(init):
 
 
 def test_default_init_follows_the_activation():
-    assert [default_init(a) for a in ACTIVATIONS] == ["he", "he", "glorot", "glorot", "glorot"]
+    assert [default_init(a) for a in ACTIVATIONS] == ["he"] * 2 + ["glorot"] * 4
+    assert ACTIVATIONS == ("relu", "leaky_relu", "tanh", "logistic", "gelu", "identity")
     implicit = init_network((8, 4, 3), activation="tanh", seed=1)
     explicit = init_network((8, 4, 3), activation="tanh", init="glorot", seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(implicit, explicit, strict=True))
@@ -181,6 +182,17 @@ def test_activations_values_and_edges():
     np.testing.assert_allclose(activate("tanh", Z), np.tanh(Z), rtol=0, atol=0)
     with pytest.raises(ValueError, match="'swish'"):
         activate("swish", Z)
+
+
+def test_identity_and_the_sigmoid_alias():
+    """identity is Z itself (a copy) with derivative 1; "sigmoid" is "logistic"."""
+    Z = np.array([[-3.5, 0.0, 2.25]], np.float32)
+    A = activate("identity", Z)
+    assert A is not Z and A.dtype == np.float32
+    np.testing.assert_array_equal(A, Z)
+    np.testing.assert_array_equal(activation_grad("identity", Z, A), np.ones_like(Z))
+    np.testing.assert_array_equal(activate("sigmoid", Z), activate("logistic", Z))
+    assert default_init("sigmoid") == "glorot"
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
