@@ -22,12 +22,13 @@ from sklearn.model_selection import train_test_split
 
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import History, Params
+from mnistbench.reference.network import Network
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
 from ._augmenting import AugmentingEpoch, augment_config, check_images
-from ._inputs import architecture, batch_size_for, cross_entropy, penalty
+from ._inputs import architecture, batch_size_for, cross_entropy, penalty, weights_dtype
 from ._lbfgs import lbfgs
 from ._regularizing import (
     BatchNormNetwork,
@@ -36,9 +37,21 @@ from ._regularizing import (
     regularized_weights,
     state_for,
 )
-from .engines import ENGINES, Engine
+from ._sparse import SparseEpoch, is_sparse
+from ._sparse import predict_proba as proba_of
+from .engines import ENGINES, Engine, weights_for
 
-__all__ = ["Plan", "Progress", "lbfgs", "plan_for", "start", "start_params", "stochastic", "train"]
+__all__ = [
+    "Plan",
+    "Progress",
+    "assigned_params",
+    "lbfgs",
+    "plan_for",
+    "start",
+    "start_params",
+    "stochastic",
+    "train",
+]
 
 # scikit-learn's adaptive rate stops dividing by 5 once the rate is this small.
 MIN_ADAPTIVE_LEARNING_RATE = 1e-6
@@ -78,6 +91,7 @@ class Progress:
     no_improvement: int = 0
     rate_factor: float = 1.0  # adaptive: divided by 5 at every plateau
     converged: bool = False
+    rate_samples: int = 0  # t_ when invscaling last updated the rate (a fresh optimizer: 0)
 
     def learning_rate(self, plan: Plan, epoch: int) -> float:
         """Our schedule at ``epoch``, times scikit-learn's sgd ``learning_rate`` rule."""
@@ -86,7 +100,7 @@ class Progress:
             epoch % config.epochs, config.learning_rate, config.lr_schedule, config.epochs
         )
         if plan.learning_rate == "invscaling":
-            return rate / (self.samples_seen + 1) ** plan.power_t
+            return rate / (self.rate_samples + 1) ** plan.power_t
         return rate * self.rate_factor
 
     def after_epoch(
@@ -96,6 +110,7 @@ class Progress:
         giving the held-out accuracy of ``params``, or None without early stopping)."""
         self.epochs_done += 1
         self.samples_seen += m
+        self.rate_samples = self.samples_seen
         l1 = 0.0 if plan.regularization is None else plan.regularization.l1
         loss = mean_loss + penalty(params, plan.config.l2, l1)
         self.loss_curve.append(loss)
@@ -123,6 +138,21 @@ class Progress:
         self.converged = True
         return True
 
+    def warm_start(self, previous: Progress, fitted: Params) -> None:
+        """Continue ``previous`` as scikit-learn's warm start does: this progress's optimizer
+        is fresh (momentum and Adam buffers zero, the adaptive rate back at
+        ``learning_rate_init``, and so is invscaling's first epoch), but ``t_``, the loss
+        curve, the best loss, the no-improvement count and, with early stopping, the
+        validation scores, the best score and its weights (``fitted``) carry over."""
+        self.samples_seen = previous.samples_seen
+        self.loss_curve = list(previous.loss_curve)
+        self.best_loss = previous.best_loss
+        self.no_improvement = previous.no_improvement
+        if self.validation_scores is not None and previous.validation_scores is not None:
+            self.validation_scores = list(previous.validation_scores)
+            self.best_validation_score = previous.best_validation_score
+            self.best_params = fitted.copy()
+
     def _count(self, no_improvement: bool) -> None:
         self.no_improvement = self.no_improvement + 1 if no_improvement else 0
 
@@ -144,11 +174,71 @@ def check_settings(est: Any) -> None:
         raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
 
 
+def assigned_params(
+    est: Any, coefs: Any, intercepts: Any, n_out: int | None, previous: Params | None
+) -> Params:
+    """Weights from ``coefs_`` (``(n_in_i, n_out_i)`` each) and ``intercepts_`` as the user
+    assigned them, checked (layer count, chained shapes, ``n_features_in_``, ``n_out``,
+    finite numbers) and cast to the fitted weights' dtype (unfitted: the arrays' own
+    float32/float64, else float64), in the type the engines dispatch on."""
+    if not isinstance(coefs, list | tuple) or not isinstance(intercepts, list | tuple):
+        raise ValueError(
+            "coefs_ and intercepts_ must both be lists of arrays, got "
+            f"{type(coefs).__name__} and {type(intercepts).__name__}"
+        )
+    if len(coefs) != len(intercepts) or len(coefs) < 2:
+        raise ValueError(
+            "coefs_ and intercepts_ need one array per layer (at least 2) each, "
+            f"got {len(coefs)} and {len(intercepts)}"
+        )
+    try:
+        coefs = [np.asarray(c) for c in coefs]
+        intercepts = [np.asarray(b) for b in intercepts]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"coefs_ and intercepts_ must hold numeric arrays: {e}") from e
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
+        if coef.ndim != 2 or intercept.shape != coef.shape[1:]:
+            raise ValueError(
+                f"coefs_[{i}] must be 2-D and intercepts_[{i}] of shape "
+                f"(coefs_[{i}].shape[1],), got {coef.shape} and "
+                f"{intercept.shape}"
+            )
+        if i and coef.shape[0] != coefs[i - 1].shape[1]:
+            raise ValueError(
+                f"coefs_[{i}] has {coef.shape[0]} rows but layer {i - 1} has "
+                f"{coefs[i - 1].shape[1]} units"
+            )
+    n_in = getattr(est, "n_features_in_", coefs[0].shape[0])
+    if coefs[0].shape[0] != n_in:
+        raise ValueError(f"coefs_[0] has {coefs[0].shape[0]} rows but X has {n_in} features")
+    if n_out is not None and coefs[-1].shape[1] != n_out:
+        raise ValueError(
+            f"coefs_[-1] has {coefs[-1].shape[1]} columns but there are {n_out} "
+            "classes (one softmax output each)"
+        )
+    arrays = [*coefs, *intercepts]
+    if any(a.dtype.kind not in "fiub" or not np.isfinite(a).all() for a in arrays):
+        raise ValueError("coefs_ and intercepts_ must hold finite real numbers")
+    if previous is not None:
+        dtype = previous.dtype
+    else:
+        dtype = np.result_type(*(a.dtype for a in arrays), np.float32)
+        dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    weights = []
+    for coef, intercept in zip(coefs, intercepts, strict=True):
+        weights += [np.ascontiguousarray(coef.T, dtype), np.ascontiguousarray(intercept, dtype)]
+    if isinstance(previous, BatchNormNetwork):
+        return BatchNormNetwork(weights, previous.bn, previous.running)
+    _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
+    layer_stack = previous is not None and not isinstance(previous, Params)
+    return weights_for(Network(weights), activation, layer_stack=layer_stack)
+
+
 def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
     """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones;
     a layer stack (with batch norm where asked for) when any regularisation is on."""
     hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    dtype = np.dtype(est.dtype)
+    dtype = weights_dtype(est)
     reg = regularization(est, seed)
     if not warm:
         init = None if est.init == "auto" else est.init
@@ -159,6 +249,11 @@ def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Para
         raise ValueError(
             f"batch_norm={bool(est.batch_norm)} does not match the fitted network (batch_norm="
             f"{isinstance(fitted, BatchNormNetwork)}); fit it afresh (warm_start=False)"
+        )
+    if (fitted[0].shape[1], fitted[-1].shape[0]) != (n_in, n_out):
+        raise ValueError(
+            f"the fitted network maps {fitted[0].shape[1]} features to {fitted[-1].shape[0]} "
+            f"outputs, the data needs {n_in} to {n_out}; fit it afresh (warm_start=False)"
         )
     fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
     if hidden != fitted_hidden or fitted.dtype != dtype:
@@ -179,14 +274,17 @@ def train(
     seed: int,
     dev: tuple[np.ndarray, np.ndarray] | None,
     previous: Progress | None,
+    classes: np.ndarray,
 ) -> tuple[Params, History, Progress]:
     """``fit``'s training on either solver; ``previous``: the progress a warm start extends
-    (scikit-learn keeps its loss curve and best loss, not its optimizer state)."""
+    (:meth:`Progress.warm_start`: scikit-learn's training state, with a fresh optimizer)."""
     _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     engine = ENGINES[est.engine].bind(activation)
     check_settings(est)  # refused here, before anything runs
     reg = regularization(est, seed)
     if augment_config(est) is not None:
+        if is_sparse(X):
+            raise ValueError("augment transforms dense 28x28 images; X is sparse (toarray() it)")
         check_images(X)
     if est.solver == "lbfgs":
         params, history, n_iter, loss = lbfgs(
@@ -199,11 +297,11 @@ def train(
         return params, history, progress
     validation = None
     if est.early_stopping:
-        X, codes, validation = split(X, codes, seed, est.validation_fraction)
-    initial_loss = cross_entropy(engine.predict_proba(params, X), codes)
+        X, codes, validation = split(X, codes, seed, est.validation_fraction, classes)
+    initial_loss = cross_entropy(proba_of(engine, params, X), codes)
     progress = start(params, initial_loss, seed, est.early_stopping)
     if previous is not None:
-        progress.loss_curve, progress.best_loss = list(previous.loss_curve), previous.best_loss
+        progress.warm_start(previous, params)
     params, history = stochastic(
         plan_for(est, X.shape[0], seed), progress, params, X, codes, epochs=est.max_iter,
         dev=dev, validation=validation, callback=est.callback,
@@ -227,7 +325,7 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
         hidden=hidden[0], batch_size=batch_size, epochs=int(est.max_iter),
         optimizer=optimizer.name, learning_rate=float(est.learning_rate_init),
         lr_schedule=est.lr_schedule, l2=est.alpha / batch_size, seed=seed,
-        dtype=np.dtype(est.dtype).name, log_interval=int(est.log_interval),
+        dtype=weights_dtype(est).name, log_interval=int(est.log_interval),
     )  # fmt: skip
     return Plan(
         ENGINES[est.engine].bind(activation), config, optimizer,
@@ -237,15 +335,18 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
     )  # fmt: skip
 
 
-def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float):
-    """scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)), stratified."""
+def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float, classes: np.ndarray):
+    """scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)), stratified
+    by the labels themselves (``classes[codes]``: the same split as by codes, and an error
+    naming a class too small to split names the user's label)."""
     X_fit, X_val, y_fit, y_val = train_test_split(
-        X, codes, random_state=seed, test_size=fraction, stratify=codes
+        X, codes, random_state=seed, test_size=fraction, stratify=classes[codes]
     )
     if X_val.shape[0] < 2:
         raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                          "or the size of your dataset.")  # fmt: skip
-    return np.ascontiguousarray(X_fit), np.ascontiguousarray(y_fit), (X_val, y_val)
+    X_fit = X_fit if is_sparse(X_fit) else np.ascontiguousarray(X_fit)
+    return X_fit, np.ascontiguousarray(y_fit), (X_val, y_val)
 
 
 def start(params: Params, initial_loss: float, seed: int, early_stopping: bool) -> Progress:
@@ -274,7 +375,9 @@ def stochastic(
     early-stopping split, whose best weights are returned in place of the last ones.
     """
     engine, m, reg = plan.engine, X.shape[0], plan.regularization
-    if plan.augment is None:
+    if is_sparse(X):
+        epoch_fn = SparseEpoch(engine, X, y, plan.optimizer, plan.config.l2, reg)
+    elif plan.augment is None:
         extra = () if reg is None else (reg,)
         epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2, *extra)
     else:
@@ -290,7 +393,7 @@ def stochastic(
             return shuffled_fn(params, natural, batch_size, learning_rate, state)
 
     def predict(p: Params, X_other: np.ndarray) -> np.ndarray:
-        return np.argmax(engine.predict_proba(p, X_other), axis=1)
+        return np.argmax(proba_of(engine, p, X_other), axis=1)
 
     score = None
     if validation is not None:

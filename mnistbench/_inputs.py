@@ -12,6 +12,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 from sklearn.utils.multiclass import unique_labels
@@ -19,7 +20,8 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from mnistbench.reference.augment import MAX_ALPHA, MAX_ROTATE
 from mnistbench.reference.model import SIDE
-from mnistbench.reference.network import INITS
+from mnistbench.reference.network import ACTIVATION_ALIASES, INITS, activation_name
+from mnistbench.reference.network import ACTIVATIONS as REFERENCE_ACTIVATIONS
 from mnistbench.reference.optim import SCHEDULES
 
 from .engines import ENGINES
@@ -27,9 +29,13 @@ from .engines import ENGINES
 # validate_data keeps these dtypes and converts others to the first: uint8 stays uint8 (pixels,
 # scaled by 1/255 inside the kernels), ints, bools and numeric objects become floats.
 X_DTYPES = (np.float64, np.float32, np.uint8)
-# scikit-learn's activation names and the layer-stack reference's, one vocabulary.
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity",
-               "sigmoid": "sigmoid", "leaky_relu": "leaky_relu", "gelu": "gelu"}  # fmt: skip
+# Sparse formats X may come in (others are converted to the first, as scikit-learn does).
+SPARSE = ["csr", "csc"]
+# The estimator's activation names, each to the reference's (one vocabulary: scikit-learn's
+# relu, tanh, logistic, identity; our leaky_relu, gelu; "sigmoid" an alias of logistic).
+ACTIVATIONS = {
+    name: activation_name(name) for name in (*REFERENCE_ACTIVATIONS, *ACTIVATION_ALIASES)
+}
 
 CONSTRAINTS: dict[str, list] = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -56,7 +62,7 @@ CONSTRAINTS: dict[str, list] = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     "engine": [StrOptions(set(ENGINES))],
-    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64}), None],
     "lr_schedule": [StrOptions(set(SCHEDULES))],
     "init": [StrOptions({"auto", *INITS})],
     "callback": [callable, None],
@@ -91,8 +97,34 @@ def architecture(hidden_layer_sizes: Any, activation: str, engine: str) -> tuple
     return hidden, activation
 
 
-def kernel_X(X: np.ndarray, dtype: np.typing.DTypeLike) -> np.ndarray:
-    """The engines' input: uint8 pixels as they are, anything else in the weights' dtype."""
+def weights_dtype(est: Any) -> np.dtype:
+    """The dtype the estimator trains in: its ``dtype``, or (None) the one the last
+    ``fit``/``partial_fit`` resolved from X (:func:`dtype_for`)."""
+    if est.dtype is not None:
+        return np.dtype(est.dtype)
+    return est.__dict__.get("_weights_dtype", np.dtype(np.float64))
+
+
+def dtype_for(dtype: Any, X: np.ndarray, fitted: np.dtype | None) -> np.dtype:
+    """``dtype``, or (None) scikit-learn's rule: the fitted weights' dtype when training
+    continues (``fitted``), else float32 for float32 X and float64 for anything else."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    if fitted is not None:
+        return np.dtype(fitted)
+    return np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+
+
+def kernel_X(X: Any, dtype: np.typing.DTypeLike) -> Any:
+    """The engines' input: uint8 pixels as they are, anything else in the weights' dtype;
+    sparse X stays sparse (CSR; uint8 pixels as floats / 255, as the reference reads them),
+    densified a chunk of rows at a time (mnistbench._sparse)."""
+    if scipy.sparse.issparse(X):
+        dtype = np.dtype(dtype)
+        X = X.tocsr()
+        if X.dtype == np.uint8:
+            return (X.astype(dtype) / dtype.type(255)).tocsr()
+        return X if X.dtype == dtype else X.astype(dtype)
     if X.dtype == np.uint8:
         return np.ascontiguousarray(X)
     return np.ascontiguousarray(X, dtype=dtype)
@@ -156,11 +188,11 @@ def dev_set(est: Any, X_dev: Any, y_dev: Any, classes: np.ndarray):
         raise ValueError("pass both X_dev and y_dev, or neither")
     if X_dev is None:
         return None
-    X_dev = validate_data(est, X_dev, reset=False, dtype=X_DTYPES)
+    X_dev = validate_data(est, X_dev, reset=False, dtype=X_DTYPES, accept_sparse=SPARSE)
     codes = encode(classes, column_or_1d(y_dev))
     if codes.shape[0] != X_dev.shape[0]:
         raise ValueError(f"y_dev has {codes.shape[0]} labels but X_dev has {X_dev.shape[0]} rows")
-    return kernel_X(X_dev, np.dtype(est.dtype)), codes
+    return kernel_X(X_dev, weights_dtype(est)), codes
 
 
 def penalty(params: tuple[np.ndarray, ...], l2: float, l1: float = 0.0) -> float:

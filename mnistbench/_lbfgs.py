@@ -14,6 +14,7 @@ from mnistbench.reference.model import History, Params
 from mnistbench.reference.optim import arrays_like
 
 from ._inputs import penalty
+from ._sparse import gradients
 from .engines import Engine
 
 __all__ = ["lbfgs"]
@@ -48,7 +49,7 @@ def lbfgs(
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         current = unpack(x)
-        grads, loss = engine.gradients(current, X, y, l2)
+        grads, loss = gradients(engine, current, X, y, l2)
         if l1:
             grads = [g + (l1 * np.sign(p) if i % 2 == 0 else 0) for i, (g, p)
                      in enumerate(zip(grads, current, strict=True))]  # fmt: skip

@@ -28,14 +28,17 @@ from . import _fitting
 from ._inputs import (
     ACTIVATIONS,
     CONSTRAINTS,
+    SPARSE,
     X_DTYPES,
     classes_of,
     cross_entropy,
     dev_set,
+    dtype_for,
     encode,
     kernel_X,
     seed_of,
 )
+from ._sparse import predict_proba
 from .engines import ENGINES
 
 __all__ = ["ENGINES", "MLPClassifier", "NotFittedError"]
@@ -53,8 +56,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``max_fun``. ``alpha`` is scikit-learn's: the loss adds ``0.5 * alpha * |W|^2 /
     batch_size`` (``/ n_samples`` for lbfgs), i.e. our kernels' ``l2 = alpha / batch_size``.
 
+    As there: float32 X trains and predicts in float32; X may be sparse (CSR/CSC, densified
+    a chunk of rows at a time, :mod:`mnistbench._sparse`);
+    ``warm_start`` and ``partial_fit`` continue scikit-learn's training state (``t_``, the
+    no-improvement count, validation scores and best weights; a warm start restarts the
+    optimizer, as there); ``coefs_``/``intercepts_`` may be assigned (checked, then trained
+    from); ``activation`` is "identity", "logistic" (alias "sigmoid"), "tanh", "relu" or our
+    "leaky_relu", "gelu".
+
     Our extras: ``engine`` ("numba", or "numpy" for the reference), ``dtype`` of the weights
-    ("float64"/"float32"), ``lr_schedule`` (constant/step/cosine over ``max_iter`` epochs,
+    (None: follow X, float32 for float32 X, else float64; or "float64"/"float32"),
+    ``lr_schedule`` (constant/step/cosine over ``max_iter`` epochs,
     multiplied into scikit-learn's ``learning_rate`` rule), ``init`` ("auto": He for ReLU,
     Glorot otherwise; "seed": the seed notebook's uniform [-0.5, 0.5); "he"; "glorot"),
     ``callback(epoch, loss, train_accuracy, dev_accuracy)`` and ``log_interval`` (epochs
@@ -83,15 +95,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     running statistics are saved in model files). Any of them trains a layer stack (never the
     fused seed kernels).
 
-    Differences: ``uint8`` X is read as 8-bit pixels and scaled by 1/255 inside the kernels
-    (the one-byte-per-pixel fast path); pass floats to use values as they are. Binary problems
-    use two softmax outputs (scikit-learn: one logistic unit), so ``out_activation_`` is always
-    "softmax" and ``n_outputs_`` the number of classes. Momentum uses PyTorch's form (the same
-    steps as scikit-learn's at a constant rate). The L2 term of the last, smaller batch uses the
+    Differences, on purpose: ``uint8`` X is read as 8-bit pixels and scaled by 1/255 inside
+    the kernels (the one-byte-per-pixel fast path); pass floats to use values as they are.
+    Binary problems use two softmax outputs (scikit-learn: one logistic unit),
+    so ``out_activation_`` is always "softmax" and ``n_outputs_`` the number of classes.
+    Momentum uses PyTorch's form (the same steps as scikit-learn's at a constant rate). The
+    default ``init="auto"`` draws He weights for the ReLU family. ``n_iter_`` after
+    ``partial_fit`` counts every epoch trained. The L2 term of the last, smaller batch uses the
     full batch's coefficient. A loss that becomes NaN/Inf or 10x its starting value raises
     :class:`~mnistbench.reference.training.TrainingDiverged`. No ``sample_weight``; no
-    multilabel targets. Any ``hidden_layer_sizes`` and activation (but ``identity``) runs: one
-    ReLU layer of at most 32 units on the seed's fused kernels, the rest on the layer-stack ones.
+    multilabel targets. Any ``hidden_layer_sizes`` and activation runs: one ReLU layer of at
+    most 32 units on the seed's fused kernels, the rest on the layer-stack ones.
     """
 
     _parameter_constraints: ClassVar[dict] = CONSTRAINTS
@@ -123,7 +137,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         max_fun=15000,
         engine="numba",
-        dtype="float64",
+        dtype=None,
         lr_schedule="constant",
         init="auto",
         callback=None,
@@ -190,9 +204,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         whose accuracy ``history_`` logs. Raises ``TrainingDiverged`` (leaving the estimator
         as it was) if the loss diverges.
         """
-        warm = self.warm_start and hasattr(self, "params_")
-        X, y = self._validate_Xy(X, y, reset=not warm)
-        classes = self.classes_ if warm else classes_of(y if classes is None else classes)
+        warm = self.warm_start and self._assigned_weights() is not None
+        X, y = self._validate_Xy(
+            X, y, reset=not (warm and hasattr(self, "n_features_in_")), continuing=warm
+        )
+        if warm and hasattr(self, "classes_"):
+            classes = self.classes_
+        else:
+            classes = classes_of(y if classes is None else classes)
         if warm and set(unique_labels(y)) != set(classes):
             raise ValueError(
                 "warm_start can only be used where `y` has the same classes as in the previous "
@@ -202,8 +221,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         seed = seed_of(self.random_state)
         params = _fitting.start_params(self, X.shape[1], len(classes), seed, warm)
         started = time.perf_counter()
-        previous = self._progress if warm else None
-        params, history, progress = _fitting.train(self, params, X, codes, seed, dev, previous)
+        previous = getattr(self, "_progress", None) if warm else None
+        params, history, progress = _fitting.train(
+            self, params, X, codes, seed, dev, previous, classes
+        )
         self.classes_ = classes
         seconds = time.perf_counter() - started
         self._set_fitted(params, history, progress, progress.epochs_done, seconds)
@@ -225,16 +246,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         if self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
-        first = not hasattr(self, "params_")
+        first = self._assigned_weights() is None
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        if not first and classes is not None:
+        if not first and classes is not None and hasattr(self, "classes_"):
             if not np.array_equal(unique_labels(classes), self.classes_):
                 raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                                  f"partial_fit, was: {self.classes_!r}")  # fmt: skip
-        X, y = self._validate_Xy(X, y, reset=first)
-        labels = classes_of(classes) if first else self.classes_
+        X, y = self._validate_Xy(
+            X, y, reset=not hasattr(self, "n_features_in_"), continuing=not first
+        )
+        labels = self.classes_ if hasattr(self, "classes_") else classes_of(classes)
         codes, seed = encode(labels, y), seed_of(self.random_state)
+        if not first:
+            self._assigned_weights(len(labels))
         params = _fitting.start_params(self, X.shape[1], len(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
@@ -248,7 +273,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             callback=self.callback,
         )  # fmt: skip
         seconds = getattr(self, "fit_seconds_", 0.0)
-        if not first:
+        if hasattr(self, "history_"):
             history = _fitting.continued(self.history_, history, seconds)
         self.classes_ = labels
         self._set_fitted(params, history, progress, progress.epochs_done,
@@ -258,8 +283,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=X_DTYPES)
-        return self._proba(self.params_, kernel_X(X, self.params_.dtype))
+        X = validate_data(self, X, reset=False, dtype=X_DTYPES, accept_sparse=SPARSE)
+        params = self._assigned_weights()
+        return self._proba(params, kernel_X(X, params.dtype))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """``log(predict_proba(X))``."""
@@ -279,23 +305,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y has {codes.shape[0]} labels but X has {proba.shape[0]} rows")
         return cross_entropy(proba, codes)
 
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices in scikit-learn's layout: ``coefs_[i]`` is (n_in_i, n_out_i)."""
-        check_is_fitted(self)
-        return [W.T for W in self.params_[0::2]]
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors: ``intercepts_[i]`` is (n_out_i,)."""
-        check_is_fitted(self)
-        return list(self.params_[1::2])
-
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model (weights, labels, parameters, history) atomically."""
         from .model_files import save_estimator
 
         check_is_fitted(self)
+        self._assigned_weights()
         return save_estimator(self, path)
 
     @classmethod
@@ -305,23 +320,67 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         return load_estimator(cls, path)
 
+    def _assigned_weights(self, n_out: int | None = None):
+        """``params_``, first rebuilt from ``coefs_``/``intercepts_`` where the user assigned
+        new arrays to them (scikit-learn's way to set starting weights); None when neither
+        exists. The lists hold views of ``params_``, so edits in place need no rebuild."""
+        coefs, intercepts = self.__dict__.get("coefs_"), self.__dict__.get("intercepts_")
+        params = self.__dict__.get("params_")
+        if coefs is None and intercepts is None:
+            return params
+        views = self.__dict__.get("_weight_views", ())
+        if params is not None and all(isinstance(v, list | tuple) for v in (coefs, intercepts)):
+            arrays = [*coefs, *intercepts]
+            if len(arrays) == len(views) and all(
+                a is b for a, b in zip(arrays, views, strict=True)
+            ):
+                return params
+        if n_out is None and hasattr(self, "classes_"):
+            n_out = len(self.classes_)
+        params = _fitting.assigned_params(self, coefs, intercepts, n_out, params)
+        self.params_ = params
+        self._set_weight_views()
+        return params
+
+    def _set_weight_views(self) -> None:
+        params = self.params_
+        self.coefs_ = [W.T for W in params[0::2]]
+        self.intercepts_ = list(params[1::2])
+        self._weight_views = (*self.coefs_, *self.intercepts_)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object's is the live __dict__
+        for name in ("coefs_", "intercepts_", "_weight_views"):
+            state.pop(name, None)  # views; rebuilt from params_ on unpickling
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "params_" in state:
+            self._set_weight_views()
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")  # n_features_in_ is set before training can fail
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # the kernels read dense rows
+        tags.input_tags.sparse = True  # CSR/CSC, densified a chunk of rows at a time
         tags.classifier_tags.multi_label = False  # softmax over classes only
         return tags
 
-    def _validate_Xy(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES)
+    def _validate_Xy(self, X, y, reset: bool, continuing: bool) -> tuple[np.ndarray, np.ndarray]:
+        """X in the weights' dtype (resolved here for ``dtype=None``: :func:`dtype_for`), y
+        checked as classification targets."""
+        X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES, accept_sparse=SPARSE)
         check_classification_targets(y)
-        return kernel_X(X, np.dtype(self.dtype)), y
+        fitted = self.params_.dtype if continuing else None
+        self._weights_dtype = dtype_for(self.dtype, X, fitted)
+        return kernel_X(X, self._weights_dtype), y
 
     def _proba(self, params, X: np.ndarray) -> np.ndarray:
         # The activation as set now, like scikit-learn's own predict
-        return ENGINES[self.engine].bind(ACTIVATIONS[self.activation]).predict_proba(params, X)
+        engine = ENGINES[self.engine].bind(ACTIVATIONS[self.activation])
+        return predict_proba(engine, params, X)
 
     def _set_fitted(self, params, history, progress, n_iter: int, seconds: float) -> None:
         arrays = params.all_arrays() if hasattr(params, "all_arrays") else params
@@ -329,6 +388,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")  # fmt: skip
         self.params_, self.history_, self._progress = params, history, progress
+        self._set_weight_views()
         self.n_iter_, self.t_ = int(n_iter), progress.samples_seen
         self.loss_curve_ = list(progress.loss_curve)
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else progress.initial_loss

@@ -339,7 +339,8 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
         settings["hidden_layer_sizes"] = hidden
     elif isinstance(saved, list):
         settings["hidden_layer_sizes"] = tuple(saved)
-    settings["dtype"] = params.dtype.name
+    if settings.get("dtype") is not None:  # None (follow X) stays: the weights' dtype is kept
+        settings["dtype"] = params.dtype.name
     try:
         estimator = cls(**settings)
         estimator._validate_params()
@@ -371,7 +372,7 @@ def _json_value(name: str, value: Any) -> Any:
     if name == "hidden_layer_sizes":
         return int(value) if isinstance(value, Integral) else [int(v) for v in value]
     if name == "dtype":
-        return np.dtype(value).name
+        return None if value is None else np.dtype(value).name
     if name == "random_state" and not isinstance(value, Integral):
         return None
     if isinstance(value, (set, frozenset)):  # augment={"affine", "noise"}

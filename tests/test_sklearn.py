@@ -216,7 +216,7 @@ def test_invscaling_rate_falls_with_the_samples_seen():
                          True, False)  # fmt: skip
     progress = _fitting.Progress(None, None, 1.0, samples_seen=0)
     assert progress.learning_rate(plan, 0) == 0.5
-    progress.samples_seen = 80
+    progress.samples_seen = progress.rate_samples = 80
     assert progress.learning_rate(plan, 1) == pytest.approx(0.5 / 81**0.25, rel=1e-15)
 
 

@@ -1,0 +1,133 @@
+"""Sparse X (SciPy CSR/CSC) in the estimator: densified a chunk of rows at a time, never whole.
+
+The engines read dense rows, so a sparse X reaches them through a preallocated buffer of
+:data:`CHUNK_ROWS` rows: in training a chunk of whole mini-batches of the epoch's order at a
+time (:class:`SparseEpoch`, the engine's own epoch function then steps through the chunk's
+batches), in prediction, the full-batch L-BFGS gradient and the early-stopping score a chunk of
+consecutive rows at a time. The steps are those of the dense matrix: same batches, same order,
+same arithmetic. CSC is converted to CSR once (a sparse copy) so rows index cheaply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from mnistbench.reference.model import Params
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState, arrays_like
+
+__all__ = ["CHUNK_ROWS", "SparseEpoch", "gradients", "is_sparse", "predict_proba", "rows_of"]
+
+# Rows densified per buffer (rounded down to whole batches in training, at least one batch):
+# 1,024 rows of 784 float32 features are 3 MiB.
+CHUNK_ROWS = 1024
+
+
+def is_sparse(X: Any) -> bool:
+    return scipy.sparse.issparse(X)
+
+
+def rows_of(X: Any) -> Any:
+    """X with cheap row access: CSR as it is, any other sparse format as CSR; dense as is."""
+    return X.tocsr() if is_sparse(X) and X.format != "csr" else X
+
+
+def _dense(X: Any, rows: Any, out: np.ndarray) -> np.ndarray:
+    """``out`` <- the dense rows ``X[rows]`` (a slice or an index array)."""
+    out.fill(0)
+    X[rows].toarray(out=out)
+    return out
+
+
+def predict_proba(engine: Any, params: Params, X: Any) -> np.ndarray:
+    """``engine.predict_proba`` on X, a chunk of dense rows at a time where X is sparse."""
+    if not is_sparse(X):
+        return engine.predict_proba(params, X)
+    X, m = rows_of(X), X.shape[0]
+    out = np.empty((m, params[-1].shape[0]), params.dtype)
+    buffer = np.zeros((min(CHUNK_ROWS, m), X.shape[1]), X.dtype)
+    for start in range(0, m, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, m)
+        dense = _dense(X, slice(start, stop), buffer[: stop - start])
+        out[start:stop] = engine.predict_proba(params, dense)
+    return out
+
+
+def gradients(engine: Any, params: Params, X: Any, y: np.ndarray, l2: float):
+    """``engine.gradients`` on X: for sparse X the row-weighted mean of the chunks' (each
+    already mean gradient + ``l2 W``, so the weights, summing to 1, keep the L2 term whole)."""
+    if not is_sparse(X):
+        return engine.gradients(params, X, y, l2)
+    X, m = rows_of(X), X.shape[0]
+    buffer = np.zeros((min(CHUNK_ROWS, m), X.shape[1]), X.dtype)
+    total, loss = [np.zeros(p.shape, np.float64) for p in params], 0.0
+    for start in range(0, m, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, m)
+        dense = _dense(X, slice(start, stop), buffer[: stop - start])
+        grads, chunk_loss = engine.gradients(params, dense, y[start:stop], l2)
+        weight = (stop - start) / m
+        for acc, g in zip(total, grads, strict=True):
+            acc += weight * g
+        loss += weight * chunk_loss
+    return arrays_like(params, (g.astype(params.dtype) for g in total)), loss
+
+
+class SparseEpoch:
+    """An epoch function for the shared loop on sparse X (see the module docstring).
+
+    ``engine``: a :class:`mnistbench.engines.Engine`; X: (m, n) CSR in the kernels' input
+    dtype (uint8 pixels or the weights' float); y: (m,) int64 codes; ``regularization``:
+    dropout/L1/batch norm for the engine's epoch function, or None.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        X: Any,
+        y: np.ndarray,
+        optimizer: OptimizerConfig,
+        l2: float,
+        regularization: Any = None,
+    ) -> None:
+        self.engine, self.X, self.y = engine, rows_of(X), y
+        self.optimizer, self.l2, self.regularization = optimizer, l2, regularization
+        self._bound: dict[int, tuple] = {}
+
+    def _buffer(self, params: Params, rows: int) -> tuple:
+        """(X, y, step) on preallocated (rows, n) buffers, built once per chunk size."""
+        if rows not in self._bound:
+            X_batch = np.zeros((rows, self.X.shape[1]), self.X.dtype)
+            y_batch = np.zeros(rows, np.int64)
+            extra = () if self.regularization is None else (self.regularization,)
+            step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2, *extra)
+            self._bound[rows] = (X_batch, y_batch, step)
+        return self._bound[rows]
+
+    def __call__(
+        self,
+        params: Params,
+        order: np.ndarray,
+        batch_size: int,
+        learning_rate: float,
+        state: OptimizerState,
+    ) -> tuple[Params, float, int]:
+        m = order.shape[0]
+        chunk = min(max(1, CHUNK_ROWS // batch_size) * batch_size, m)
+        X_batch, y_batch, step = self._buffer(params, chunk)
+        natural = np.arange(chunk, dtype=np.int64)
+        loss_sum, correct = 0.0, 0
+        for start in range(0, m, chunk):
+            rows = order[start : start + chunk]
+            n = rows.shape[0]
+            _dense(self.X, rows, X_batch[:n])
+            np.take(self.y, rows, out=y_batch[:n])
+            # Dropout masks are drawn for the data-set rows, not the buffer's.
+            extra = {} if self.regularization is None else {"rows": rows}
+            params, batch_loss, batch_correct = step(
+                params, natural[:n], batch_size, learning_rate, state, **extra
+            )
+            loss_sum += batch_loss
+            correct += batch_correct
+        return params, loss_sum, correct
