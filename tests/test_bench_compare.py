@@ -324,12 +324,13 @@ def test_real_pair_of_quick_runs_compares_a_planted_slowdown(tmp_path, monkeypat
                                     (("float64", "float64"), ("float64", "uint8"),
                                      ("float32", "float32"), ("float32", "uint8"))}  # fmt: skip
     calibrations = [r["calibration"]["times_ms"] for r in results]
-    assert [len(c) for c in calibrations] == [5, 5]
+    assert [len(c) for c in calibrations] == [15, 15]  # 5 rounds in each of 3 processes
     for key, fields in printed.items():
         old_row, new_row = (next(r for r in result["full_batch"]
                                  if (r["name"], r["dtype"], r["input_dtype"]) == key)
                             for result in results)  # fmt: skip
-        assert len(old_row["times_ms"]) == len(new_row["times_ms"]) == 5
+        assert len(old_row["times_ms"]) == len(new_row["times_ms"]) == 15
+        assert [len(g) for g in new_row["times_ms_by_process"]] == [5, 5, 5]
         assert old_row["process"] == new_row["process"] == "numba"
         ratio = np.median(new_row["times_ms"]) / np.median(old_row["times_ms"])
         ratio /= np.median(calibrations[1]) / np.median(calibrations[0])

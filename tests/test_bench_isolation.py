@@ -141,6 +141,8 @@ def test_bench_json_names_the_process_of_every_row_and_the_report_says_so(tmp_pa
         "numpy",
         "--batch-sizes",
         "128",
+        "--processes",
+        "2",
         "--json",
         str(out),
     ]
@@ -150,8 +152,9 @@ def test_bench_json_names_the_process_of_every_row_and_the_report_says_so(tmp_pa
     assert "[bench" in result.stderr and "timing" in result.stderr  # progress on stderr
     bench = json.loads(out.read_text())
     processes = bench["processes"]
-    assert set(processes) == {"numba", "numpy", "notebook"}
-    assert len({facts["pid"] for facts in processes.values()}) == 3
+    systems = {"numba", "numpy", "notebook"}
+    assert set(processes) == systems | {f"{system}#1" for system in systems}  # 2 per system
+    assert len({facts["pid"] for facts in processes.values()}) == 6
     expected = {
         "notebook": "notebook",
         "reference": "numpy",
@@ -160,9 +163,10 @@ def test_bench_json_names_the_process_of_every_row_and_the_report_says_so(tmp_pa
     }
     for row in bench["full_batch"]:
         assert row["process"] == expected[row["name"]]
+        assert [len(rounds) for rounds in row["times_ms_by_process"]] == [2, 2]
     for row in bench["minibatch"]:
         assert row["process"] == expected[row["name"].split()[0]]
-    assert len(bench["calibration"]["times_ms"]) == 2
+    assert len(bench["calibration"]["times_ms"]) == 4
     assert bench["machine"]["threading_layer"] == processes["numba"]["numba_threading_layer"]
     quiet = subprocess.run(
         [*command, "--quiet", "--no-minibatch"], capture_output=True, text=True, timeout=600
