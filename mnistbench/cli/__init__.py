@@ -16,10 +16,22 @@ compiling, it says so on stderr (``compiling Numba kernels for float64 (...)...`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from . import augment, bench, predict, sweep, train
+
+def _interrupted_at_start() -> None:
+    """Ctrl-C while the command line loads: one line, exit 130 (nothing is open yet; a plain
+    exit from inside an import can still end in Python's own SIGINT exit)."""
+    print("mnistbench: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+try:
+    from . import augment, bench, predict, sweep, train
+except KeyboardInterrupt:
+    _interrupted_at_start()
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -62,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser(with_bench=with_bench).parse_args(argv)
     except SystemExit as e:  # argparse: --help, --version (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _interrupted_at_start()
     if args.command == "bench":
         return args.handler(args)
     return _run_guarded(args)

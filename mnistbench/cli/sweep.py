@@ -16,6 +16,7 @@ from typing import Any
 from ._args import HelpFormatter, positive_int
 
 EXIT_OK = 0
+EXIT_TRIALS_LOST = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -180,9 +181,10 @@ def run(args: argparse.Namespace) -> int:
     )
     summary, results = run_sweep(grid, options)
     ran = summary.done
+    lost = f", {summary.lost} lost to the cluster" if summary.lost else ""
     print(
-        f"{summary.total} trials: {ran} run ({summary.failed} failed), {summary.skipped} already "
-        f"in {results.path}; trials took {summary.seconds:.1f} s after "
+        f"{summary.total} trials: {ran} run ({summary.failed} failed){lost}, {summary.skipped} "
+        f"already in {results.path}; trials took {summary.seconds:.1f} s after "
         f"{summary.warm_seconds:.1f} s of kernel warm-up",
         flush=True,
     )
@@ -193,6 +195,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if summary.lost:
+        print(
+            f"mnistbench sweep: {summary.lost} trials did not run: {summary.lost_reason}; "
+            f"{results.path} holds every finished trial, rerun with --resume to run the rest",
+            file=sys.stderr,
+        )
+        return EXIT_TRIALS_LOST
     return EXIT_OK
 
 

@@ -1,5 +1,12 @@
 """The results file: one row per finished trial, rewritten atomically after every trial.
 
+One sweep writes a results file at a time: it holds an advisory lock (``fcntl.flock`` on a
+hidden ``.NAME.lock`` beside it) from the existence check to its last row, and a second sweep on
+the same file, with or without ``--resume``, is refused at once, before any trial runs. Rows
+are only ever added or replaced by a rerun of the same trial: the file is rewritten from the
+rows read under the lock plus the new ones, to a temporary file that replaces it by rename,
+with the file and then its directory synced.
+
 Parquet (``.parquet``/``.pq``, needs pyarrow) or CSV (``.csv``), chosen by the file's suffix.
 Columns: ``trial``, ``trial_key``, one column per swept parameter (tuples as JSON text; a
 parameter a trial does not set shows the estimator's default), the outcome (``dev_accuracy``,
@@ -10,7 +17,9 @@ ran the seed notebook's setting), ``finished`` (UTC time) and ``grid_fingerprint
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import importlib.util
 import json
 import os
@@ -103,6 +112,68 @@ def _check_writable(path: Path) -> None:
         raise GridError(f"results path {path} exists and is not readable")
 
 
+def lock_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
+def _lock(path: Path) -> int:
+    """An exclusive lock on ``path``'s lock file, held until :func:`_unlock`; a second sweep on
+    the same file gets :class:`GridError` at once. Returns the lock file's descriptor."""
+    lock = lock_path(path)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise GridError(f"cannot create the lock file {lock} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise GridError(
+                f"{path} is being written by another sweep ({holder}); wait for it to finish, "
+                "then continue the file with --resume, or choose another --out"
+            ) from None
+        try:  # the holder before us may have removed the lock file after we opened it
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}, started {_now()}\n".encode())
+    return fd
+
+
+def _unlock(path: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(lock_path(path))  # while still locked: the next sweep makes a fresh one
+    os.close(fd)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a power loss can otherwise undo it)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; the rename stands anyway
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_lost(frame) -> Any:
+    """Rows whose error was the cluster's, not the trial's: written by sweeps before this one,
+    which recorded a task lost with its worker or its data as a failed trial with no worker
+    (a trial that ran always records where it ran). ``--resume`` reruns them."""
+    worker = frame["worker"].fillna("").astype(str) if "worker" in frame else ""
+    return (frame["error"] != "") & (worker == "")
+
+
 def _cell(value: Any) -> Any:
     """A parameter value as a table cell: tuples and lists as JSON text."""
     return json.dumps(list(value)) if isinstance(value, (tuple, list)) else value
@@ -113,7 +184,9 @@ class ResultsFile:
 
     ``resume=False`` refuses an existing file; ``resume=True`` reads it, refuses it if it was
     written by a different grid (leaving it untouched), and exposes :attr:`done`, the keys to
-    skip (failed trials count as done unless ``retry_failed``).
+    skip: trials that ran, failed ones too unless ``retry_failed`` (rows of trials lost to the
+    cluster by older versions are never done). Holds the file's lock until :meth:`close`;
+    another sweep on the same file is refused (:class:`GridError`) while it does.
     """
 
     def __init__(
@@ -138,12 +211,29 @@ class ResultsFile:
         self._old = None
         self.done: set[str] = set()
         self.rows: list[dict[str, Any]] = []
-        if self.path.exists():
-            if not resume:
-                raise GridError(
-                    f"{self.path} exists: pass --resume to continue it, or choose another --out"
-                )
-            self._load(retry_failed)
+        self._lock_fd: int | None = _lock(self.path)
+        try:
+            if self.path.exists():
+                if not resume:
+                    raise GridError(
+                        f"{self.path} exists: pass --resume to continue it, or choose another --out"
+                    )
+                self._load(retry_failed)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the file to other sweeps (also done by the process's exit)."""
+        if self._lock_fd is not None:
+            _unlock(self.path, self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _load(self, retry_failed: bool) -> None:
         frame = read_results(self.path)
@@ -155,9 +245,10 @@ class ResultsFile:
                 "untouched: use the grid that wrote it, or another --out"
             )
         self._old = frame
+        ran = ~is_lost(frame)
         ok = frame["error"] == ""
         keys = frame["trial_key"].astype(str)
-        self.done = set(keys if not retry_failed else keys[ok])
+        self.done = set(keys[ran] if not retry_failed else keys[ok])
 
     @property
     def n_old(self) -> int:
@@ -171,7 +262,7 @@ class ResultsFile:
         )
         row.update({name: record.get(name) for name in OUTCOME_COLUMNS})
         row["grid_fingerprint"] = self.fingerprint
-        row["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        row["finished"] = _now()
         self.rows.append(row)
         self.write()
 
@@ -188,6 +279,8 @@ class ResultsFile:
         return pd.concat([old, new], ignore_index=True)
 
     def write(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError(f"{self.path} was closed: its lock is released")
         frame = self.frame()
         if self.kind == "parquet":
             for name in frame.columns[frame.dtypes == "object"]:
@@ -199,3 +292,4 @@ class ResultsFile:
         else:
             with atomic_write(self.path, "w") as handle:
                 frame.to_csv(handle, index=False)
+        fsync_directory(self.path.parent)

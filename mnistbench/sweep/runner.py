@@ -5,17 +5,33 @@ a reference to it. The Numba kernels are compiled once in the client process (th
 is written there) and then loaded by every worker before any trial is submitted. At most one
 trial per worker thread is in flight, so "running" in the progress line is exact and Ctrl-C
 cancels little.
+
+A trial's own errors never leave :func:`run_trial` (they are its record), so a task that fails
+failed for the cluster: its worker died, or the scattered data went with the workers that held
+it. Such a trial is submitted again (the data scattered again first if it is gone), up to
+:data:`MAX_ATTEMPTS` times; a trial lost that often, or every trial left when the cluster has
+had no worker for :data:`WORKER_WAIT_S`, is counted as lost and gets no row, so ``--resume``
+runs it.
+
+Ctrl-C (SIGINT) is held while the embedded cluster starts and while it closes, in this process
+and in every process started meanwhile (the workers inherit the blocked signal), and arrives as
+``KeyboardInterrupt`` once the cluster is whole or gone: a half-started cluster is never left
+behind and no worker dies of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +45,18 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
 }
 CONNECT_TIMEOUT_S = 5
+MAX_ATTEMPTS = 3  # tries of a trial whose task the cluster loses (worker died, data lost)
+WORKER_WAIT_S = 20  # how long a cluster left with no worker is waited for
 
-__all__ = ["Summary", "connect", "local_cluster", "run_dask", "run_serial"]
+__all__ = [
+    "Summary",
+    "close_cluster",
+    "connect",
+    "local_cluster",
+    "run_dask",
+    "run_serial",
+    "sigint_held",
+]
 
 Sink = Callable[[Trial, dict[str, Any]], None]
 
@@ -43,6 +69,8 @@ class Summary:
     skipped: int = 0
     done: int = 0
     failed: int = 0
+    lost: int = 0
+    lost_reason: str = ""
     interrupted: bool = False
     warm_seconds: float = 0.0
     seconds: float = 0.0
@@ -80,22 +108,64 @@ class Progress:
             self.bar.close()
 
 
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold SIGINT while the block runs (in the main thread, and in every thread and process
+    started meanwhile, which inherit the blocked signal); a Ctrl-C pressed meanwhile arrives
+    as ``KeyboardInterrupt`` when the block is done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tuple[Any, Any]:
     """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each;
-    ``exclusive``: one process whose Numba and BLAS use every core (for timing trials)."""
+    ``exclusive``: one process whose Numba and BLAS use every core (for timing trials).
+
+    Started with SIGINT held (:func:`sigint_held`): the worker processes never see Ctrl-C,
+    and a Ctrl-C during the start closes the whole cluster before it arrives.
+    """
     from distributed import Client, LocalCluster
 
     n_workers = 1 if exclusive else n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        env={} if exclusive else dict(WORKER_ENV),
-        preload=["mnistbench.sweep._worker_setup"],
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster), cluster
+    cluster = client = None
+    try:
+        with sigint_held():  # a Ctrl-C meanwhile arrives at the end of this block
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                env={} if exclusive else dict(WORKER_ENV),
+                preload=["mnistbench.sweep._worker_setup"],
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,  # the sweep reports lost workers itself
+            )
+            client = Client(cluster)
+    except BaseException:
+        close_cluster(client, cluster)
+        raise
+    return client, cluster
+
+
+def close_cluster(client: Any, cluster: Any) -> None:
+    """Close the client and the embedded cluster (either may be None), SIGINT held and
+    Dask's shutdown chatter (heartbeats to closed comms) silenced."""
+    with sigint_held():
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL + 1)
+        try:
+            for part in (client, cluster):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.close()
+        finally:
+            quiet.setLevel(level)
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
@@ -170,20 +240,8 @@ def _one_worker_per_host(client: Any) -> list[str]:
     return sorted(chosen.values())
 
 
-def _fail(trial: Trial, error: BaseException) -> dict[str, Any]:
-    """The record of a trial whose task itself failed (worker died, cancelled, ...)."""
-    return {
-        "trial": trial.index,
-        "trial_key": trial.key,
-        "dev_accuracy": float("nan"),
-        "test_accuracy": float("nan"),
-        "train_seconds": float("nan"),
-        "n_iter": -1,
-        "threads": -1,
-        "machine": "",
-        "worker": "",
-        "error": f"{type(error).__name__}: {error}".strip()[:500],
-    }
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".strip()[:300]
 
 
 def _warm_locally(trials: list[Trial], data: TrialData) -> tuple[list[dict], Any, Any, float]:
@@ -225,47 +283,105 @@ def run_dask(
     """Trials as Dask tasks, at most one per worker thread at a time, recorded as they finish.
 
     ``exclusive``: at most one trial per machine at a time, on one worker of each machine, with
-    all the Numba threads that worker has, so ``train_seconds`` never shares cores.
+    all the Numba threads that worker has, so ``train_seconds`` never shares cores. A task the
+    cluster loses is submitted again (see the module docstring); Ctrl-C cancels what runs.
     """
+    summary = Summary(total=len(trials))
+    started = time.perf_counter()
+    try:
+        _run_tasks(client, trials, data, sink, progress, threads, exclusive, summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.seconds = time.perf_counter() - started - summary.warm_seconds
+    return summary
+
+
+class _ClusterGone(Exception):
+    """The cluster has had no worker for :data:`WORKER_WAIT_S`."""
+
+
+def _run_tasks(
+    client: Any,
+    trials: list[Trial],
+    data: TrialData,
+    sink: Sink,
+    progress: Progress,
+    threads: int | None,
+    exclusive: bool,
+    summary: Summary,
+) -> None:
     from distributed import as_completed
 
-    summary = Summary(total=len(trials))
-    settings, X_warm, y_warm, summary.warm_seconds = _warm_locally(trials, data)
-    started = time.perf_counter()
-    workers = list(client.nthreads())
+    warm_started = time.perf_counter()
+    settings, X_warm, y_warm, _ = _warm_locally(trials, data)
     warmed = [
         client.submit(warm_kernels, settings, X_warm, y_warm, workers=[w], pure=False)
-        for w in workers
+        for w in client.nthreads()
     ]
     client.gather(warmed, errors="skip")
-    summary.warm_seconds += time.perf_counter() - started
-    started = time.perf_counter()
-    data_future = client.scatter(data, broadcast=True)
-    queue = iter(trials)
+    summary.warm_seconds = time.perf_counter() - warm_started
+
+    def workers_present() -> None:
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise _ClusterGone(f"the cluster has had no worker for {WORKER_WAIT_S} s") from None
+
+    data_future = None
+
+    def scattered(check: bool = False) -> Any:
+        """The data on the workers; ``check``: ask the scheduler whether a worker still holds
+        it, and scatter it again if none does (they died with it)."""
+        nonlocal data_future
+        if data_future is not None and check:
+            try:  # a future cancelled with the data raises here
+                gone = data_future.status != "finished" or not client.who_has([data_future]).get(
+                    data_future.key
+                )
+            except Exception:
+                gone = True
+            if gone:
+                data_future = None
+        for attempt in range(MAX_ATTEMPTS):
+            if data_future is not None:
+                return data_future
+            workers_present()
+            try:
+                data_future = client.scatter(data, broadcast=True, hash=False)
+            except Exception as e:  # the workers went while it was on its way
+                if attempt + 1 == MAX_ATTEMPTS:
+                    reason = f"cannot scatter the data to the workers: {_describe(e)}"
+                    raise _ClusterGone(reason) from None
+        return data_future
+
+    pending = collections.deque(trials)  # lost trials go back to the front
+    attempts: collections.Counter[int] = collections.Counter()
     in_flight: dict[Any, Trial] = {}
     finished = as_completed()
-
     hosts = _one_worker_per_host(client) if exclusive else []
     busy: dict[Any, str] = {}
 
     def submit_more() -> None:
         slots = len(hosts) if exclusive else max(1, sum(client.nthreads().values()))
         while len(in_flight) < slots:
-            trial = next(queue, None)
-            if trial is None:
-                return
-            where = {}
+            where: dict[str, Any] = {}
             if exclusive:
-                free = next(w for w in hosts if w not in busy.values())
+                free = next((w for w in hosts if w not in busy.values()), None)
+                if free is None:
+                    return
                 where = {"workers": [free], "allow_other_workers": False}
+            if not pending:
+                return
+            shared = scattered()  # before the trial leaves the queue: _ClusterGone counts it
+            trial = pending.popleft()
             future = client.submit(
                 run_trial,
                 trial.key,
                 trial.index,
                 trial.params,
-                data_future,
+                shared,
                 None if exclusive else threads,
-                key=f"trial-{trial.index}-{trial.key}",
+                key=f"trial-{trial.index}-{trial.key}-{attempts[trial.index]}",
                 pure=False,
                 **where,
             )
@@ -282,15 +398,30 @@ def run_dask(
             busy.pop(future, None)
             try:
                 record = future.result()
-            except Exception as e:  # the task died with its worker, or could not run
-                record = _fail(trial, e)
+            except Exception as e:  # lost with its worker or its data: the cluster's failure
+                attempts[trial.index] += 1
+                if attempts[trial.index] < MAX_ATTEMPTS:
+                    pending.appendleft(trial)
+                else:
+                    summary.lost += 1
+                    summary.lost_reason = (
+                        f"trial #{trial.index} was lost {MAX_ATTEMPTS} times, last: {_describe(e)}"
+                    )
+                scattered(check=True)
+                if exclusive:
+                    hosts[:] = _one_worker_per_host(client)
+                submit_more()
+                progress.update(len(in_flight))
+                continue
             sink(trial, record)
             summary.done += 1
             summary.failed += bool(record["error"])
             submit_more()
             progress.update(len(in_flight), record)
-    except KeyboardInterrupt:
-        summary.interrupted = True
+    except _ClusterGone as e:
         client.cancel(list(in_flight))
-    summary.seconds = time.perf_counter() - started
-    return summary
+        summary.lost += len(in_flight) + len(pending)
+        summary.lost_reason = str(e)
+    except KeyboardInterrupt:
+        client.cancel(list(in_flight))
+        raise

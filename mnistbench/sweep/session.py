@@ -16,7 +16,15 @@ import numpy as np
 from . import params as estimator_params
 from .grid import Grid, GridError, Trial
 from .results import ResultsFile
-from .runner import Progress, Summary, connect, local_cluster, run_dask, run_serial
+from .runner import (
+    Progress,
+    Summary,
+    close_cluster,
+    connect,
+    local_cluster,
+    run_dask,
+    run_serial,
+)
 from .trial import TrialData
 
 DEFAULT_DEV_SIZE = 1000
@@ -114,22 +122,25 @@ def run_sweep(grid: Grid, options: SweepOptions) -> tuple[Summary, ResultsFile]:
         resume=options.resume,
         retry_failed=options.retry_failed,
     )
-    todo = [t for t in trials if t.key not in results.done]
+    with results:  # the file's lock, released when the sweep ends however it ends
+        todo = [t for t in trials if t.key not in results.done]
 
-    def sink(trial: Trial, record: dict[str, Any]) -> None:
-        record["seed_setting"] = estimator_params.is_seed_setting(trial.params, n_train, defaults)
-        results.append(record, trial.params)
+        def sink(trial: Trial, record: dict[str, Any]) -> None:
+            record["seed_setting"] = estimator_params.is_seed_setting(
+                trial.params, n_train, defaults
+            )
+            results.append(record, trial.params)
 
-    progress = Progress(len(todo), tty=options.progress_tty)
-    try:
-        if not todo:
-            summary = Summary()
-        elif options.serial:
-            summary = run_serial(todo, data, sink, progress, threads=None)
-        else:
-            summary = _run_on_cluster(todo, data, sink, progress, options)
-    finally:
-        progress.close()
+        progress = Progress(len(todo), tty=options.progress_tty)
+        try:
+            if not todo:
+                summary = Summary()
+            elif options.serial:
+                summary = run_serial(todo, data, sink, progress, threads=None)
+            else:
+                summary = _run_on_cluster(todo, data, sink, progress, options)
+        finally:
+            progress.close()
     summary.total = len(trials)
     summary.skipped = len(trials) - len(todo)
     return summary, results
@@ -146,6 +157,4 @@ def _run_on_cluster(
     try:
         return run_dask(client, todo, data, sink, progress, threads=1, exclusive=options.exclusive)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close_cluster(client, cluster)
