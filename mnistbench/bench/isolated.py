@@ -65,7 +65,8 @@ class _Worker:
 
 
 class Workers:
-    """One worker process per system, started on first use; a context manager closes them all.
+    """Worker processes, one per system (and per replica: ``add(..., replica=1)`` starts a second
+    process of the same system), started on first use; a context manager closes them all.
 
     ``env`` (default: this process's environment) is what the workers start with: the thread
     variables pinned by ``mnistbench bench``, plus ``XLA_FLAGS`` limiting JAX to ``threads``.
@@ -74,7 +75,7 @@ class Workers:
     def __init__(self, threads: int, env: dict[str, str] | None = None) -> None:
         self.threads = threads
         self.env = dict(os.environ if env is None else env)
-        self.env.setdefault("XLA_FLAGS", _xla_flags(threads))
+        self.env["XLA_FLAGS"] = _xla_flags(self.env.get("XLA_FLAGS", ""), threads)
         self._workers: dict[str, _Worker] = {}
         self._system_of: dict[str, str] = {}
         self.builds: dict[str, dict] = {}
@@ -154,8 +155,8 @@ def process_name(system: str, replica: int = 0) -> str:
     return system if replica == 0 else f"{system}#{replica}"
 
 
-def _xla_flags(threads: int) -> str:
-    flags = os.environ.get("XLA_FLAGS", "")
+def _xla_flags(flags: str, threads: int) -> str:
+    """``flags`` (the user's XLA_FLAGS) plus the flags that limit XLA's CPU pool to ``threads``."""
     extra = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
     extra += f"intra_op_parallelism_threads={threads}"
     return f"{flags} {extra}".strip()
