@@ -85,9 +85,18 @@ def wide_epoch(engine: str, sizes: tuple[int, ...], batch_size: int, m: int | No
     workload, as ``engine`` runs it: our Numba engine, the NumPy layer stack, or a peer loop."""
     from . import wide
 
-    X, y, _ = wide.workload(m)
+    X, y = wide_data(m)
     order = np.random.default_rng(0).permutation(len(y))
     return wide.epoch_case(engine, X, y, tuple(sizes), order, batch_size), {}
+
+
+@functools.cache
+def wide_data(m: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The wide section's rows, read once per worker process (not once per case)."""
+    from . import wide
+
+    X, y, _ = wide.workload(m)
+    return X, y
 
 
 def calibration():
