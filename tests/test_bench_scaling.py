@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnistbench.bench import main
-from mnistbench.bench.run import thread_counts
+from mnistbench.bench.options import thread_counts
 from mnistbench.bench.scaling import format_scaling, summarize_scaling
 
 

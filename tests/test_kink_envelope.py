@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import digit_like
+from mnistbench.reference.kinks import kink_envelope
 from mnistbench.reference.network import (
     Network,
     activation_grad,
     backward,
     forward,
     init_network,
-    kink_envelope,
 )
 from mnistbench.reference.training import as_float
 
@@ -70,7 +70,7 @@ def test_a_flipped_kink_at_a_zero_pre_activation_stays_inside_the_envelope(sizes
 def test_envelope_is_empty_away_from_kinks_and_the_peer_check_still_catches_wrong_gradients(
     monkeypatch,
 ):
-    from mnistbench.bench import wide
+    from mnistbench.bench import peers
 
     X8, Y = digit_like(256, seed=4)
     net = init_network((784, 16, 10), activation="relu", seed=5, dtype=np.float32)
@@ -88,6 +88,6 @@ def test_envelope_is_empty_away_from_kinks_and_the_peer_check_still_catches_wron
             g * (1.01 if i == 0 else 1.0) for i, g in enumerate(grads)
         )
 
-    monkeypatch.setattr(wide, "peer_gradients", scaled)
+    monkeypatch.setattr(peers, "peer_gradients", scaled)
     with pytest.raises(RuntimeError, match="refusing to time jax at hidden 16: its gradient 0"):
-        wide.check_peer_gradients("jax", net, X8, Y)
+        peers.check_peer_gradients("jax", net, X8, Y, rows=256)

@@ -20,14 +20,9 @@ from pathlib import Path
 from mnistbench.reference.files import atomic_write
 
 from .fingerprint import format_fingerprint
+from .options import THREAD_VARIABLES
 
 SCHEMA = "mnistbench-bench-scaling/1"
-THREAD_VARIABLES = (
-    "NUMBA_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-)
 
 
 def run_scaling(

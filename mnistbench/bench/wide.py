@@ -38,12 +38,12 @@ from mnistbench.reference.training import as_float
 
 from .isolated import time_isolated
 from .measure import PAUSE
+from .peers import check_peer_gradients
 
 __all__ = [
     "add_arguments",
     "architecture",
     "check",
-    "check_peer_gradients",
     "child_argv",
     "epoch_case",
     "epoch_flops",
@@ -118,7 +118,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
             start, X_float, y, order, batch_size, LEARNING_RATE, state, adam
         )[1]
     if engine in PEERS:
-        check_peer_gradients(engine, start, X, y)
+        check_peer_gradients(engine, start, X, y, CHECK_ROWS)
         if engine == "jax":
             from mnistbench.jax_engine import training_loop
         else:
@@ -127,70 +127,6 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
         loop = training_loop(start, X, y, optimizer="adam", learning_rate=LEARNING_RATE, **options)
         return lambda: loop(order, batch_size)
     raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
-
-
-def peer_gradients(engine: str, start, X, y) -> tuple[float, tuple]:
-    """(loss, gradients) of ``engine``'s own loss on (X, y) at ``start``, numpy arrays."""
-    if engine == "jax":
-        from mnistbench.jax_engine import gradients
-
-        return gradients(start, X, y)
-    import torch
-    import torch.nn.functional as F
-
-    from mnistbench.torch_engine import sequential
-
-    model = sequential(start)
-    if engine == "torch_compile":
-        model = torch.compile(model)
-    loss = F.cross_entropy(
-        model(torch.from_numpy(as_float(X, np.float32))),
-        torch.from_numpy(np.asarray(y, dtype=np.int64)),
-    )
-    loss.backward()
-    grads = []
-    for layer in (m for m in sequential_layers(model) if isinstance(m, torch.nn.Linear)):
-        grads += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
-    return float(loss.detach()), tuple(grads)
-
-
-def sequential_layers(model):
-    """The layers of an ``nn.Sequential``, through ``torch.compile``'s wrapper."""
-    return list(getattr(model, "_orig_mod", model))
-
-
-def check_peer_gradients(engine: str, start, X, y) -> None:
-    """Refuse to time ``engine`` unless its loss and gradients on the first rows agree with the
-    reference's (evaluated in float64) to the float32 tolerance (``TOL``) plus the ReLU kink
-    envelope (:func:`mnistbench.reference.network.kink_envelope`: where a pre-activation lies
-    within float32 rounding of 0, a correct implementation may take either side of the kink)."""
-    from mnistbench.reference.network import Network, backward, forward, kink_envelope, loss
-    from mnistbench.variants import TOL
-
-    rows = min(CHECK_ROWS, len(y))
-    X64 = as_float(X[:rows], np.float64)
-    exact = Network([np.asarray(a, dtype=np.float64) for a in start])
-    got_loss, got = peer_gradients(engine, start, X[:rows], y[:rows])
-    want = backward(exact, forward(exact, X64), X64, y[:rows])
-    envelope = kink_envelope(exact, X64, y[:rows])
-    atol, rtol = TOL[np.dtype(np.float32)]
-    if not abs(got_loss - loss(exact, X64, y[:rows])) <= atol + rtol * abs(got_loss):
-        raise RuntimeError(
-            f"refusing to time {engine} at hidden {sizes_text(start)}: its loss "
-            "differs from the reference's"
-        )
-    for index, (a, b, kink) in enumerate(zip(got, want, envelope, strict=True)):
-        if np.shape(a) != np.shape(b) or not np.all(
-            np.abs(a - b) <= atol + rtol * np.abs(b) + kink
-        ):
-            raise RuntimeError(
-                f"refusing to time {engine} at hidden {sizes_text(start)}: its "
-                f"gradient {index} differs from the reference's"
-            )
-
-
-def sizes_text(network) -> str:
-    return ",".join(map(str, network.sizes[1:-1]))
 
 
 def check(X, y, sizes, batch_size) -> None:
