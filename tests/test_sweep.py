@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from mnistbench.cli import main
-from mnistbench.sweep import GridError, load_grid, parse_set, runner, session
+from mnistbench.sweep import GridError, cluster, load_grid, parse_set, runner, session
 from mnistbench.sweep import params as sweep_params
 from mnistbench.sweep.grid import canonical
 from mnistbench.sweep.report import pareto_front, summarize
@@ -257,7 +257,7 @@ def test_silent_server_is_not_taken_for_a_scheduler():
         server.listen(4)
         started = time.perf_counter()
         with pytest.raises(GridError, match="cannot connect to the Dask scheduler"):
-            runner.connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=1)
+            cluster.connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=1)
         assert time.perf_counter() - started < 5
 
 

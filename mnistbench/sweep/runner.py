@@ -23,39 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import logging
-import os
-import signal
-import socket
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .grid import GridError, Trial
+from .grid import Trial
 from .trial import WARM_ROWS, TrialData, run_trial, warm_kernels, warm_settings
 
-WORKER_ENV = {
-    "NUMBA_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
-CONNECT_TIMEOUT_S = 5
 MAX_ATTEMPTS = 3  # tries of a trial whose task the cluster loses (worker died, data lost)
 WORKER_WAIT_S = 20  # how long a cluster left with no worker is waited for
 
 __all__ = [
     "Summary",
-    "close_cluster",
-    "connect",
-    "local_cluster",
     "run_dask",
     "run_serial",
-    "sigint_held",
 ]
 
 Sink = Callable[[Trial, dict[str, Any]], None]
@@ -106,126 +89,6 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[None]:
-    """Hold SIGINT while the block runs (in the main thread, and in every thread and process
-    started meanwhile, which inherit the blocked signal); a Ctrl-C pressed meanwhile arrives
-    as ``KeyboardInterrupt`` when the block is done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tuple[Any, Any]:
-    """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each;
-    ``exclusive``: one process whose Numba and BLAS use every core (for timing trials).
-
-    Started with SIGINT held (:func:`sigint_held`): the worker processes never see Ctrl-C,
-    and a Ctrl-C during the start closes the whole cluster before it arrives.
-    """
-    from distributed import Client, LocalCluster
-
-    n_workers = 1 if exclusive else n_workers or os.cpu_count() or 1
-    cluster = client = None
-    try:
-        with sigint_held():  # a Ctrl-C meanwhile arrives at the end of this block
-            cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                env={} if exclusive else dict(WORKER_ENV),
-                preload=["mnistbench.sweep._worker_setup"],
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,  # the sweep reports lost workers itself
-            )
-            client = Client(cluster)
-    except BaseException:
-        close_cluster(client, cluster)
-        raise
-    return client, cluster
-
-
-def close_cluster(client: Any, cluster: Any) -> None:
-    """Close the client and the embedded cluster (either may be None), SIGINT held and
-    Dask's shutdown chatter (heartbeats to closed comms) silenced."""
-    with sigint_held():
-        quiet = logging.getLogger("distributed")
-        level = quiet.level
-        quiet.setLevel(logging.CRITICAL + 1)
-        try:
-            for part in (client, cluster):
-                if part is not None:
-                    with contextlib.suppress(Exception):
-                        part.close()
-        finally:
-            quiet.setLevel(level)
-
-
-def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A client of an existing cluster; an unreachable scheduler fails within ``2 * timeout`` s.
-
-    A refused or unresolvable address fails at once; a server that accepts the connection but
-    does not answer as a Dask scheduler fails after ``timeout`` (Dask's own handshake has no
-    time limit, so the scheduler's identity is asked for first, under one).
-    """
-    from distributed import Client
-
-    if "://" not in address and ":" not in address:
-        raise GridError(f"--scheduler expects tcp://host:port, got {address!r}")
-    _probe(address, timeout)
-    try:
-        identity = asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
-    except Exception as e:  # refused, timed out, or garbage from a server that is not Dask
-        reason = str(e) or type(e).__name__
-        raise GridError(
-            f"cannot connect to the Dask scheduler at {address}: {reason} "
-            "(is a Dask scheduler listening there?)"
-        ) from None
-    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
-        raise GridError(f"{address} is not a Dask scheduler")
-    try:
-        client = Client(address, timeout=timeout)
-    except Exception as e:
-        raise GridError(f"cannot connect to the Dask scheduler at {address}: {e}") from None
-    if not client.nthreads():
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except Exception:
-            client.close()
-            raise GridError(f"the Dask scheduler at {address} has no workers") from None
-    return client
-
-
-async def _identity(address: str, timeout: float) -> Any:
-    from distributed.core import rpc
-
-    async with rpc(address, timeout=timeout) as scheduler:
-        return await scheduler.identity()
-
-
-def _probe(address: str, timeout: float) -> None:
-    """Fail at once on a refused or unresolvable TCP address (Dask would retry until timeout)."""
-    scheme, _, rest = address.rpartition("://")
-    if scheme not in ("", "tcp", "tls"):
-        return
-    host, _, port = rest.rpartition(":")
-    try:
-        port_number = int(port)
-    except ValueError:
-        raise GridError(f"--scheduler {address}: expected tcp://host:port") from None
-    try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", port_number), timeout):
-            pass
-    except OSError as e:
-        reason = e.strerror or str(e) or type(e).__name__
-        raise GridError(f"cannot connect to the Dask scheduler at {address}: {reason}") from None
 
 
 def _one_worker_per_host(client: Any) -> list[str]:

@@ -14,17 +14,10 @@ from typing import Any
 import numpy as np
 
 from . import params as estimator_params
+from .cluster import close_cluster, connect, local_cluster
 from .grid import Grid, GridError, Trial
 from .results import ResultsFile
-from .runner import (
-    Progress,
-    Summary,
-    close_cluster,
-    connect,
-    local_cluster,
-    run_dask,
-    run_serial,
-)
+from .runner import Progress, Summary, run_dask, run_serial
 from .trial import TrialData
 
 DEFAULT_DEV_SIZE = 1000
