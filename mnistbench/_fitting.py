@@ -22,7 +22,6 @@ from sklearn.model_selection import train_test_split
 
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import History, Params
-from mnistbench.reference.network import Network
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState
 from mnistbench.reference.optim import learning_rate_at as schedule_at
 from mnistbench.reference.training import Callback, TrainConfig, fit
@@ -31,24 +30,21 @@ from ._augmenting import AugmentingEpoch, augment_config, check_images
 from ._inputs import architecture, batch_size_for, cross_entropy, penalty, weights_dtype
 from ._lbfgs import lbfgs
 from ._regularizing import (
-    BatchNormNetwork,
     Regularization,
     regularization_for,
-    regularized_weights,
     state_for,
 )
 from ._sparse import SparseEpoch, is_sparse
 from ._sparse import predict_proba as proba_of
-from .engines import ENGINES, Engine, weights_for
+from ._weights import regularization
+from .engines import ENGINES, Engine
 
 __all__ = [
     "Plan",
     "Progress",
-    "assigned_params",
     "lbfgs",
     "plan_for",
     "start",
-    "start_params",
     "stochastic",
     "train",
 ]
@@ -157,12 +153,6 @@ class Progress:
         self.no_improvement = self.no_improvement + 1 if no_improvement else 0
 
 
-def regularization(est: Any, seed: int) -> Regularization | None:
-    """The estimator's dropout, l1 and batch norm, checked (None when all are off)."""
-    hidden, _ = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    return regularization_for(est, len(hidden), seed)
-
-
 def check_settings(est: Any) -> None:
     """Every check ``fit`` makes of the settings alone, before it looks at the data: the
     architecture on its engine, dropout/l1/batch norm, augmentation and the solver it needs.
@@ -172,98 +162,6 @@ def check_settings(est: Any) -> None:
     regularization(est, 0)
     if augment_config(est) is not None and est.solver == "lbfgs":
         raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
-
-
-def assigned_params(
-    est: Any, coefs: Any, intercepts: Any, n_out: int | None, previous: Params | None
-) -> Params:
-    """Weights from ``coefs_`` (``(n_in_i, n_out_i)`` each) and ``intercepts_`` as the user
-    assigned them, checked (layer count, chained shapes, ``n_features_in_``, ``n_out``,
-    finite numbers) and cast to the fitted weights' dtype (unfitted: the arrays' own
-    float32/float64, else float64), in the type the engines dispatch on."""
-    if not isinstance(coefs, list | tuple) or not isinstance(intercepts, list | tuple):
-        raise ValueError(
-            "coefs_ and intercepts_ must both be lists of arrays, got "
-            f"{type(coefs).__name__} and {type(intercepts).__name__}"
-        )
-    if len(coefs) != len(intercepts) or len(coefs) < 2:
-        raise ValueError(
-            "coefs_ and intercepts_ need one array per layer (at least 2) each, "
-            f"got {len(coefs)} and {len(intercepts)}"
-        )
-    try:
-        coefs = [np.asarray(c) for c in coefs]
-        intercepts = [np.asarray(b) for b in intercepts]
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"coefs_ and intercepts_ must hold numeric arrays: {e}") from e
-    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
-        if coef.ndim != 2 or intercept.shape != coef.shape[1:]:
-            raise ValueError(
-                f"coefs_[{i}] must be 2-D and intercepts_[{i}] of shape "
-                f"(coefs_[{i}].shape[1],), got {coef.shape} and "
-                f"{intercept.shape}"
-            )
-        if i and coef.shape[0] != coefs[i - 1].shape[1]:
-            raise ValueError(
-                f"coefs_[{i}] has {coef.shape[0]} rows but layer {i - 1} has "
-                f"{coefs[i - 1].shape[1]} units"
-            )
-    n_in = getattr(est, "n_features_in_", coefs[0].shape[0])
-    if coefs[0].shape[0] != n_in:
-        raise ValueError(f"coefs_[0] has {coefs[0].shape[0]} rows but X has {n_in} features")
-    if n_out is not None and coefs[-1].shape[1] != n_out:
-        raise ValueError(
-            f"coefs_[-1] has {coefs[-1].shape[1]} columns but there are {n_out} "
-            "classes (one softmax output each)"
-        )
-    arrays = [*coefs, *intercepts]
-    if any(a.dtype.kind not in "fiub" or not np.isfinite(a).all() for a in arrays):
-        raise ValueError("coefs_ and intercepts_ must hold finite real numbers")
-    if previous is not None:
-        dtype = previous.dtype
-    else:
-        dtype = np.result_type(*(a.dtype for a in arrays), np.float32)
-        dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    weights = []
-    for coef, intercept in zip(coefs, intercepts, strict=True):
-        weights += [np.ascontiguousarray(coef.T, dtype), np.ascontiguousarray(intercept, dtype)]
-    if isinstance(previous, BatchNormNetwork):
-        return BatchNormNetwork(weights, previous.bn, previous.running)
-    _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    layer_stack = previous is not None and not isinstance(previous, Params)
-    return weights_for(Network(weights), activation, layer_stack=layer_stack)
-
-
-def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
-    """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones;
-    a layer stack (with batch norm where asked for) when any regularisation is on."""
-    hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    dtype = weights_dtype(est)
-    reg = regularization(est, seed)
-    if not warm:
-        init = None if est.init == "auto" else est.init
-        params = ENGINES[est.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
-        return params if reg is None else regularized_weights(params, reg.batch_norm)
-    fitted = est.params_
-    if isinstance(fitted, BatchNormNetwork) != bool(est.batch_norm):
-        raise ValueError(
-            f"batch_norm={bool(est.batch_norm)} does not match the fitted network (batch_norm="
-            f"{isinstance(fitted, BatchNormNetwork)}); fit it afresh (warm_start=False)"
-        )
-    if (fitted[0].shape[1], fitted[-1].shape[0]) != (n_in, n_out):
-        raise ValueError(
-            f"the fitted network maps {fitted[0].shape[1]} features to {fitted[-1].shape[0]} "
-            f"outputs, the data needs {n_in} to {n_out}; fit it afresh (warm_start=False)"
-        )
-    fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
-    if hidden != fitted_hidden or fitted.dtype != dtype:
-        raise ValueError(
-            f"hidden_layer_sizes={hidden}, dtype={dtype.name} do not match the fitted "
-            f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
-            "fit it afresh (warm_start=False)"
-        )
-    fitted = fitted.copy()
-    return fitted if reg is None else regularized_weights(fitted, reg.batch_norm)
 
 
 def train(

@@ -24,7 +24,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _fitting
+from . import _fitting, _weights
 from ._inputs import (
     ACTIVATIONS,
     CONSTRAINTS,
@@ -219,7 +219,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         codes, dev = encode(classes, y), dev_set(self, X_dev, y_dev, classes)
         seed = seed_of(self.random_state)
-        params = _fitting.start_params(self, X.shape[1], len(classes), seed, warm)
+        params = _weights.start_params(self, X.shape[1], len(classes), seed, warm)
         started = time.perf_counter()
         previous = getattr(self, "_progress", None) if warm else None
         params, history, progress = _fitting.train(
@@ -260,7 +260,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         codes, seed = encode(labels, y), seed_of(self.random_state)
         if not first:
             self._assigned_weights(len(labels))
-        params = _fitting.start_params(self, X.shape[1], len(labels), seed, not first)
+        params = _weights.start_params(self, X.shape[1], len(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
             progress = _fitting.start(
@@ -337,7 +337,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 return params
         if n_out is None and hasattr(self, "classes_"):
             n_out = len(self.classes_)
-        params = _fitting.assigned_params(self, coefs, intercepts, n_out, params)
+        params = _weights.assigned_params(self, coefs, intercepts, n_out, params)
         self.params_ = params
         self._set_weight_views()
         return params
