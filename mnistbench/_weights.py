@@ -15,7 +15,7 @@ from ._inputs import architecture, weights_dtype
 from ._regularizing import BatchNormNetwork, Regularization, regularization_for, regularized_weights
 from .engines import ENGINES, weights_for
 
-__all__ = ["assigned_params", "regularization", "start_params"]
+__all__ = ["assigned_params", "regularization", "same_views", "start_params"]
 
 
 def regularization(est: Any, seed: int) -> Regularization | None:
@@ -114,3 +114,12 @@ def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Para
         )
     fitted = fitted.copy()
     return fitted if reg is None else regularized_weights(fitted, reg.batch_norm)
+
+
+def same_views(coefs: Any, intercepts: Any, views: tuple) -> bool:
+    """True when ``coefs_``/``intercepts_`` still hold the very arrays the estimator handed out
+    (views of its weights: nothing was assigned, edits in place need no rebuild)."""
+    if not all(isinstance(v, list | tuple) for v in (coefs, intercepts)):
+        return False
+    arrays = [*coefs, *intercepts]
+    return len(arrays) == len(views) and all(a is b for a, b in zip(arrays, views, strict=True))

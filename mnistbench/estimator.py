@@ -329,12 +329,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if coefs is None and intercepts is None:
             return params
         views = self.__dict__.get("_weight_views", ())
-        if params is not None and all(isinstance(v, list | tuple) for v in (coefs, intercepts)):
-            arrays = [*coefs, *intercepts]
-            if len(arrays) == len(views) and all(
-                a is b for a, b in zip(arrays, views, strict=True)
-            ):
-                return params
+        if params is not None and _weights.same_views(coefs, intercepts, views):
+            return params
         if n_out is None and hasattr(self, "classes_"):
             n_out = len(self.classes_)
         params = _weights.assigned_params(self, coefs, intercepts, n_out, params)
