@@ -28,8 +28,6 @@ per hidden layer forward and one backward, gamma and beta after the network in `
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -37,6 +35,7 @@ from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
 from ._jit import FASTMATH, _njit
 from ._jit_dropout import stream_key
 from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
+from ._jit_rows import activate_row, softmax_row
 from ._jit_step import step_row
 from ._sync import barrier
 
@@ -50,9 +49,6 @@ _inline = numba.njit(
 # Integer constants that reach a call are np.int64, never Python ints: Numba types a literal
 # argument as Literal[int](value) and compiles the callee once per distinct value.
 ZERO, ONE = np.int64(0), np.int64(1)
-# Positions in the reference's ACTIVATIONS.
-RELU, LEAKY_RELU, TANH, LOGISTIC, GELU, IDENTITY = (np.int64(i) for i in range(6))
-LEAKY_RELU_SLOPE = 0.01
 X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
 # What network_job does.
 FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
@@ -66,8 +62,6 @@ COLUMN_ALIGN = np.int64(16)
 PREDICT_CHUNK = np.int64(64)
 # Units of a layer whose weights are swept together over a thread's rows (~300 KB at 784 inputs).
 UNIT_CHUNK = np.int64(96)
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @_njit()
@@ -99,61 +93,6 @@ def copy(dst, src):
     shape-mismatch message formatting, seconds of cold compile)."""
     for i in range(dst.shape[0]):
         dst[i] = src[i]
-
-
-@_njit()
-def activate_row(a, d, code):
-    """a <- f(a) and d <- f'(a) elementwise, for hidden activation ``code``."""
-    T = a.dtype.type
-    n = a.shape[0]
-    if code == RELU:
-        for j in range(n):
-            z = a[j]
-            d[j] = T(1) if z > 0 else T(0)
-            a[j] = max(z, T(0))
-    elif code == LEAKY_RELU:
-        slope = T(LEAKY_RELU_SLOPE)
-        for j in range(n):
-            z = a[j]
-            d[j] = T(1) if z > 0 else slope
-            a[j] = z if z > 0 else slope * z
-    elif code == TANH:
-        for j in range(n):
-            y = math.tanh(a[j])
-            a[j] = y
-            d[j] = T(1) - y * y
-    elif code == LOGISTIC:
-        for j in range(n):
-            z = a[j]
-            e = np.exp(-abs(z))
-            y = T(1) / (T(1) + e) if z >= 0 else e / (T(1) + e)
-            a[j] = y
-            d[j] = y * (T(1) - y)
-    elif code == IDENTITY:
-        for j in range(n):
-            d[j] = T(1)
-    else:
-        for j in range(n):
-            z = a[j]
-            phi = T(0.5) * (T(1) + math.erf(z * T(_INV_SQRT2)))
-            a[j] = z * phi
-            d[j] = phi + z * np.exp(T(-0.5) * z * z) * T(_INV_SQRT_2PI)
-
-
-@_njit()
-def softmax_row(z):
-    """z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
-    top = z[0]
-    for j in range(1, z.shape[0]):
-        top = max(top, z[j])
-    total = z.dtype.type(0)
-    for j in range(z.shape[0]):
-        e = np.exp(z[j] - top)
-        z[j] = e
-        total += e
-    for j in range(z.shape[0]):
-        z[j] = z[j] / total
-    return np.log(total), top
 
 
 @_njit()
