@@ -312,7 +312,6 @@ def _report(args: argparse.Namespace, threads: int) -> int:
             "load_after": os.getloadavg()[0],
             "others_cpu": others.share,
         }
-        processes = process_facts(workers)
         calibration_version = workers.builds["calibration"]["info"]["version"]
         augment = wide = None
         if args.augment:
