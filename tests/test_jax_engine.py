@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import TOL, TRAJECTORY_TOL, digit_like
-from mnistbench.reference.network import backward, forward, init_network, loss, network_epoch
+from conftest import ADAM_STEP_BOUND, TOL, TRAJECTORY_TOL, assert_trajectory_close, digit_like
+from mnistbench.reference.kinks import kink_envelope
+from mnistbench.reference.network import (
+    Network,
+    backward,
+    forward,
+    init_network,
+    loss,
+    network_epoch,
+)
 from mnistbench.reference.optim import OptimizerConfig, init_state
 from mnistbench.reference.training import as_float
 
@@ -23,15 +31,19 @@ F32 = np.dtype(np.float32)
                                                    ((784, 8, 8, 10), "gelu"),
                                                    ((784, 12, 10), "leaky_relu")])  # fmt: skip
 def test_gradients_match_the_reference_backward(sizes, activation):
+    """Against the reference evaluated in float64, within the float32 tolerance plus the ReLU
+    kink envelope (a pre-activation within rounding of 0 may take either side on any CPU)."""
     X, Y = digit_like(200, seed=4)
     net = init_network(sizes, activation=activation, seed=2, dtype=np.float32)
-    X_float = as_float(X, np.float32)
+    exact = Network([np.asarray(a, np.float64) for a in net])
+    X64 = as_float(X, np.float64)
     got_loss, got = gradients(net, X, Y, activation)
-    want = backward(net, forward(net, X_float, activation), X_float, Y, activation)
+    want = backward(exact, forward(exact, X64, activation), X64, Y, activation)
+    envelope = kink_envelope(exact, X64, Y, activation)
     atol, rtol = TOL[F32]
-    np.testing.assert_allclose(got_loss, loss(net, X_float, Y, activation), atol=atol, rtol=rtol)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, atol=atol, rtol=rtol)
+    np.testing.assert_allclose(got_loss, loss(exact, X64, Y, activation), atol=atol, rtol=rtol)
+    for g, w, kink in zip(got, want, envelope, strict=True):
+        assert np.all(np.abs(g - w) <= atol + rtol * np.abs(w) + kink)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -49,8 +61,10 @@ def test_scan_loop_matches_reference_epochs(optimizer, batch_size):
                                           lr, state, OptimizerConfig(optimizer))  # fmt: skip
         atol, rtol = TRAJECTORY_TOL[F32]
         np.testing.assert_allclose(jax_loss, loss_sum / 300, atol=atol, rtol=rtol)
-    for g, w in zip(epoch.params(), want, strict=True):
-        np.testing.assert_allclose(g, w, atol=atol, rtol=rtol)
+    steps = 3 * -(-300 // batch_size)
+    bound = 2 * steps * lr * ADAM_STEP_BOUND if optimizer == "adam" else None
+    for index, (g, w) in enumerate(zip(epoch.params(), want, strict=True)):
+        assert_trajectory_close(g, w, F32, step_bound=bound, err_msg=f"array {index}")
 
 
 def test_float64_is_refused_with_the_reason():
