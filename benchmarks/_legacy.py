@@ -18,8 +18,13 @@ try:
 except ImportError:  # a commit with mnistbench.variants: common.py does not use this module
     ENGINE_OF_VARIANT, FULL_BATCH, MINIBATCH = {}, {}, {}
 
-__all__ = ["ENGINE_OF_VARIANT", "FULL_BATCH", "MINIBATCH", "check_against_reference",
-           "check_epoch_against_reference"]  # fmt: skip
+__all__ = [
+    "ENGINE_OF_VARIANT",
+    "FULL_BATCH",
+    "MINIBATCH",
+    "check_against_reference",
+    "check_epoch_against_reference",
+]
 
 _TOL = {np.dtype(np.float64): (1e-12, 1e-9), np.dtype(np.float32): (2e-5, 1e-4)}
 _EPOCH_TOL = {np.dtype(np.float64): (1e-10, 1e-8), np.dtype(np.float32): (2e-4, 2e-3)}
@@ -30,8 +35,9 @@ def _as_float(X: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _compare(variant: str, got, want, tol) -> None:
-    for name, a, b in zip([*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]],
-                          strict=True):  # fmt: skip
+    for name, a, b in zip(
+        [*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]], strict=True
+    ):
         if not np.allclose(a, b, atol=tol[0], rtol=tol[1]):
             raise RuntimeError(f"refusing to time {variant}: {name} differs from the reference")
 

@@ -12,13 +12,30 @@ def _split():
 
 
 # The seed: full-batch plain gradient descent (batch = all 4,000 rows), hidden 10, 500 epochs.
-SEED_RUN = dict(hidden_layer_sizes=(10,), solver="sgd", momentum=0.0, batch_size=4000,
-                max_iter=500, n_iter_no_change=500, learning_rate_init=0.1, alpha=0.0,
-                init="seed", random_state=0)  # fmt: skip
+SEED_RUN = dict(
+    hidden_layer_sizes=(10,),
+    solver="sgd",
+    momentum=0.0,
+    batch_size=4000,
+    max_iter=500,
+    n_iter_no_change=500,
+    learning_rate_init=0.1,
+    alpha=0.0,
+    init="seed",
+    random_state=0,
+)
 # l2 5e-3 per mean loss is alpha = 5e-3 * batch_size in scikit-learn's convention.
-ADAM_RUN = dict(hidden_layer_sizes=(128,), solver="adam", batch_size=64, max_iter=20,
-                n_iter_no_change=20, learning_rate_init=0.01, lr_schedule="cosine",
-                alpha=5e-3 * 64, random_state=0)  # fmt: skip
+ADAM_RUN = dict(
+    hidden_layer_sizes=(128,),
+    solver="adam",
+    batch_size=64,
+    max_iter=20,
+    n_iter_no_change=20,
+    learning_rate_init=0.01,
+    lr_schedule="cosine",
+    alpha=5e-3 * 64,
+    random_state=0,
+)
 
 
 class SeedRunAccuracy:
@@ -31,8 +48,10 @@ class SeedRunAccuracy:
 
     def setup_cache(self):
         X, y, X_dev, y_dev = _split()
-        return {engine: MLPClassifier(engine=engine, **SEED_RUN).fit(X, y).score(X_dev, y_dev)
-                for engine in self.params}  # fmt: skip
+        return {
+            engine: MLPClassifier(engine=engine, **SEED_RUN).fit(X, y).score(X_dev, y_dev)
+            for engine in self.params
+        }
 
     def track_dev_accuracy(self, scores, engine):
         return scores[engine]

@@ -34,8 +34,11 @@ except ImportError:  # commits before the notebook baseline: dtypes follow the e
 M = 41_000  # the seed's training-set size
 HIDDEN = 10
 # input label -> (compute dtype, pixels as given to the variant)
-INPUTS = {"float64": (np.float64, "float"), "float32": (np.float32, "float"),
-          "uint8->float32": (np.float32, "uint8")}  # fmt: skip
+INPUTS = {
+    "float64": (np.float64, "float"),
+    "float32": (np.float32, "float"),
+    "uint8->float32": (np.float32, "uint8"),
+}
 
 
 @lru_cache(maxsize=1)

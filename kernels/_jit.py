@@ -297,9 +297,31 @@ def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
 
 @_njit()
 def finish_batch(
-    W1, b1, W2, b2, n, n_chunks, l2, lr, code, momentum, beta1, beta2, eps, t,
-    state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
-):  # fmt: skip
+    W1,
+    b1,
+    W2,
+    b2,
+    n,
+    n_chunks,
+    l2,
+    lr,
+    code,
+    momentum,
+    beta1,
+    beta2,
+    eps,
+    t,
+    state_first,
+    state_second,
+    acc_W1,
+    acc_b1,
+    acc_W2,
+    acc_b2,
+    gW1,
+    gb1,
+    gW2,
+    gb2,
+):
     """Reduce the first ``n_chunks`` accumulators of an ``n``-sample batch into mean gradients
     (+ L2 on the weights) in g*, then apply optimizer ``code`` in place (``NO_UPDATE``: none).
 
@@ -328,9 +350,34 @@ def finish_batch(
 
 @_njit()
 def train_epoch(
-    W1, b1, W2, b2, X, Y, order, batch_size, scale, l2, lr, code, momentum, beta1, beta2, eps, t,
-    state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
-):  # fmt: skip
+    W1,
+    b1,
+    W2,
+    b2,
+    X,
+    Y,
+    order,
+    batch_size,
+    scale,
+    l2,
+    lr,
+    code,
+    momentum,
+    beta1,
+    beta2,
+    eps,
+    t,
+    state_first,
+    state_second,
+    acc_W1,
+    acc_b1,
+    acc_W2,
+    acc_b2,
+    gW1,
+    gb1,
+    gW2,
+    gb2,
+):
     """One epoch of mini-batch training, serially, in place on the params and optimizer state.
 
     Batches are consecutive slices of ``order`` (the last may be smaller); each batch's loss and
@@ -349,7 +396,29 @@ def train_epoch(
         loss_sum += batch_loss
         correct += batch_correct
         t = finish_batch(
-            W1, b1, W2, b2, rows.shape[0], 1, l2, lr, code, momentum, beta1, beta2, eps, t,
-            state_first, state_second, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2,
-        )  # fmt: skip
+            W1,
+            b1,
+            W2,
+            b2,
+            rows.shape[0],
+            1,
+            l2,
+            lr,
+            code,
+            momentum,
+            beta1,
+            beta2,
+            eps,
+            t,
+            state_first,
+            state_second,
+            acc_W1,
+            acc_b1,
+            acc_W2,
+            acc_b2,
+            gW1,
+            gb1,
+            gW2,
+            gb2,
+        )
     return loss_sum, correct, t

@@ -165,10 +165,12 @@ def _affine_rows(src, cos, sin, off_r, off_c, dst):
         if r_hi < 0:
             first, last = SIDE, -1
         else:
-            first, last = _clip_span(cos * pr + off_r, sin, r_lo - _REACH, r_hi + _REACH, first,
-                                     last)  # fmt: skip
-            first, last = _clip_span(-sin * pr + off_c, cos, c_lo - _REACH, c_hi + _REACH, first,
-                                     last)  # fmt: skip
+            first, last = _clip_span(
+                cos * pr + off_r, sin, r_lo - _REACH, r_hi + _REACH, first, last
+            )
+            first, last = _clip_span(
+                -sin * pr + off_c, cos, c_lo - _REACH, c_hi + _REACH, first, last
+            )
         for c in range(SIDE):
             if c < first or c > last:
                 dst[r, c] = 0.0
@@ -181,9 +183,25 @@ def _affine_rows(src, cos, sin, off_r, off_c, dst):
 
 @_njit()
 def _augment_one(
-    X, row, levels, key, rotate, scale, shift, alpha, weights, noise,
-    src, dst, fx, fy, pad, tmp, acc, normals,
-):  # fmt: skip
+    X,
+    row,
+    levels,
+    key,
+    rotate,
+    scale,
+    shift,
+    alpha,
+    weights,
+    noise,
+    src,
+    dst,
+    fx,
+    fy,
+    pad,
+    tmp,
+    acc,
+    normals,
+):
     """Image X[row] -> dst (SIDE, SIDE) float64 in [0, 1]; the other arrays are scratch.
 
     ``levels``: (256,) float64 ``arange(256) / 255`` for integer X, (0,) for float X.
@@ -265,9 +283,22 @@ def _pixel_noise(key, noise, normals, dst):
 
 @_njit()
 def augment_rows(
-    X, rows, ids, start, stop, levels, seed, epoch, rotate, scale, shift, alpha, weights, noise,
+    X,
+    rows,
+    ids,
+    start,
+    stop,
+    levels,
+    seed,
+    epoch,
+    rotate,
+    scale,
+    shift,
+    alpha,
+    weights,
+    noise,
     out,
-):  # fmt: skip
+):
     """out[i] = X[rows[i]] augmented as image ``ids[i]`` (the key of its draws), for i in
     start..stop-1. Serial and GIL-free: the wrapper runs one contiguous chunk per thread; an
     image's result does not depend on the chunking.
@@ -284,9 +315,25 @@ def augment_rows(
         row = rows[i]
         key = image_key(seed, epoch, ids[i])
         _augment_one(
-            X, row, levels, key, rotate, scale, shift, alpha, weights, noise,
-            src, dst, fx, fy, pad, tmp, acc, normals,
-        )  # fmt: skip
+            X,
+            row,
+            levels,
+            key,
+            rotate,
+            scale,
+            shift,
+            alpha,
+            weights,
+            noise,
+            src,
+            dst,
+            fx,
+            fy,
+            pad,
+            tmp,
+            acc,
+            normals,
+        )
         for r in range(SIDE):
             for c in range(SIDE):
                 out[i, r * SIDE + c] = dst[r, c]

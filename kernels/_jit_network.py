@@ -114,8 +114,9 @@ def pack_row(X, x_kind, src, dst, scale):
 
 
 @_inline
-def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, bn, threads,
-                 start, step):  # fmt: skip
+def forward_rows(
+    net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, bn, threads, start, step
+):
     """Layers 1..L for buffer rows r0..r1-1 (block 0 already packed), layer by layer.
 
     Hidden activations go into ``acts``, f' into ``ds`` (KEEP_D, else into ``spare``),
@@ -137,10 +138,25 @@ def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg,
             dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
         if flags & BATCH_NORM and layer < L:
             at, off = goff[layer - 1], cum[layer]
-            bn_forward(A, block(zs, cum, rows, layer, units), r0, r1, rows, bn[0], bn[2][part],
-                       bn[1][part], part, parts, sync, off, params[at : at + units],
-                       params[at + units : at + 2 * units], running_mean[off : off + units],
-                       running_var[off : off + units], momentum)  # fmt: skip
+            bn_forward(
+                A,
+                block(zs, cum, rows, layer, units),
+                r0,
+                r1,
+                rows,
+                bn[0],
+                bn[2][part],
+                bn[1][part],
+                part,
+                parts,
+                sync,
+                off,
+                params[at : at + units],
+                params[at + units : at + 2 * units],
+                running_mean[off : off + units],
+                running_var[off : off + units],
+                momentum,
+            )
         for r in range(r0, r1):
             if flags & KEEP_Z:
                 copy(block(zs, cum, rows, layer, units)[r], A[r])
@@ -153,8 +169,17 @@ def forward_rows(net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg,
                 activate_row(A[r], spare[:units], code)
         if flags & DROPOUT and layer < L and rates[layer - 1] > 0:
             key = stream_key(seed, step, layer - 1)
-            drop_rows(A, block(ds, cum, rows, layer, units), r0, r1, key, mask_rows, start,
-                      rates[layer - 1], keep[layer - 1])  # fmt: skip
+            drop_rows(
+                A,
+                block(ds, cum, rows, layer, units),
+                r0,
+                r1,
+                key,
+                mask_rows,
+                start,
+                rates[layer - 1],
+                keep[layer - 1],
+            )
 
 
 @_inline
@@ -179,9 +204,19 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, thre
                     dZ_prev[i + r, c] = S[r, c] * D[i + r, c]
         if flags & BATCH_NORM:
             at = goff[layer - 2]
-            bn_backward(dZ_prev, block(zs, cum, rows, layer - 1, n_prev), r0, r1, rows, bn[0],
-                        bn[1][part], parts, sync, cum[layer - 1],
-                        params[at : at + n_prev])  # fmt: skip
+            bn_backward(
+                dZ_prev,
+                block(zs, cum, rows, layer - 1, n_prev),
+                r0,
+                r1,
+                rows,
+                bn[0],
+                bn[1][part],
+                parts,
+                sync,
+                cum[layer - 1],
+                params[at : at + n_prev],
+            )
 
 
 @_inline
@@ -215,8 +250,7 @@ def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
 
 
 @_inline
-def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff,
-                 stat):  # fmt: skip
+def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat):
     """dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l for this part's units (or inputs,
     for layers narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into
     grads). A ``normed`` (batch-norm) layer's biases stay (gradient 0); its gamma and beta take
@@ -243,15 +277,31 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, 
         for r in range(n_rows):
             at = woff[layer - 1] + (j + r) * n_in + c0
             n = c1 - c0
-            step_row(params[at : at + n], S[r, :n], l2, l1, first[at : at + n],
-                     second[at : at + n], grads[at : at + n], rule)  # fmt: skip
+            step_row(
+                params[at : at + n],
+                S[r, :n],
+                l2,
+                l1,
+                first[at : at + n],
+                second[at : at + n],
+                grads[at : at + n],
+                rule,
+            )
     if normed:
         g0, g1 = split(units, parts, part, ONE)
         for which, grad in ((0, stat[DHZ]), (1, stat[DH])):  # gamma, then beta
             at, off = goff[layer - 1] + which * units + g0, cum[layer] + g0
             n = g1 - g0
-            step_row(params[at : at + n], grad[off : off + n], 0.0, 0.0, first[at : at + n],
-                     second[at : at + n], grad[off : off + n], rule)  # fmt: skip
+            step_row(
+                params[at : at + n],
+                grad[off : off + n],
+                0.0,
+                0.0,
+                first[at : at + n],
+                second[at : at + n],
+                grad[off : off + n],
+                rule,
+            )
     elif b0 < b1:
         g = S[0, : b1 - b0]
         for j in range(b1 - b0):
@@ -261,8 +311,16 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, 
                 g[j - b0] += dZ[i, j]
         at = boff[layer - 1] + b0
         n = b1 - b0
-        step_row(params[at : at + n], g, 0.0, 0.0, first[at : at + n], second[at : at + n],
-                 grads[at : at + n], rule)  # fmt: skip
+        step_row(
+            params[at : at + n],
+            g,
+            0.0,
+            0.0,
+            first[at : at + n],
+            second[at : at + n],
+            grads[at : at + n],
+            rule,
+        )
 
 
 @_njit()
@@ -319,8 +377,24 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
                 pack_row(X, x_kind, src, inputs[r], scale)
                 if job == TRAIN:
                     labels[r] = Y[src]
-            forward_rows(net, code, buf, zs[0], ds[0], total, r0, r1, flags, tile, spare, reg,
-                         bn, threads, start, step)  # fmt: skip
+            forward_rows(
+                net,
+                code,
+                buf,
+                zs[0],
+                ds[0],
+                total,
+                r0,
+                r1,
+                flags,
+                tile,
+                spare,
+                reg,
+                bn,
+                threads,
+                start,
+                step,
+            )
         if predict:
             probs = block(buf, cum, total, L, sizes[L])
             for r in range(r0, r1):
@@ -329,15 +403,28 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
             continue
         logits = ONE if job == TRAIN else ZERO
         top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats)
-        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, bn,
-                      threads)  # fmt: skip
+        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, bn, threads)
         barrier(sync, parts)
         if job == TRAIN:
             step += 1
         update = (first, second, hyper, opt_code, step)
         for layer in range(L, 0, -1):
             normed = flags & BATCH_NORM and layer < L
-            update_layer(net, update, layer, deltas[0], acts[0], count, part, parts, grads, S, P,
-                         normed, goff, bn[1][part])  # fmt: skip
+            update_layer(
+                net,
+                update,
+                layer,
+                deltas[0],
+                acts[0],
+                count,
+                part,
+                parts,
+                grads,
+                S,
+                P,
+                normed,
+                goff,
+                bn[1][part],
+            )
         barrier(sync, parts)
     return step

@@ -77,8 +77,25 @@ def _merge(all_slots, blocks, off, units, mean, m2):
 
 
 @_inline
-def bn_forward(Z, Zhat, r0, r1, m, all_slots, stat_64, stat, part, parts, sync, off, gamma,
-               beta, running_mean, running_var, momentum):  # fmt: skip
+def bn_forward(
+    Z,
+    Zhat,
+    r0,
+    r1,
+    m,
+    all_slots,
+    stat_64,
+    stat,
+    part,
+    parts,
+    sync,
+    off,
+    gamma,
+    beta,
+    running_mean,
+    running_var,
+    momentum,
+):
     """Rows r0..r1-1 of Z (m rows in the batch, pre-activations, in place) <- gamma * Zhat +
     beta with the batch's statistics; Zhat kept for the backward pass. One barrier."""
     T = Z.dtype.type

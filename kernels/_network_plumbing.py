@@ -58,9 +58,11 @@ def check_state(state: Any, network: Network) -> None:
             raise ValueError(f"state.{which} must hold {len(network)} arrays, got {len(buffers)}")
         for index, (b, p) in enumerate(zip(buffers, network, strict=True)):
             if not isinstance(b, np.ndarray) or b.shape != p.shape or b.dtype != p.dtype:
-                raise ValueError(f"state.{which}[{index}] must be a {p.dtype} array of shape "
-                                 f"{p.shape}, got {getattr(b, 'dtype', type(b))} "
-                                 f"{getattr(b, 'shape', '')}")  # fmt: skip
+                raise ValueError(
+                    f"state.{which}[{index}] must be a {p.dtype} array of shape "
+                    f"{p.shape}, got {getattr(b, 'dtype', type(b))} "
+                    f"{getattr(b, 'shape', '')}"
+                )
             if not b.flags.writeable:
                 raise ValueError(f"state.{which}[{index}] must be writeable")
     if isinstance(state.t, bool) or not isinstance(state.t, (int, np.integer)) or state.t < 0:
@@ -108,8 +110,9 @@ class Layout:
 class Workspace:
     """Every buffer the kernels write, for batches of up to ``rows`` rows, allocated once."""
 
-    def __init__(self, layout: Layout, rows: int, *, train: bool, keep_z: bool = False,
-                 predict_rows: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, layout: Layout, rows: int, *, train: bool, keep_z: bool = False, predict_rows: int = 0
+    ) -> None:
         dtype, total = layout.dtype, int(layout.cum[-1])
         self.parts = parts = max(1, numba.get_num_threads())
         widest = int(layout.sizes.max())
@@ -148,8 +151,13 @@ def no_regularization(dtype: np.dtype) -> tuple:
     return (empty, np.zeros(0), np.zeros(0), np.uint64(0), empty, no_stats, no_stats, 0.1)
 
 
-def kernel_data(X: np.ndarray, Y: np.ndarray | None, order: np.ndarray | None, dtype: np.dtype,
-                reg: tuple | None = None):  # fmt: skip
+def kernel_data(
+    X: np.ndarray,
+    Y: np.ndarray | None,
+    order: np.ndarray | None,
+    dtype: np.dtype,
+    reg: tuple | None = None,
+):
     """The kernels' view of the inputs: raw bytes, how to read them, scale, labels, order, and
     the regularisation of a TRAIN job, ``reg`` = (mask_rows (int64, one per entry of order),
     dropout rates and keep scales per hidden layer (float64; empty: no dropout), seed (uint64),
@@ -182,15 +190,17 @@ def no_optimizer(layout: Layout, code: int = NO_UPDATE, l2: float = 0.0) -> tupl
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
-def launch(work: Workspace, job: int, code: int, net: tuple, opt: tuple, data: tuple,
-            batch_size: int = 1) -> int:  # fmt: skip
+def launch(
+    work: Workspace, job: int, code: int, net: tuple, opt: tuple, data: tuple, batch_size: int = 1
+) -> int:
     """``network_job`` on ``work.parts`` threads at once (part 0 on this one); its result."""
     parts = work.parts
     sync = np.zeros(SYNC_WORDS, np.int64)
 
     def run(part: int) -> int:
-        return _k.network_job(job, part, parts, sync, code, net, opt, data, work.buffers(),
-                              work.scratch, batch_size)  # fmt: skip
+        return _k.network_job(
+            job, part, parts, sync, code, net, opt, data, work.buffers(), work.scratch, batch_size
+        )
 
     if parts == 1:
         return run(0)

@@ -124,8 +124,14 @@ def augment_batch(
     N(0, noise) pixel noise, all drawn from (seed, epoch, rows[i]). Either pass ``config`` or the
     individual settings (see :class:`AugmentConfig` for their ranges).
     """
-    settings = dict(rotate=rotate, scale=scale, shift=shift, elastic_alpha=elastic_alpha,
-                    elastic_sigma=elastic_sigma, noise=noise)  # fmt: skip
+    settings = dict(
+        rotate=rotate,
+        scale=scale,
+        shift=shift,
+        elastic_alpha=elastic_alpha,
+        elastic_sigma=elastic_sigma,
+        noise=noise,
+    )
     if config is None:
         config = AugmentConfig(**settings)
     elif not isinstance(config, AugmentConfig):
@@ -146,8 +152,17 @@ def augment_batch(
     n_chunks = max(1, min(numba.get_num_threads(), rows.size // MIN_IMAGES_PER_CHUNK))
     bounds = parallel._bounds(rows.size, n_chunks)
     levels = _LEVELS if X.dtype.kind in "ui" else _NO_LEVELS
-    args = (levels, np.uint64(seed), np.uint64(epoch), config.rotate, config.scale, config.shift,
-            config.elastic_alpha, weights, config.noise)  # fmt: skip
+    args = (
+        levels,
+        np.uint64(seed),
+        np.uint64(epoch),
+        config.rotate,
+        config.scale,
+        config.shift,
+        config.elastic_alpha,
+        weights,
+        config.noise,
+    )
 
     def work(chunk: int) -> None:
         _jit_augment.augment_rows(X, read, rows, bounds[chunk], bounds[chunk + 1], *args, out)

@@ -75,12 +75,25 @@ def backward_prop(
     if l2 != 0:
         l2 = check_l2(l2)
     work = Workspace(params)
-    _jit.backward(params.W2, X, Y, scale_for(X, params.dtype), acts.Z1, acts.A1, acts.A2,
-                  *work.acc, *work.grads)  # fmt: skip
+    _jit.backward(
+        params.W2,
+        X,
+        Y,
+        scale_for(X, params.dtype),
+        acts.Z1,
+        acts.A1,
+        acts.A2,
+        *work.acc,
+        *work.grads,
+    )
     grads = work.grads
     if l2:
-        grads = Params(grads.W1 + params.dtype.type(l2) * params.W1, grads.b1,
-                       grads.W2 + params.dtype.type(l2) * params.W2, grads.b2)  # fmt: skip
+        grads = Params(
+            grads.W1 + params.dtype.type(l2) * params.W1,
+            grads.b1,
+            grads.W2 + params.dtype.type(l2) * params.W2,
+            grads.b2,
+        )
     return grads
 
 
@@ -123,9 +136,22 @@ def fused_gradients(
     )
     unused_state = tuple(work.grads)  # NO_UPDATE never touches optimizer state
     _jit.finish_batch(
-        *params, m, n_chunks, l2, 0.0, _jit.NO_UPDATE, 0.0, 0.0, 0.0, 1.0, 0,
-        unused_state, unused_state, *work.acc, *work.grads,
-    )  # fmt: skip
+        *params,
+        m,
+        n_chunks,
+        l2,
+        0.0,
+        _jit.NO_UPDATE,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        0,
+        unused_state,
+        unused_state,
+        *work.acc,
+        *work.grads,
+    )
     return work.grads, loss_sum / X.shape[0], correct / X.shape[0]
 
 

@@ -120,8 +120,16 @@ class NetworkRunner:
     epoch function :func:`train_network` hands to ``fit``). The workspace is allocated for the
     largest batch size seen."""
 
-    def __init__(self, network: Network, X: Any, Y: Any, *, activation: str = "relu",
-                 optimizer: OptimizerConfig | None = None, l2: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        network: Network,
+        X: Any,
+        Y: Any,
+        *,
+        activation: str = "relu",
+        optimizer: OptimizerConfig | None = None,
+        l2: float = 0.0,
+    ) -> None:
         network = check_network(network)
         self.code = check_activation(activation)
         self.X = check_X(X, network.n_in, network.dtype)
@@ -133,15 +141,23 @@ class NetworkRunner:
         self.layout = Layout(network.sizes, network.dtype)
         self.work: Workspace | None = None
 
-    def run(self, network: Network, order: np.ndarray, batch_size: int, learning_rate: float,
-            state: OptimizerState) -> tuple[Network, float, int]:  # fmt: skip
+    def run(
+        self,
+        network: Network,
+        order: np.ndarray,
+        batch_size: int,
+        learning_rate: float,
+        state: OptimizerState,
+    ) -> tuple[Network, float, int]:
         """One epoch over consecutive ``batch_size`` slices of ``order`` (row indices); returns
         (new network, loss sum, correct) and advances ``state`` in place."""
         layout = self.layout
         shapes = tuple(np.shape(a) for a in network)
         if shapes != layout.shapes or network[0].dtype != layout.dtype:
-            raise ValueError(f"network must keep the shapes {layout.shapes} and dtype "
-                             f"{layout.dtype} this runner was built for, got {shapes}")  # fmt: skip
+            raise ValueError(
+                f"network must keep the shapes {layout.shapes} and dtype "
+                f"{layout.dtype} this runner was built for, got {shapes}"
+            )
         order, batch_size = check_order(order, self.X.shape[0], batch_size)
         learning_rate = check_positive_float(learning_rate, "learning_rate")
         check_state(state, network)
@@ -156,8 +172,9 @@ class NetworkRunner:
         stats[:] = 0
         optimizer_args = (first, second, hyper, opt.code, state.t)
         data = kernel_data(self.X, self.Y, order, layout.dtype)
-        state.t = launch(work, _k.TRAIN, self.code, layout.net(params), optimizer_args, data,
-                         batch_size)  # fmt: skip
+        state.t = launch(
+            work, _k.TRAIN, self.code, layout.net(params), optimizer_args, data, batch_size
+        )
         for buffers, flat in ((state.first, first), (state.second, second)):
             for target, value in zip(buffers, layout.unflatten(flat), strict=True):
                 target[...] = value
@@ -224,10 +241,16 @@ def train_network(
         dtype = np.float32 if dtype is None else dtype
         network = init_network(sizes_or_network, activation=activation, seed=seed, dtype=dtype)
     config = TrainConfig(
-        hidden=int(network.sizes[1]), batch_size=batch_size, epochs=epochs,
-        optimizer=optimizer.name, learning_rate=learning_rate, lr_schedule=lr_schedule, l2=l2,
-        seed=seed, dtype=network.dtype.name,
-    )  # fmt: skip
+        hidden=int(network.sizes[1]),
+        batch_size=batch_size,
+        epochs=epochs,
+        optimizer=optimizer.name,
+        learning_rate=learning_rate,
+        lr_schedule=lr_schedule,
+        l2=l2,
+        seed=seed,
+        dtype=network.dtype.name,
+    )
     runner = NetworkRunner(network, X, Y, activation=activation, optimizer=optimizer, l2=l2)
     if X_dev is not None and Y_dev is not None:
         X_dev = check_X(X_dev, network.n_in, network.dtype, "X_dev")

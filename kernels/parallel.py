@@ -71,8 +71,9 @@ def accumulate(
 
     def work(c: int) -> tuple[float, int]:
         chunk = rows[bounds[c] : bounds[c + 1]]
-        return _jit.accumulate(*params, X, Y, chunk, scale, acc.W1[c], acc.b1[c], acc.W2[c],
-                               acc.b2[c])  # fmt: skip
+        return _jit.accumulate(
+            *params, X, Y, chunk, scale, acc.W1[c], acc.b1[c], acc.W2[c], acc.b2[c]
+        )
 
     loss_sum = 0.0
     correct = 0

@@ -47,10 +47,21 @@ class RegularizedRunner:
     """Validated data and options, bound once; :meth:`run` trains one epoch (the kernels'
     :func:`regularized_epoch`). ``batch_norm``: whether ``run`` receives a BatchNorm."""
 
-    def __init__(self, network: Network, X: Any, Y: Any, *, activation: str = "relu",
-                 optimizer: OptimizerConfig | None = None, l2: float = 0.0, l1: float = 0.0,
-                 dropout: float | Sequence[float] = 0.0, dropout_seed: int = 0,
-                 batch_norm: bool = False, bn_momentum: float = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        network: Network,
+        X: Any,
+        Y: Any,
+        *,
+        activation: str = "relu",
+        optimizer: OptimizerConfig | None = None,
+        l2: float = 0.0,
+        l1: float = 0.0,
+        dropout: float | Sequence[float] = 0.0,
+        dropout_seed: int = 0,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+    ) -> None:
         network = check_network(network)
         self.code = check_activation(activation)
         self.X = check_X(X, network.n_in, network.dtype)
@@ -75,8 +86,10 @@ class RegularizedRunner:
         layout = self.layout
         shapes = tuple(np.shape(a) for a in network)
         if shapes != layout.shapes or network[0].dtype != layout.dtype:
-            raise ValueError(f"network must keep the shapes {layout.shapes} and dtype "
-                             f"{layout.dtype} this runner was built for, got {shapes}")  # fmt: skip
+            raise ValueError(
+                f"network must keep the shapes {layout.shapes} and dtype "
+                f"{layout.dtype} this runner was built for, got {shapes}"
+            )
         if self.batch_norm:
             check_batch_norm(bn, tuple(int(s) for s in layout.sizes[1:-1]), layout.dtype)
             check_running_stats(running, bn)
@@ -91,15 +104,23 @@ class RegularizedRunner:
                 not isinstance(b, np.ndarray) or b.shape != a.shape or b.dtype != a.dtype
                 for b, a in zip(buffers, arrays, strict=False)
             ):
-                raise ValueError(f"state.{which} must match (*network, *bn): "
-                                 f"{[a.shape for a in arrays]}")  # fmt: skip
+                raise ValueError(
+                    f"state.{which} must match (*network, *bn): {[a.shape for a in arrays]}"
+                )
         if isinstance(state.t, bool) or not isinstance(state.t, (int, np.integer)) or state.t < 0:
             raise ValueError(f"state.t must be an integer >= 0, got {state.t!r}")
 
-    def run(self, network: Network, bn: BatchNorm | None, running: RunningStats | None,
-            order: np.ndarray, batch_size: int, learning_rate: float, state: OptimizerState,
-            mask_rows: np.ndarray | None = None,
-            ) -> tuple[Network, BatchNorm | None, float, int]:  # fmt: skip
+    def run(
+        self,
+        network: Network,
+        bn: BatchNorm | None,
+        running: RunningStats | None,
+        order: np.ndarray,
+        batch_size: int,
+        learning_rate: float,
+        state: OptimizerState,
+        mask_rows: np.ndarray | None = None,
+    ) -> tuple[Network, BatchNorm | None, float, int]:
         """One epoch over consecutive ``batch_size`` slices of ``order``: (new network, new bn
         or None, loss sum, correct); ``state`` (over ``(*network, *bn)``) and ``running`` are
         updated in place. ``mask_rows``: the data-set rows of ``order``'s entries the dropout
@@ -109,8 +130,10 @@ class RegularizedRunner:
         learning_rate = check_positive_float(learning_rate, "learning_rate")
         mask_rows = order if mask_rows is None else np.asarray(mask_rows)
         if mask_rows.shape != order.shape or mask_rows.dtype.kind not in "ui":
-            raise ValueError(f"mask_rows must be {order.shape[0]} integer rows like order, got "
-                             f"{mask_rows.dtype} {mask_rows.shape}")  # fmt: skip
+            raise ValueError(
+                f"mask_rows must be {order.shape[0]} integer rows like order, got "
+                f"{mask_rows.dtype} {mask_rows.shape}"
+            )
         if mask_rows.size and (mask_rows.min() < 0 or mask_rows.max() > np.iinfo(np.int64).max):
             raise ValueError("mask_rows must be in 0..2**63-1")
         layout = self.layout
@@ -119,9 +142,12 @@ class RegularizedRunner:
             self.work = Workspace(layout, rows, train=True, keep_z=self.batch_norm)
         extra = tuple(bn) if self.batch_norm else ()
         params = np.concatenate([layout.flatten(network), *extra]).astype(layout.dtype)
-        first, second = (np.concatenate([layout.flatten(buffers[: len(network)]),
-                                         *buffers[len(network) :]]).astype(layout.dtype)
-                         for buffers in (state.first, state.second))  # fmt: skip
+        first, second = (
+            np.concatenate(
+                [layout.flatten(buffers[: len(network)]), *buffers[len(network) :]]
+            ).astype(layout.dtype)
+            for buffers in (state.first, state.second)
+        )
         total = int(layout.cum[-1])
         means, variances = np.zeros(total, layout.dtype), np.ones(total, layout.dtype)
         if self.batch_norm:
@@ -129,14 +155,30 @@ class RegularizedRunner:
                 at = int(layout.cum[layer + 1])
                 means[at : at + mean.size], variances[at : at + var.size] = mean, var
         opt, work = self.optimizer, self.work
-        hyper = np.array([learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2,
-                          self.l1])  # fmt: skip
+        hyper = np.array(
+            [learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2, self.l1]
+        )
         work.scratch[4][:] = 0
-        reg = (np.ascontiguousarray(mask_rows, dtype=np.int64), self.rates, self.keep, self.seed,
-               self.goff, means, variances, self.momentum)  # fmt: skip
+        reg = (
+            np.ascontiguousarray(mask_rows, dtype=np.int64),
+            self.rates,
+            self.keep,
+            self.seed,
+            self.goff,
+            means,
+            variances,
+            self.momentum,
+        )
         data = kernel_data(self.X, self.Y, order, layout.dtype, reg)
-        state.t = launch(work, _k.TRAIN, self.code, layout.net(params),
-                         (first, second, hyper, opt.code, state.t), data, batch_size)  # fmt: skip
+        state.t = launch(
+            work,
+            _k.TRAIN,
+            self.code,
+            layout.net(params),
+            (first, second, hyper, opt.code, state.t),
+            data,
+            batch_size,
+        )
         for buffers, flat in ((state.first, first), (state.second, second)):
             for target, value in zip(buffers, self._unflatten(flat), strict=True):
                 target[...] = value
@@ -148,8 +190,12 @@ class RegularizedRunner:
                 at = int(layout.cum[layer + 1])
                 mean[...], var[...] = means[at : at + mean.size], variances[at : at + var.size]
         stats = work.scratch[4]
-        return (Network(arrays[: len(network)]), new_bn, float(stats[:, 0].sum()),
-                int(stats[:, 1].sum()))  # fmt: skip
+        return (
+            Network(arrays[: len(network)]),
+            new_bn,
+            float(stats[:, 0].sum()),
+            int(stats[:, 1].sum()),
+        )
 
     def _unflatten(self, flat: np.ndarray) -> list[np.ndarray]:
         """Network arrays, then gamma, beta per hidden layer (batch norm)."""
@@ -187,7 +233,16 @@ def regularized_epoch(
     returns): X (m, n_in) uint8 or float. The input network and bn are untouched; ``state``
     and ``running`` are updated in place."""
     runner = RegularizedRunner(
-        network, X, Y, activation=activation, optimizer=optimizer, l2=l2, l1=l1, dropout=dropout,
-        dropout_seed=dropout_seed, batch_norm=bn is not None, bn_momentum=bn_momentum,
-    )  # fmt: skip
+        network,
+        X,
+        Y,
+        activation=activation,
+        optimizer=optimizer,
+        l2=l2,
+        l1=l1,
+        dropout=dropout,
+        dropout_seed=dropout_seed,
+        batch_norm=bn is not None,
+        bn_momentum=bn_momentum,
+    )
     return runner.run(network, bn, running, order, batch_size, learning_rate, state, mask_rows)

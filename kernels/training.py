@@ -64,9 +64,13 @@ class EpochRunner:
         return runner
 
     def _bind(
-        self, params: Params, X: np.ndarray, Y: np.ndarray, optimizer: OptimizerConfig | None,
+        self,
+        params: Params,
+        X: np.ndarray,
+        Y: np.ndarray,
+        optimizer: OptimizerConfig | None,
         l2: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.X, self.Y = X, Y
         self.dtype = params.dtype
         self.scale = scale_for(self.X, params.dtype)
@@ -101,9 +105,19 @@ class EpochRunner:
         m = order.shape[0]
         if parallel.chunk_count(min(batch_size, m), params.hidden, acc.W1.shape[0]) == 1:
             loss_sum, correct, state.t = _jit.train_epoch(
-                *params, self.X, self.Y, order, batch_size, self.scale, self.l2, *hyper, state.t,
-                *states, *acc, *grads,
-            )  # fmt: skip
+                *params,
+                self.X,
+                self.Y,
+                order,
+                batch_size,
+                self.scale,
+                self.l2,
+                *hyper,
+                state.t,
+                *states,
+                *acc,
+                *grads,
+            )
             return params, loss_sum, correct
         loss_sum, correct = 0.0, 0
         for start in range(0, m, batch_size):

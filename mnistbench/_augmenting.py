@@ -24,15 +24,31 @@ from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import N_PIXELS, Params
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState
 
-__all__ = ["DEFAULTS", "NAMES", "AugmentingEpoch", "augment_config", "check_images", "config_for",
-           "parse_names"]  # fmt: skip
+__all__ = [
+    "DEFAULTS",
+    "NAMES",
+    "AugmentingEpoch",
+    "augment_config",
+    "check_images",
+    "config_for",
+    "parse_names",
+]
 
 NAMES = ("affine", "elastic", "noise")
 # The estimator's and the CLI's defaults; each takes effect only when its family is listed.
-DEFAULTS = {"rotate": 10.0, "scale": 0.1, "shift": 2.0, "elastic_alpha": 34.0,
-            "elastic_sigma": 4.0, "noise": 0.05}  # fmt: skip
-FAMILIES = {"affine": ("rotate", "scale", "shift"), "elastic": ("elastic_alpha",),
-            "noise": ("noise",)}  # fmt: skip
+DEFAULTS = {
+    "rotate": 10.0,
+    "scale": 0.1,
+    "shift": 2.0,
+    "elastic_alpha": 34.0,
+    "elastic_sigma": 4.0,
+    "noise": 0.05,
+}
+FAMILIES = {
+    "affine": ("rotate", "scale", "shift"),
+    "elastic": ("elastic_alpha",),
+    "noise": ("noise",),
+}
 # Rows augmented per buffer (rounded down to whole batches, at least one): 1,024 rows are
 # 3 MiB in float32, never the data set.
 CHUNK_ROWS = 1024
@@ -48,12 +64,15 @@ def parse_names(value: Any) -> tuple[str, ...]:
     elif isinstance(value, Iterable):
         parts = list(value)
     else:
-        raise TypeError(f"augment must be None, a comma string or a set of names, got "
-                        f"{type(value).__name__}")  # fmt: skip
+        raise TypeError(
+            f"augment must be None, a comma string or a set of names, got {type(value).__name__}"
+        )
     bad = [part for part in parts if not isinstance(part, str) or part not in NAMES]
     if bad or not parts:
-        raise ValueError(f"augment must name one or more of {', '.join(NAMES)} (or be None), "
-                         f"got {value!r}" + (f": unknown {bad[0]!r}" if bad else ""))  # fmt: skip
+        raise ValueError(
+            f"augment must name one or more of {', '.join(NAMES)} (or be None), "
+            f"got {value!r}" + (f": unknown {bad[0]!r}" if bad else "")
+        )
     return tuple(sorted(set(parts)))
 
 
@@ -87,14 +106,18 @@ def check_images(X: np.ndarray) -> None:
     """X: (m, n_features) as the estimator holds it; augmentation needs 28x28 images, uint8
     pixels or floats in [0, 1]. Raises ValueError naming what is wrong."""
     if X.shape[1] != N_PIXELS:
-        raise ValueError(f"augmentation needs 28x28 images ({N_PIXELS} features per row), "
-                         f"got {X.shape[1]} features")  # fmt: skip
+        raise ValueError(
+            f"augmentation needs 28x28 images ({N_PIXELS} features per row), "
+            f"got {X.shape[1]} features"
+        )
     if X.dtype == np.uint8 or X.size == 0:
         return
     low, high = float(X.min()), float(X.max())  # NaN propagates into both
     if not (low >= 0 and high <= 1):
-        raise ValueError(f"augmentation needs uint8 pixels or floats in [0, 1] (pixels / 255), "
-                         f"got values in {low}..{high}")  # fmt: skip
+        raise ValueError(
+            f"augmentation needs uint8 pixels or floats in [0, 1] (pixels / 255), "
+            f"got values in {low}..{high}"
+        )
 
 
 def _step_threads(params: Any, batch_size: int, threads: int) -> int:
@@ -127,10 +150,17 @@ class AugmentingEpoch:
     """
 
     def __init__(
-        self, engine: Any, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float,
-        config: AugmentConfig, seed: int, epoch_now: Callable[[], int],
+        self,
+        engine: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        optimizer: OptimizerConfig,
+        l2: float,
+        config: AugmentConfig,
+        seed: int,
+        epoch_now: Callable[[], int],
         regularization: Any = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.engine, self.X, self.y = engine, X, y
         self.optimizer, self.l2, self.regularization = optimizer, l2, regularization
         self.config, self.seed, self.epoch_now = config, seed, epoch_now
@@ -144,14 +174,21 @@ class AugmentingEpoch:
                 X_batch = np.zeros((rows, N_PIXELS), params.dtype)
                 y_batch = np.zeros(rows, np.int64)
                 extra = () if self.regularization is None else (self.regularization,)
-                step = self.engine.epoch_fn(params, X_batch, y_batch, self.optimizer, self.l2,
-                                            *extra)  # fmt: skip
+                step = self.engine.epoch_fn(
+                    params, X_batch, y_batch, self.optimizer, self.l2, *extra
+                )
                 triples.append((X_batch, y_batch, step))
             self._bound[rows] = tuple(triples)
         return self._bound[rows]
 
-    def _draw(self, rows: np.ndarray, epoch: int, X_batch: np.ndarray, y_batch: np.ndarray,
-              threads: int | None = None) -> None:  # fmt: skip
+    def _draw(
+        self,
+        rows: np.ndarray,
+        epoch: int,
+        X_batch: np.ndarray,
+        y_batch: np.ndarray,
+        threads: int | None = None,
+    ) -> None:
         if threads is not None:  # a background thread: Numba's thread count is per thread
             numba.set_num_threads(threads)
         n = rows.shape[0]
@@ -159,9 +196,13 @@ class AugmentingEpoch:
         np.take(self.y, rows, out=y_batch[:n])
 
     def __call__(
-        self, params: Params, order: np.ndarray, batch_size: int, learning_rate: float,
+        self,
+        params: Params,
+        order: np.ndarray,
+        batch_size: int,
+        learning_rate: float,
         state: OptimizerState,
-    ) -> tuple[Params, float, int]:  # fmt: skip
+    ) -> tuple[Params, float, int]:
         epoch, m = self.epoch_now(), order.shape[0]
         # A chunk of whole batches per step call: the same batches, fewer calls (a layer-stack
         # step copies its weights and optimizer state on every call).
@@ -185,8 +226,9 @@ class AugmentingEpoch:
                     pending = _worker().submit(self._draw, *args)
                 # Dropout masks are drawn for the data-set rows, not the buffer's.
                 rows = {} if self.regularization is None else {"rows": order[start : start + n]}
-                params, batch_loss, batch_correct = step(params, natural[:n], batch_size,
-                                                         learning_rate, state, **rows)  # fmt: skip
+                params, batch_loss, batch_correct = step(
+                    params, natural[:n], batch_size, learning_rate, state, **rows
+                )
                 loss_sum += batch_loss
                 correct += batch_correct
                 if pending is not None:

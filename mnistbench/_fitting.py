@@ -186,10 +186,17 @@ def train(
         check_images(X)
     if est.solver == "lbfgs":
         params, history, n_iter, loss = lbfgs(
-            engine, params, X, codes, l2=est.alpha / X.shape[0], max_iter=est.max_iter,
-            max_fun=est.max_fun, tol=est.tol, verbose=est.verbose,
+            engine,
+            params,
+            X,
+            codes,
+            l2=est.alpha / X.shape[0],
+            max_iter=est.max_iter,
+            max_fun=est.max_fun,
+            tol=est.tol,
+            verbose=est.verbose,
             l1=0.0 if reg is None else reg.l1,
-        )  # fmt: skip
+        )
         progress = Progress(None, None, loss, n_iter, 0, list(history.loss))
         progress.best_loss = min(history.loss, default=loss)
         return params, history, progress
@@ -201,9 +208,16 @@ def train(
     if previous is not None:
         progress.warm_start(previous, params)
     params, history = stochastic(
-        plan_for(est, X.shape[0], seed), progress, params, X, codes, epochs=est.max_iter,
-        dev=dev, validation=validation, callback=est.callback,
-    )  # fmt: skip
+        plan_for(est, X.shape[0], seed),
+        progress,
+        params,
+        X,
+        codes,
+        epochs=est.max_iter,
+        dev=dev,
+        validation=validation,
+        callback=est.callback,
+    )
     warn_if_not_converged(progress, est.max_iter, progress.epochs_done)
     return params, history, progress
 
@@ -216,21 +230,35 @@ def plan_for(est: Any, n_samples: int, seed: int) -> Plan:
     elif est.momentum == 0:
         optimizer = OptimizerConfig("sgd")
     else:
-        optimizer = OptimizerConfig("momentum", momentum=est.momentum,
-                                    nesterov=est.nesterovs_momentum)  # fmt: skip
+        optimizer = OptimizerConfig(
+            "momentum", momentum=est.momentum, nesterov=est.nesterovs_momentum
+        )
     hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     config = TrainConfig(
-        hidden=hidden[0], batch_size=batch_size, epochs=int(est.max_iter),
-        optimizer=optimizer.name, learning_rate=float(est.learning_rate_init),
-        lr_schedule=est.lr_schedule, l2=est.alpha / batch_size, seed=seed,
-        dtype=weights_dtype(est).name, log_interval=int(est.log_interval),
-    )  # fmt: skip
+        hidden=hidden[0],
+        batch_size=batch_size,
+        epochs=int(est.max_iter),
+        optimizer=optimizer.name,
+        learning_rate=float(est.learning_rate_init),
+        lr_schedule=est.lr_schedule,
+        l2=est.alpha / batch_size,
+        seed=seed,
+        dtype=weights_dtype(est).name,
+        log_interval=int(est.log_interval),
+    )
     return Plan(
-        ENGINES[est.engine].bind(activation), config, optimizer,
-        est.learning_rate if est.solver == "sgd" else "constant", est.power_t, est.tol,
-        est.n_iter_no_change, est.shuffle, bool(est.verbose), augment_config(est),
+        ENGINES[est.engine].bind(activation),
+        config,
+        optimizer,
+        est.learning_rate if est.solver == "sgd" else "constant",
+        est.power_t,
+        est.tol,
+        est.n_iter_no_change,
+        est.shuffle,
+        bool(est.verbose),
+        augment_config(est),
         regularization_for(est, len(hidden), seed),
-    )  # fmt: skip
+    )
 
 
 def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float, classes: np.ndarray):
@@ -241,8 +269,10 @@ def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float, classes:
         X, codes, random_state=seed, test_size=fraction, stratify=classes[codes]
     )
     if X_val.shape[0] < 2:
-        raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                         "or the size of your dataset.")  # fmt: skip
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' "
+            "or the size of your dataset."
+        )
     X_fit = X_fit if is_sparse(X_fit) else np.ascontiguousarray(X_fit)
     return X_fit, np.ascontiguousarray(y_fit), (X_val, y_val)
 
@@ -280,9 +310,17 @@ def stochastic(
         epoch_fn = engine.epoch_fn(params, X, y, plan.optimizer, plan.config.l2, *extra)
     else:
         check_images(X)
-        epoch_fn = AugmentingEpoch(engine, X, y, plan.optimizer, plan.config.l2, plan.augment,
-                                   plan.config.seed, lambda: progress.epochs_done,
-                                   reg)  # fmt: skip
+        epoch_fn = AugmentingEpoch(
+            engine,
+            X,
+            y,
+            plan.optimizer,
+            plan.config.l2,
+            plan.augment,
+            plan.config.seed,
+            lambda: progress.epochs_done,
+            reg,
+        )
     if not plan.shuffle:
         natural = np.arange(m, dtype=np.int64)
         shuffled_fn = epoch_fn

@@ -51,8 +51,10 @@ def lbfgs(
         current = unpack(x)
         grads, loss = gradients(engine, current, X, y, l2)
         if l1:
-            grads = [g + (l1 * np.sign(p) if i % 2 == 0 else 0) for i, (g, p)
-                     in enumerate(zip(grads, current, strict=True))]  # fmt: skip
+            grads = [
+                g + (l1 * np.sign(p) if i % 2 == 0 else 0)
+                for i, (g, p) in enumerate(zip(grads, current, strict=True))
+            ]
         flat = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
         return loss + penalty(current, l2, l1), flat
 
@@ -60,14 +62,19 @@ def lbfgs(
     started = time.perf_counter()
 
     def record(intermediate_result: scipy.optimize.OptimizeResult) -> None:  # SciPy's name
-        history.append(len(history), intermediate_result.fun, math.nan, math.nan,
-                       time.perf_counter() - started)  # fmt: skip
+        history.append(
+            len(history), intermediate_result.fun, math.nan, math.nan, time.perf_counter() - started
+        )
 
     x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
     result = scipy.optimize.minimize(
-        objective, x0, method="L-BFGS-B", jac=True, callback=record,
+        objective,
+        x0,
+        method="L-BFGS-B",
+        jac=True,
+        callback=record,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-    )  # fmt: skip
+    )
     if verbose:
         print(f"L-BFGS-B: {result.nit} iterations, loss = {result.fun:.8f}: {result.message}")
     if result.status != 0:

@@ -36,8 +36,16 @@ from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_sta
 from mnistbench.reference.regularized import init_regularized_state, regularized_epoch
 from mnistbench.reference.training import as_float
 
-__all__ = ["BatchNormNetwork", "Regularization", "folded", "kernel_epoch_fn", "reference_epoch_fn",
-           "regularization_for", "regularized_weights", "state_for"]  # fmt: skip
+__all__ = [
+    "BatchNormNetwork",
+    "Regularization",
+    "folded",
+    "kernel_epoch_fn",
+    "reference_epoch_fn",
+    "regularization_for",
+    "regularized_weights",
+    "state_for",
+]
 
 # The batch-norm arrays of a hidden layer (numbered from 1) in a model file.
 BN_KINDS = ("gamma", "beta", "running_mean", "running_var")
@@ -88,14 +96,14 @@ def regularization_for(est: Any, depth: int, seed: int) -> Regularization | None
     rates = _rates(est.dropout, depth)
     l1 = float(est.l1)
     if not (math.isfinite(l1) and l1 >= 0):  # the constraint also refuses these
-        raise InvalidParameterError(f"The 'l1' parameter of MLPClassifier must be >= 0. "
-                                    f"Got {est.l1!r} instead.")  # fmt: skip
+        raise InvalidParameterError(
+            f"The 'l1' parameter of MLPClassifier must be >= 0. Got {est.l1!r} instead."
+        )
     reg = Regularization(l1, rates, bool(est.batch_norm), float(est.bn_momentum), int(seed))
     if not (reg.l1 or reg.has_dropout or reg.batch_norm):
         return None
     if est.solver == "lbfgs" and (reg.has_dropout or reg.batch_norm):
-        raise ValueError("dropout and batch_norm need a stochastic solver (sgd or adam), got "
-                         "lbfgs")  # fmt: skip
+        raise ValueError("dropout and batch_norm need a stochastic solver (sgd or adam), got lbfgs")
     return reg
 
 
@@ -106,14 +114,18 @@ class BatchNormNetwork(Network):
     weights only."""
 
     def __new__(
-        cls, arrays: Iterable[np.ndarray], bn: BatchNorm | None = None,
+        cls,
+        arrays: Iterable[np.ndarray],
+        bn: BatchNorm | None = None,
         running: RunningStats | None = None,
-    ) -> BatchNormNetwork:  # fmt: skip
+    ) -> BatchNormNetwork:
         self = super().__new__(cls, arrays)
         if bn is not None:  # unpickling passes the arrays alone, then restores the attributes
             if bn.units != self.sizes[1:-1] or bn.dtype != self.dtype:
-                raise ValueError(f"bn must normalise hidden layers {self.sizes[1:-1]} in "
-                                 f"{self.dtype}, got {bn.units} in {bn.dtype}")  # fmt: skip
+                raise ValueError(
+                    f"bn must normalise hidden layers {self.sizes[1:-1]} in "
+                    f"{self.dtype}, got {bn.units} in {bn.dtype}"
+                )
             self.bn, self.running = bn, running
         return self
 
@@ -162,8 +174,10 @@ def with_batch_norm(weights: Params | Network, arrays: tuple) -> BatchNormNetwor
     for name, a in zip(bn_keys(network.depth), arrays, strict=True):
         units = network.sizes[int("".join(c for c in name if c.isdigit()))]
         if not isinstance(a, np.ndarray) or a.shape != (units,) or a.dtype != network.dtype:
-            raise ValueError(f"{name} must be a {network.dtype} array of {units} values, got "
-                             f"{getattr(a, 'dtype', type(a).__name__)} {np.shape(a)}")  # fmt: skip
+            raise ValueError(
+                f"{name} must be a {network.dtype} array of {units} values, got "
+                f"{getattr(a, 'dtype', type(a).__name__)} {np.shape(a)}"
+            )
         if not np.isfinite(a).all() or (name.startswith("running_var") and (a < 0).any()):
             raise ValueError(f"{name} contains NaN, Inf or (a variance) negative values")
     bn = BatchNorm(a for layer in range(network.depth) for a in arrays[4 * layer : 4 * layer + 2])
@@ -205,16 +219,29 @@ def folded(params: BatchNormNetwork) -> Network:
 
 
 def kernel_epoch_fn(
-    params: Network, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float,
-    activation: str, reg: Regularization,
-):  # fmt: skip
+    params: Network,
+    X: np.ndarray,
+    y: np.ndarray,
+    optimizer: OptimizerConfig,
+    l2: float,
+    activation: str,
+    reg: Regularization,
+):
     """The same epoch function on the Numba kernels
     (:class:`mnistbench.kernels.regularized.RegularizedRunner`)."""
     runner = RegularizedRunner(
-        Network(tuple(params)), X, y, activation=activation, optimizer=optimizer, l2=l2,
-        l1=reg.l1, dropout=reg.dropout, dropout_seed=reg.seed,
-        batch_norm=isinstance(params, BatchNormNetwork), bn_momentum=reg.bn_momentum,
-    )  # fmt: skip
+        Network(tuple(params)),
+        X,
+        y,
+        activation=activation,
+        optimizer=optimizer,
+        l2=l2,
+        l1=reg.l1,
+        dropout=reg.dropout,
+        dropout_seed=reg.seed,
+        batch_norm=isinstance(params, BatchNormNetwork),
+        bn_momentum=reg.bn_momentum,
+    )
 
     def epoch(params, order, batch_size, learning_rate, state, rows=None):
         bn = params.bn if isinstance(params, BatchNormNetwork) else None
@@ -230,9 +257,13 @@ def kernel_epoch_fn(
 
 
 def reference_epoch_fn(
-    X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float, activation: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    optimizer: OptimizerConfig,
+    l2: float,
+    activation: str,
     reg: Regularization,
-):  # fmt: skip
+):
     """An epoch function on :func:`mnistbench.reference.regularized.regularized_epoch`:
     ``(params, order, batch_size, lr, state, rows=None) -> (params, loss sum, correct)``;
     ``rows``: the data-set rows of ``order``'s entries, for the masks (augmented batches).
@@ -247,10 +278,24 @@ def reference_epoch_fn(
         bn = params.bn if isinstance(params, BatchNormNetwork) else None
         running = None if bn is None else params.running.copy()
         network, bn, loss_sum, correct = regularized_epoch(
-            Network(tuple(params)), X_cache[dtype], y, order, batch_size, learning_rate, state,
-            optimizer, l2, activation, l1=reg.l1, dropout=reg.dropout, dropout_seed=reg.seed,
-            bn=bn, running=running, bn_momentum=reg.bn_momentum, mask_rows=rows,
-        )  # fmt: skip
+            Network(tuple(params)),
+            X_cache[dtype],
+            y,
+            order,
+            batch_size,
+            learning_rate,
+            state,
+            optimizer,
+            l2,
+            activation,
+            l1=reg.l1,
+            dropout=reg.dropout,
+            dropout_seed=reg.seed,
+            bn=bn,
+            running=running,
+            bn_momentum=reg.bn_momentum,
+            mask_rows=rows,
+        )
         if bn is not None:
             network = BatchNormNetwork(network, bn, running)
         return network, loss_sum, correct

@@ -63,9 +63,14 @@ class Engine(Protocol):
         """Fresh weights for layer widths ``(n_in, h1, ..., n_out)``."""
 
     def epoch_fn(
-        self, params: Params, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig,
-        l2: float, regularization: Regularization | None = None,
-    ) -> EpochFn:  # fmt: skip
+        self,
+        params: Params,
+        X: np.ndarray,
+        y: np.ndarray,
+        optimizer: OptimizerConfig,
+        l2: float,
+        regularization: Regularization | None = None,
+    ) -> EpochFn:
         """One epoch on (X, y): ``(params, order, batch_size, lr, state) -> (params, loss
         sum, correct)``, updating the optimizer state. With ``regularization`` (a layer stack
         only) it also takes ``rows=``, the data-set rows of ``order``'s entries that the
@@ -81,9 +86,14 @@ class Engine(Protocol):
         """Class probabilities ``(m, n_out)`` in the weights' dtype."""
 
     def augment(
-        self, X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int, epoch: int,
+        self,
+        X: np.ndarray,
+        rows: np.ndarray,
+        config: AugmentConfig,
+        seed: int,
+        epoch: int,
         out: np.ndarray,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """``out`` (n, 784) <- images ``X[rows]`` augmented as in ``epoch`` (one pure function
         of seed, epoch and row, :mod:`mnistbench.reference.augment`)."""
 
@@ -226,8 +236,9 @@ class NumpyEngine(_Engine):
         if isinstance(params, Params):
             return ref.forward_prop(params, X_float).A2
         if isinstance(params, BatchNormNetwork):
-            return ref_regularized.predict_proba(params.network, X_float, self.activation,
-                                                 bn=params.bn, running=params.running)  # fmt: skip
+            return ref_regularized.predict_proba(
+                params.network, X_float, self.activation, bn=params.bn, running=params.running
+            )
         return ref_network.predict_proba(params, X_float, self.activation)
 
     def augment(self, X, rows, config, seed, epoch, out):

@@ -232,8 +232,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _is_stochastic(self) -> bool:
         if self.solver == "lbfgs":
-            raise AttributeError("partial_fit is only available for stochastic optimizers. "
-                                 "lbfgs is not stochastic.")  # fmt: skip
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+            )
         return True
 
     @available_if(_is_stochastic)
@@ -251,8 +252,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if not first and classes is not None and hasattr(self, "classes_"):
             if not np.array_equal(unique_labels(classes), self.classes_):
-                raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
-                                 f"partial_fit, was: {self.classes_!r}")  # fmt: skip
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"partial_fit, was: {self.classes_!r}"
+                )
         X, y = self._validate_Xy(
             X, y, reset=not hasattr(self, "n_features_in_"), continuing=not first
         )
@@ -269,15 +272,21 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             progress.epochs_done = getattr(self, "n_iter_", 0)
         started = time.perf_counter()
         params, history = _fitting.stochastic(
-            _fitting.plan_for(self, X.shape[0], seed), progress, params, X, codes, epochs=1,
+            _fitting.plan_for(self, X.shape[0], seed),
+            progress,
+            params,
+            X,
+            codes,
+            epochs=1,
             callback=self.callback,
-        )  # fmt: skip
+        )
         seconds = getattr(self, "fit_seconds_", 0.0)
         if hasattr(self, "history_"):
             history = _fitting.continued(self.history_, history, seconds)
         self.classes_ = labels
-        self._set_fitted(params, history, progress, progress.epochs_done,
-                         seconds + time.perf_counter() - started)  # fmt: skip
+        self._set_fitted(
+            params, history, progress, progress.epochs_done, seconds + time.perf_counter() - started
+        )
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -381,8 +390,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _set_fitted(self, params, history, progress, n_iter: int, seconds: float) -> None:
         arrays = params.all_arrays() if hasattr(params, "all_arrays") else params
         if not all(np.isfinite(w).all() for w in arrays):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may "
-                             "contain large values and need to be preprocessed.")  # fmt: skip
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may "
+                "contain large values and need to be preprocessed."
+            )
         self.params_, self.history_, self._progress = params, history, progress
         self._set_weight_views()
         self.n_iter_, self.t_ = int(n_iter), progress.samples_seen

@@ -224,24 +224,28 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
     keys = array_keys(n_layers)
     missing = [k for k in keys if k not in arrays]
     if missing:
-        raise ModelFileError(f"{where}: metadata says layers {expected!r} but the file has no "
-                             f"{', '.join(missing)}")  # fmt: skip
+        raise ModelFileError(
+            f"{where}: metadata says layers {expected!r} but the file has no {', '.join(missing)}"
+        )
     extra = sorted(k for k in arrays if k[:1] in "Wb" and k[1:].isdigit() and k not in keys)
     if extra:
-        raise ModelFileError(f"{where}: metadata says layers {expected!r} but the file also has "
-                             f"{', '.join(extra)}")  # fmt: skip
+        raise ModelFileError(
+            f"{where}: metadata says layers {expected!r} but the file also has {', '.join(extra)}"
+        )
     params = _checked(tuple(arrays[k] for k in keys), where, ModelFileError)
     layers = _layers(params)
     if metadata.get("batch_norm") is True:
         names = bn_keys(len(layers) - 2)
         missing = [k for k in names if k not in arrays]
         if missing:
-            raise ModelFileError(f"{where}: metadata says batch_norm but the file has no "
-                                 f"{', '.join(missing)}")  # fmt: skip
+            raise ModelFileError(
+                f"{where}: metadata says batch_norm but the file has no {', '.join(missing)}"
+            )
         params = _bn_checked(params, tuple(arrays[k] for k in names), where, ModelFileError)
     elif "gamma1" in arrays:
-        raise ModelFileError(f"{where} has batch-norm arrays but its metadata does not say "
-                             "batch_norm")  # fmt: skip
+        raise ModelFileError(
+            f"{where} has batch-norm arrays but its metadata does not say batch_norm"
+        )
     if expected != layers or metadata.get("dtype") != params.dtype.name:
         raise ModelFileError(
             f"{where}: metadata says layers {expected!r}, dtype={metadata.get('dtype')!r} but the "
@@ -300,8 +304,9 @@ def history_from_dict(recorded: Any, where: str) -> History:
 def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
     """Write a fitted ``MLPClassifier``: weights, labels, parameters and training record."""
     settings = estimator.get_params(deep=False)
-    settings = {name: _json_value(name, value) for name, value in settings.items()
-                if name != "callback"}  # fmt: skip
+    settings = {
+        name: _json_value(name, value) for name, value in settings.items() if name != "callback"
+    }
     metadata = {
         "estimator": settings,
         "n_iter": estimator.n_iter_,
@@ -314,10 +319,13 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
         "best_validation_score": estimator.best_validation_score_,
     }
     return save_model(
-        path, estimator.params_, metadata, classes=estimator.classes_,
+        path,
+        estimator.params_,
+        metadata,
+        classes=estimator.classes_,
         feature_names=getattr(estimator, "feature_names_in_", None),
         activation=ACTIVATIONS[estimator.activation],
-    )  # fmt: skip
+    )
 
 
 def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
@@ -350,8 +358,14 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
     history = history_from_dict(metadata.get("history"), where)
     n_iter = metadata.get("n_iter", len(history))
     n_iter = n_iter if isinstance(n_iter, int) else 0
-    progress = Progress(None, None, math.nan, n_iter, metadata.get("t", 0) or 0,
-                        list(metadata.get("loss_curve") or history.loss))  # fmt: skip
+    progress = Progress(
+        None,
+        None,
+        math.nan,
+        n_iter,
+        metadata.get("t", 0) or 0,
+        list(metadata.get("loss_curve") or history.loss),
+    )
     progress.best_loss = metadata.get("best_loss", min(progress.loss_curve, default=math.inf))
     progress.validation_scores = metadata.get("validation_scores")
     progress.best_validation_score = metadata.get("best_validation_score")
@@ -392,8 +406,9 @@ def _renamed(old: dict[str, Any]) -> dict[str, Any]:
     optimizer, batch_size = old.get("optimizer", "sgd"), old.get("batch_size")
     new["solver"] = "adam" if optimizer == "adam" else optimizer
     if optimizer in ("sgd", "momentum"):
-        new.update(solver="sgd", momentum=0.9 if optimizer == "momentum" else 0.0,
-                   nesterovs_momentum=False)  # fmt: skip
+        new.update(
+            solver="sgd", momentum=0.9 if optimizer == "momentum" else 0.0, nesterovs_momentum=False
+        )
     if isinstance(batch_size, int):
         new["batch_size"] = batch_size
         new["alpha"] = old.get("l2", 0.0) * batch_size  # l2 = alpha / batch_size

@@ -66,8 +66,10 @@ def _notebook_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBa
     n_out = params.W2.shape[0]
     Y = check_labels(Y, X.shape[0], n_out)
     if Y.max() + 1 != n_out:
-        raise ValueError(f"the notebook's one_hot sizes its output by Y.max() + 1: Y must "
-                         f"contain class {n_out - 1}, its largest label is {Y.max()}")  # fmt: skip
+        raise ValueError(
+            f"the notebook's one_hot sizes its output by Y.max() + 1: Y must "
+            f"contain class {n_out - 1}, its largest label is {Y.max()}"
+        )
     XT = (X / 255.0 if X.dtype == np.uint8 else X).T
     m = X.shape[0]
     columns = np.arange(m)
@@ -189,8 +191,9 @@ if torch_engine.available():  # comparison engines, registered only where PyTorc
     MINIBATCH["torch"] = torch_engine.minibatch
     MINIBATCH["torch_compile"] = partial(torch_engine.minibatch, compiled=True)
     ENGINE_OF_VARIANT.update(torch="torch", torch_autograd="torch", torch_compile="torch")
-    DTYPES_OF_VARIANT.update(torch=("float32",), torch_autograd=("float32",),
-                             torch_compile=("float32",))  # fmt: skip
+    DTYPES_OF_VARIANT.update(
+        torch=("float32",), torch_autograd=("float32",), torch_compile=("float32",)
+    )
 if jax_engine.available():  # the jitted JAX loop, where JAX and optax are installed
     FULL_BATCH["jax"] = jax_engine.full_batch
     MINIBATCH["jax"] = jax_engine.minibatch
@@ -219,18 +222,22 @@ def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.n
     rows = slice(0, min(len(Y), CHECK_ROWS))
     if variant in BASELINES:  # on every row: the notebook needs every class present
         got, got_loss = FULL_BATCH[variant](params, X, Y)(params, 0.1)
-        for name, a, b in zip([*Params._fields, "loss"], [*got, got_loss], [*params, 0.0],
-                              strict=True):  # fmt: skip
+        for name, a, b in zip(
+            [*Params._fields, "loss"], [*got, got_loss], [*params, 0.0], strict=True
+        ):
             if np.shape(a) != np.shape(b) or not np.all(np.isfinite(a)):
-                raise RuntimeError(f"refusing to time baseline {variant} ({dtype}): its step "
-                                   f"gives a non-finite or misshapen {name}")  # fmt: skip
+                raise RuntimeError(
+                    f"refusing to time baseline {variant} ({dtype}): its step "
+                    f"gives a non-finite or misshapen {name}"
+                )
         return
     X_ref = ref_train.as_float(X[rows], dtype)
     want, want_loss = FULL_BATCH["reference"](params, X_ref, Y[rows])(params, 0.1)
     got, got_loss = FULL_BATCH[variant](params, X[rows], Y[rows])(params, 0.1)
     atol, rtol = TOL[dtype]
-    for name, a, b in zip([*Params._fields, "loss"], [*got, got_loss], [*want, want_loss],
-                          strict=True):  # fmt: skip
+    for name, a, b in zip(
+        [*Params._fields, "loss"], [*got, got_loss], [*want, want_loss], strict=True
+    ):
         if not np.allclose(a, b, atol=atol, rtol=rtol):
             worst = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
             raise RuntimeError(
@@ -249,8 +256,11 @@ def check_epoch_against_reference(
     want = MINIBATCH["reference"](params, ref_train.as_float(X, dtype), Y)(params, head, 128, 0.01)
     got = MINIBATCH[variant](params, X, Y)(params, head, 128, 0.01)
     atol, rtol = TRAJECTORY_TOL[dtype]
-    for name, a, b in zip([*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]],
-                          strict=True):  # fmt: skip
+    for name, a, b in zip(
+        [*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]], strict=True
+    ):
         if not np.allclose(a, b, atol=atol, rtol=rtol):
-            raise RuntimeError(f"refusing to time {variant} ({dtype}): its epoch's {name} "
-                               "differs from the reference")  # fmt: skip
+            raise RuntimeError(
+                f"refusing to time {variant} ({dtype}): its epoch's {name} "
+                "differs from the reference"
+            )

@@ -207,8 +207,10 @@ def gaussian_weights(sigma: float, truncate: float = TRUNCATE) -> np.ndarray:
 
 def displacement_field(noise_x, noise_y, alpha: float, sigma: float):
     """(dx, dy), each (28, 28) float64: ``alpha * gaussian_filter(noise, sigma)``, zero-padded."""
-    smooth = [ndimage.gaussian_filter(np.asarray(n, np.float64), sigma, mode="constant") for n in
-              (noise_x, noise_y)]  # fmt: skip
+    smooth = [
+        ndimage.gaussian_filter(np.asarray(n, np.float64), sigma, mode="constant")
+        for n in (noise_x, noise_y)
+    ]
     return smooth[0] * alpha, smooth[1] * alpha
 
 

@@ -95,8 +95,9 @@ def plot_before_after(
     """
     before, after = _check_images(before, labels), _check_images(after, labels)
     if len(before) != len(after) or not len(before):
-        raise ValueError(f"before and after must hold the same n >= 1 images, got "
-                         f"{len(before)} and {len(after)}")  # fmt: skip
+        raise ValueError(
+            f"before and after must hold the same n >= 1 images, got {len(before)} and {len(after)}"
+        )
     n, cols = len(before), max(1, min(cols, len(before)))
     blocks = -(-n // cols)
     figure = new_figure(1.2 * cols + 0.9, 2.5 * blocks + (0.5 if title else 0.1))
@@ -172,8 +173,15 @@ def plot_confusion_matrix(
     figure.colorbar(image, ax=ax)
     threshold = counts.max() / 2 if counts.size else 0
     for (i, j), value in np.ndenumerate(counts):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value > threshold else "black")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > threshold else "black",
+        )
     ax.set_xticks(range(n_classes))
     ax.set_yticks(range(n_classes))
     ax.set_xlabel("predicted")

@@ -318,8 +318,9 @@ def regularized_epoch(
     if mask_rows is None:
         mask_rows = order
     elif np.shape(mask_rows) != np.shape(order):
-        raise ValueError(f"mask_rows must have order's shape {np.shape(order)}, got "
-                         f"{np.shape(mask_rows)}")  # fmt: skip
+        raise ValueError(
+            f"mask_rows must have order's shape {np.shape(order)}, got {np.shape(mask_rows)}"
+        )
     n_params = len(network) + (0 if bn is None else len(bn))
     if len(state.first) != n_params:
         raise ValueError(
@@ -348,8 +349,11 @@ def regularized_epoch(
             network = optimizer_step(network, grads, state, learning_rate, optimizer)
         else:
             new = optimizer_step(
-                tuple(network) + tuple(bn), tuple(grads) + tuple(bn_grads), state,
-                learning_rate, optimizer,
-            )  # fmt: skip
+                tuple(network) + tuple(bn),
+                tuple(grads) + tuple(bn_grads),
+                state,
+                learning_rate,
+                optimizer,
+            )
             network, bn = Network(new[: len(network)]), BatchNorm(new[len(network) :])
     return network, bn, loss_sum, correct

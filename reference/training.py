@@ -42,9 +42,13 @@ class TrainingDiverged(FloatingPointError):
 
 
 def check_divergence(
-    loss: float, baseline: float, epoch: int, learning_rate: float, history: History,
+    loss: float,
+    baseline: float,
+    epoch: int,
+    learning_rate: float,
+    history: History,
     n_classes: int = 10,
-) -> None:  # fmt: skip
+) -> None:
     """Raise :class:`TrainingDiverged` if ``loss`` is not finite or exceeds
     :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at least chance)."""
     if not math.isfinite(loss):

@@ -20,8 +20,12 @@ from pathlib import Path
 
 FIXTURE = Path(__file__).parent / "data" / "bench_rounds.json"
 THREADS = 2
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                    "MKL_NUM_THREADS")  # fmt: skip
+THREAD_VARIABLES = (
+    "NUMBA_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 SLOW = "numba_fused_slow"
 
 
@@ -75,9 +79,23 @@ def run_child(path: str, m: int, repeats: int) -> int:
     from mnistbench.bench import main
     from mnistbench.variants import FULL_BATCH
 
-    argv = ["--threads", str(THREADS), "--m", str(m), "--repeats", str(repeats),
-            "--no-minibatch", "--no-compile", "--engines", "numpy", "numba",
-            "--variants", *NAMES, "--json", path]  # fmt: skip
+    argv = [
+        "--threads",
+        str(THREADS),
+        "--m",
+        str(m),
+        "--repeats",
+        str(repeats),
+        "--no-minibatch",
+        "--no-compile",
+        "--engines",
+        "numpy",
+        "numba",
+        "--variants",
+        *NAMES,
+        "--json",
+        path,
+    ]
     with registered(SLOW, slowed(FULL_BATCH["numba_fused"]), like="numba_fused"):
         return main(argv)
 
@@ -98,11 +116,15 @@ def record(runs: int, m: int = 41_000, repeats: int = 7, out: Path | None = None
             child = [sys.executable, __file__, "--child", str(path), str(m), str(repeats)]
             subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
             result = json.loads(path.read_text())
-        recorded.append({
-            "conditions": {**result["conditions"], "waited_s": round(waited)},
-            "rows": {f"{r['name']}|{r['dtype']}|{r['input_dtype']}": r["times_ms"]
-                     for r in result["full_batch"]},
-        })  # fmt: skip
+        recorded.append(
+            {
+                "conditions": {**result["conditions"], "waited_s": round(waited)},
+                "rows": {
+                    f"{r['name']}|{r['dtype']}|{r['input_dtype']}": r["times_ms"]
+                    for r in result["full_batch"]
+                },
+            }
+        )
         data = {
             "recorded": time.strftime("%Y-%m-%d"),
             "command": f"python tests/bench_rounds.py {runs}",

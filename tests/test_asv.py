@@ -27,8 +27,16 @@ def test_asv_check_finds_no_problems():
 def test_asv_smoke_run_of_one_benchmark(tmp_path):
     machine = ["--machine", "mnistbench-test"]
     assert _asv("machine", "--yes", *machine).returncode == 0
-    result = _asv("run", "--python=same", "--quick", "--dry-run", "--show-stderr", *machine,
-                  "--bench", r"bench_inference\.Predict\.time_predict")  # fmt: skip
+    result = _asv(
+        "run",
+        "--python=same",
+        "--quick",
+        "--dry-run",
+        "--show-stderr",
+        *machine,
+        "--bench",
+        r"bench_inference\.Predict\.time_predict",
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "failed" not in output.lower(), output
@@ -38,12 +46,24 @@ def test_asv_smoke_run_of_one_benchmark(tmp_path):
 @pytest.mark.slow
 def test_asv_tracks_the_speedup_over_the_notebook():
     selected = r"SpeedupOverNotebook\.track_speedup_over_notebook\('numba_fused', 'float32'\)"
-    result = _asv("run", "--python=same", "--quick", "--dry-run", "--show-stderr",
-                  "--machine", "mnistbench-test", "--bench", selected)  # fmt: skip
+    result = _asv(
+        "run",
+        "--python=same",
+        "--quick",
+        "--dry-run",
+        "--show-stderr",
+        "--machine",
+        "mnistbench-test",
+        "--bench",
+        selected,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "failed" not in output.lower(), output
-    row = next(line for line in output.splitlines() if "numba_fused" in line and "float32" in line
-               and "uint8" not in line)  # fmt: skip
+    row = next(
+        line
+        for line in output.splitlines()
+        if "numba_fused" in line and "float32" in line and "uint8" not in line
+    )
     speedup = float(row.split()[-1])  # a ratio of two medians: a number, not "n/a" or "failed"
     assert math.isfinite(speedup) and speedup > 0, row

@@ -33,8 +33,12 @@ CONFIGS = {
     ),
 }
 # Input pixels x output dtype; each pair is one compiled specialisation (~1 s cold each).
-CASES = [("uint8", np.float32), ("uint8", np.float64), ("float32", np.float32),
-         ("float64", np.float32)]  # fmt: skip
+CASES = [
+    ("uint8", np.float32),
+    ("uint8", np.float64),
+    ("float32", np.float32),
+    ("float64", np.float32),
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,9 @@ def oracle(pixels):
     return get
 
 
-@pytest.mark.parametrize(("kind", "out_dtype"), CASES, ids=[f"{k}-{np.dtype(d).name}" for k, d in
-                                                           CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "out_dtype"), CASES, ids=[f"{k}-{np.dtype(d).name}" for k, d in CASES]
+)
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_kernel_matches_scipy_oracle(pixels, oracle, name, kind, out_dtype):
     out = augment_batch(
@@ -78,9 +83,16 @@ def _sparse_images():
     return X.reshape(4, 784)
 
 
-@pytest.mark.parametrize("settings", [{"rotate": 45, "scale": 0.9}, {"rotate": 90},
-                                      {"rotate": 180, "scale": 0.5, "shift": 14}, {"shift": 28},
-                                      {"rotate": 0.001, "shift": 0.5}])  # fmt: skip
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"rotate": 45, "scale": 0.9},
+        {"rotate": 90},
+        {"rotate": 180, "scale": 0.5, "shift": 14},
+        {"shift": 28},
+        {"rotate": 0.001, "shift": 0.5},
+    ],
+)
 def test_affine_edges_and_sparse_ink_match_scipy_oracle(pixels, settings):
     """Large and near-zero angles, big zooms and shifts, ink at the borders: the kernel skips
     pixels far from the ink's bounding box and must still agree with scipy everywhere."""
@@ -146,13 +158,16 @@ def test_reference_transform_directions():
 def test_same_seed_and_epoch_give_identical_batches_whatever_order_or_threads(pixels):
     X, config = pixels["uint8"], CONFIGS["all"]
     first = augment_batch(X, ROWS, seed=SEED, epoch=EPOCH, config=config)
-    np.testing.assert_array_equal(augment_batch(X, ROWS, seed=SEED, epoch=EPOCH, config=config),
-                                  first)  # fmt: skip
+    np.testing.assert_array_equal(
+        augment_batch(X, ROWS, seed=SEED, epoch=EPOCH, config=config), first
+    )
     order = np.random.default_rng(0).permutation(len(ROWS))
     shuffled = augment_batch(X, ROWS[order], seed=SEED, epoch=EPOCH, config=config)
     np.testing.assert_array_equal(shuffled, first[order])
-    halves = [augment_batch(X, ROWS[:17], seed=SEED, epoch=EPOCH, config=config),
-              augment_batch(X, ROWS[17:], seed=SEED, epoch=EPOCH, config=config)]  # fmt: skip
+    halves = [
+        augment_batch(X, ROWS[:17], seed=SEED, epoch=EPOCH, config=config),
+        augment_batch(X, ROWS[17:], seed=SEED, epoch=EPOCH, config=config),
+    ]
     np.testing.assert_array_equal(np.concatenate(halves), first)
     threads = numba.get_num_threads()
     try:
@@ -179,8 +194,11 @@ def test_identity_returns_pixels_scaled(pixels):
 def test_any_layout_or_byte_order_gives_the_same_batch(pixels):
     config = CONFIGS["all"]
     expected = augment_batch(pixels["float64"], ROWS, seed=SEED, epoch=EPOCH, config=config)
-    for X in (np.asfortranarray(pixels["float64"]), pixels["float64"].astype(">f8"),
-              np.repeat(pixels["float64"], 2, axis=0)[::2]):  # fmt: skip
+    for X in (
+        np.asfortranarray(pixels["float64"]),
+        pixels["float64"].astype(">f8"),
+        np.repeat(pixels["float64"], 2, axis=0)[::2],
+    ):
         got = augment_batch(X, ROWS, seed=SEED, epoch=EPOCH, config=config)
         np.testing.assert_array_equal(got, expected)
 
@@ -255,15 +273,30 @@ def _with_nan():
         (np.zeros((10, 784), np.uint8), [0], {"epoch": None}, TypeError, "epoch"),
         (np.zeros((10, 784), np.uint8), [0], {"dtype": np.int32}, TypeError, "dtype"),
         (np.zeros((10, 784), np.uint8), [0], {"out": np.empty((2, 784))}, ValueError, "out must"),
-        (np.zeros((10, 784), np.uint8), [0], {"out": np.empty((1, 784), np.int64)}, TypeError,
-         "out must be float32"),
-        (np.zeros((10, 784), np.uint8), [0, 1], {"out": np.empty((784, 2)).T}, ValueError,
-         "C-contiguous"),
+        (
+            np.zeros((10, 784), np.uint8),
+            [0],
+            {"out": np.empty((1, 784), np.int64)},
+            TypeError,
+            "out must be float32",
+        ),
+        (
+            np.zeros((10, 784), np.uint8),
+            [0, 1],
+            {"out": np.empty((784, 2)).T},
+            ValueError,
+            "C-contiguous",
+        ),
         (np.zeros((10, 784), np.uint8), [0], {"config": {"rotate": 5}}, TypeError, "AugmentConfig"),
-        (np.zeros((10, 784), np.uint8), [0], {"config": AugmentConfig(), "rotate": 5}, TypeError,
-         "either config"),
+        (
+            np.zeros((10, 784), np.uint8),
+            [0],
+            {"config": AugmentConfig(), "rotate": 5},
+            TypeError,
+            "either config",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_are_refused_before_any_kernel(X, rows, kwargs, error, match):
     kwargs = {"seed": 0, "epoch": 0, **kwargs}
     with pytest.raises(error, match=match):

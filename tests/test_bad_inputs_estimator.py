@@ -143,25 +143,45 @@ def test_unknown_parameter_is_refused_by_set_params():
     ("call", "match"),
     [
         (lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, X_dev=X_OK), "both X_dev and y_dev"),
-        (lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, X_dev=X_OK, y_dev=Y_OK + 10),
-         r"labels not in classes_.*\['10'"),
-        (lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, X_dev=X_OK, y_dev=Y_OK[:-1]),
-         "y_dev has 49 labels but X_dev has 50 rows"),
-        (lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, classes=[0, 1]),
-         "labels not in classes_"),
-        (lambda: MLPClassifier(**SMALL).partial_fit(X_OK, Y_OK),
-         "classes must be passed on the first call to partial_fit"),
-        (lambda: MLPClassifier(**SMALL).partial_fit(X_OK, Y_OK, classes=[0, 1, 2]),
-         "labels not in classes_"),
-        (lambda: MLPClassifier(**SMALL, early_stopping=True).partial_fit(X_OK, Y_OK),
-         "partial_fit does not support early_stopping=True"),
-        (lambda: MLPClassifier(**SMALL, early_stopping=True, validation_fraction=0.01).fit(
-            X_OK, Y_OK), "least populated classes in y have only 1 member"),
+        (
+            lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, X_dev=X_OK, y_dev=Y_OK + 10),
+            r"labels not in classes_.*\['10'",
+        ),
+        (
+            lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, X_dev=X_OK, y_dev=Y_OK[:-1]),
+            "y_dev has 49 labels but X_dev has 50 rows",
+        ),
+        (lambda: MLPClassifier(**SMALL).fit(X_OK, Y_OK, classes=[0, 1]), "labels not in classes_"),
+        (
+            lambda: MLPClassifier(**SMALL).partial_fit(X_OK, Y_OK),
+            "classes must be passed on the first call to partial_fit",
+        ),
+        (
+            lambda: MLPClassifier(**SMALL).partial_fit(X_OK, Y_OK, classes=[0, 1, 2]),
+            "labels not in classes_",
+        ),
+        (
+            lambda: MLPClassifier(**SMALL, early_stopping=True).partial_fit(X_OK, Y_OK),
+            "partial_fit does not support early_stopping=True",
+        ),
+        (
+            lambda: MLPClassifier(**SMALL, early_stopping=True, validation_fraction=0.01).fit(
+                X_OK, Y_OK
+            ),
+            "least populated classes in y have only 1 member",
+        ),
     ],
-    ids=["X_dev_alone", "y_dev_unseen", "y_dev_short", "fit_classes_short",
-         "partial_fit_no_classes", "partial_fit_unseen", "partial_fit_early_stopping",
-         "validation_split_impossible"],
-)  # fmt: skip
+    ids=[
+        "X_dev_alone",
+        "y_dev_unseen",
+        "y_dev_short",
+        "fit_classes_short",
+        "partial_fit_no_classes",
+        "partial_fit_unseen",
+        "partial_fit_early_stopping",
+        "validation_split_impossible",
+    ],
+)
 def test_inconsistent_training_arguments_are_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -212,46 +232,73 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 DAMAGES = {
-    "text": (lambda p: _write(p, b"ImageId,Label\n1,7\n"),
-             r"not an mnistbench model \(\.npz archive\): a file starting with b'Image"),
+    "text": (
+        lambda p: _write(p, b"ImageId,Label\n1,7\n"),
+        r"not an mnistbench model \(\.npz archive\): a file starting with b'Image",
+    ),
     "empty": (lambda p: _write(p, b""), r"not an mnistbench model \(\.npz archive\): an empty"),
-    "random_bytes": (lambda p: _write(p, np.random.default_rng(0).bytes(4096)),
-                     r"not an mnistbench model \(\.npz archive\)"),
-    "truncated": (lambda p: _write(p, p.read_bytes()[: len(p.read_bytes()) // 2]),
-                  "damaged, truncated or not an mnistbench model"),
+    "random_bytes": (
+        lambda p: _write(p, np.random.default_rng(0).bytes(4096)),
+        r"not an mnistbench model \(\.npz archive\)",
+    ),
+    "truncated": (
+        lambda p: _write(p, p.read_bytes()[: len(p.read_bytes()) // 2]),
+        "damaged, truncated or not an mnistbench model",
+    ),
     "npy_not_npz": (lambda p: _write(p, npy_bytes(np.zeros(3))), r"single \.npy array"),
     "missing_W2": (lambda p: rewrite_npz(p, W2=None), "missing W2"),
     "missing_metadata": (lambda p: rewrite_npz(p, metadata=None), "missing metadata"),
-    "W1_783_inputs": (lambda p: rewrite_npz(p, W1=np.zeros((8, 783))),
-                      r"metadata says layers \[784, 8, 10\].*weights have layers \[783, 8, 10\]"),
+    "W1_783_inputs": (
+        lambda p: rewrite_npz(p, W1=np.zeros((8, 783))),
+        r"metadata says layers \[784, 8, 10\].*weights have layers \[783, 8, 10\]",
+    ),
     "W2_wrong_hidden": (lambda p: rewrite_npz(p, W2=np.zeros((10, 9))), r"W2 \(10, 9\)"),
     "b2_11_classes": (lambda p: rewrite_npz(p, b2=np.zeros(11)), r"b2 \(11,\)"),
-    "int_weights": (lambda p: rewrite_npz(p, b1=np.zeros(8, np.int64)),
-                    "b1 must be float32 or float64"),
-    "nan_weights": (lambda p: rewrite_npz(p, W1=np.full((8, 784), np.nan)),
-                    "W1 contains NaN or Inf"),
-    "three_classes": (lambda p: rewrite_npz(p, classes=np.arange(3)),
-                      "classes must be 10 integer or string labels"),
-    "float_classes": (lambda p: rewrite_npz(p, classes=np.linspace(0, 1, 10)),
-                      "classes must be 10 integer or string labels.*float64"),
-    "metadata_not_json": (lambda p: rewrite_npz(p, metadata=np.array("{not json")),
-                          "metadata is not valid JSON"),
-    "metadata_number": (lambda p: rewrite_npz(p, metadata=np.arange(3)),
-                        "metadata must be a JSON string"),
-    "foreign_format": (lambda p: rewrite_npz(p, metadata=metadata_with(p, format="keras")),
-                       "format is not 'mnistbench-model'"),
-    "future_version": (lambda p: rewrite_npz(p, metadata=metadata_with(p, format_version=99)),
-                       "format version 99, newer than"),
+    "int_weights": (
+        lambda p: rewrite_npz(p, b1=np.zeros(8, np.int64)),
+        "b1 must be float32 or float64",
+    ),
+    "nan_weights": (
+        lambda p: rewrite_npz(p, W1=np.full((8, 784), np.nan)),
+        "W1 contains NaN or Inf",
+    ),
+    "three_classes": (
+        lambda p: rewrite_npz(p, classes=np.arange(3)),
+        "classes must be 10 integer or string labels",
+    ),
+    "float_classes": (
+        lambda p: rewrite_npz(p, classes=np.linspace(0, 1, 10)),
+        "classes must be 10 integer or string labels.*float64",
+    ),
+    "metadata_not_json": (
+        lambda p: rewrite_npz(p, metadata=np.array("{not json")),
+        "metadata is not valid JSON",
+    ),
+    "metadata_number": (
+        lambda p: rewrite_npz(p, metadata=np.arange(3)),
+        "metadata must be a JSON string",
+    ),
+    "foreign_format": (
+        lambda p: rewrite_npz(p, metadata=metadata_with(p, format="keras")),
+        "format is not 'mnistbench-model'",
+    ),
+    "future_version": (
+        lambda p: rewrite_npz(p, metadata=metadata_with(p, format_version=99)),
+        "format version 99, newer than",
+    ),
     "metadata_layers_lie": (
         lambda p: rewrite_npz(p, metadata=metadata_with(p, layers=[784, 16, 10])),
-        r"metadata says layers \[784, 16, 10\]"),
+        r"metadata says layers \[784, 16, 10\]",
+    ),
     "bad_options": (
         lambda p: rewrite_npz(p, metadata=metadata_with(p, estimator={"solver": "newton"})),
-        "invalid training options: The 'solver' parameter"),
+        "invalid training options: The 'solver' parameter",
+    ),
     "bad_history": (
         lambda p: rewrite_npz(p, metadata=metadata_with(p, history={"step": [1]})),
-        "damaged history"),
-}  # fmt: skip
+        "damaged history",
+    ),
+}
 ESTIMATOR_ONLY = ("bad_options", "bad_history")  # load_model reads no estimator options
 LOAD_CASES = [
     (loader, damage)
@@ -279,19 +326,30 @@ def test_missing_model_file_and_directory(tmp_path):
 @pytest.mark.parametrize(
     ("params", "metadata", "classes", "exc", "match"),
     [
-        (PARAMS._replace(W1=np.full_like(PARAMS.W1, np.inf)), {}, None, ValueError,
-         "W1 contains NaN"),
+        (
+            PARAMS._replace(W1=np.full_like(PARAMS.W1, np.inf)),
+            {},
+            None,
+            ValueError,
+            "W1 contains NaN",
+        ),
         (PARAMS._replace(b2=np.zeros(11)), {}, None, ValueError, r"b2 \(11,\)"),
-        (PARAMS._replace(W1=PARAMS.W1.astype(np.float32)), {}, None, TypeError,
-         "share one dtype"),
+        (PARAMS._replace(W1=PARAMS.W1.astype(np.float32)), {}, None, TypeError, "share one dtype"),
         (PARAMS, {"f": object()}, None, TypeError, "JSON-serialisable"),
         (PARAMS, "not a dict", None, TypeError, "metadata must be a dict"),
         (PARAMS, {}, [0, 1], TypeError, "classes must be 10 integer or string labels"),
         (PARAMS, {}, np.array([None] * 10), TypeError, "classes must be 10 integer or string"),
     ],
-    ids=["inf", "shape", "dtypes", "metadata_object", "metadata_str", "classes_short",
-         "classes_object"],
-)  # fmt: skip
+    ids=[
+        "inf",
+        "shape",
+        "dtypes",
+        "metadata_object",
+        "metadata_str",
+        "classes_short",
+        "classes_object",
+    ],
+)
 def test_bad_save_refused_and_leaves_no_file(tmp_path, params, metadata, classes, exc, match):
     with pytest.raises(exc, match=f"refusing to save the model: {match}|{match}"):
         save_model(tmp_path / "model.npz", params, metadata, classes=classes)

@@ -106,22 +106,39 @@ def test_bad_params_are_refused(params, exc, match):
 @pytest.mark.parametrize(
     ("call", "exc", "match"),
     [
-        (lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, 0, 0.1), ValueError,
-         r"batch_size must be in 1\.\.50 \(the number of rows\), got 0"),
-        (lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, M + 1, 0.1), ValueError,
-         r"batch_size must be in 1\.\.50 \(the number of rows\), got 51"),
-        (lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, 2.5, 0.1), TypeError,
-         "batch_size must be an integer"),
-        (lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER + 5, 10, 0.1), ValueError,
-         "order must be a permutation"),
-        (lambda: kernels.train(X_OK, Y_OK, TrainConfig(batch_size=0)), ValueError,
-         "batch_size must be a positive integer"),
-        (lambda: kernels.train(X_OK, Y_OK, TrainConfig(batch_size=M + 1)), ValueError,
-         r"batch_size must be in 1\.\.50 \(the number of rows\), got 51"),
+        (
+            lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, 0, 0.1),
+            ValueError,
+            r"batch_size must be in 1\.\.50 \(the number of rows\), got 0",
+        ),
+        (
+            lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, M + 1, 0.1),
+            ValueError,
+            r"batch_size must be in 1\.\.50 \(the number of rows\), got 51",
+        ),
+        (
+            lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER, 2.5, 0.1),
+            TypeError,
+            "batch_size must be an integer",
+        ),
+        (
+            lambda: kernels.minibatch_epoch(PARAMS, X_OK, Y_OK, ORDER + 5, 10, 0.1),
+            ValueError,
+            "order must be a permutation",
+        ),
+        (
+            lambda: kernels.train(X_OK, Y_OK, TrainConfig(batch_size=0)),
+            ValueError,
+            "batch_size must be a positive integer",
+        ),
+        (
+            lambda: kernels.train(X_OK, Y_OK, TrainConfig(batch_size=M + 1)),
+            ValueError,
+            r"batch_size must be in 1\.\.50 \(the number of rows\), got 51",
+        ),
     ],
-    ids=["epoch_0", "epoch_too_big", "epoch_float", "epoch_bad_order", "train_0",
-         "train_too_big"],
-)  # fmt: skip
+    ids=["epoch_0", "epoch_too_big", "epoch_float", "epoch_bad_order", "train_0", "train_too_big"],
+)
 def test_bad_batch_size_is_refused(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
@@ -199,8 +216,11 @@ def test_out_of_range_labels_and_indices_fail_cleanly_in_a_subprocess():
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(NASTY)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])  # not a signal
     assert "ACCEPTED" not in result.stdout
     assert result.stdout.count("ValueError") == 5, result.stdout

@@ -170,9 +170,19 @@ def test_epoch_matches_a_torch_training_loop(torch, depth):
     running = init_running_stats(bn)
     state = init_regularized_state(net, bn)
     new, new_bn, loss_sum, _ = regularized_epoch(
-        net, X, Y, order, 5, 0.1, state, OptimizerConfig("momentum"), activation="tanh",
-        bn=bn, running=running, bn_momentum=0.2,
-    )  # fmt: skip
+        net,
+        X,
+        Y,
+        order,
+        5,
+        0.1,
+        state,
+        OptimizerConfig("momentum"),
+        activation="tanh",
+        bn=bn,
+        running=running,
+        bn_momentum=0.2,
+    )
     assert loss_sum == pytest.approx(torch_loss, rel=1e-12)
     linears = [mod for mod in model if isinstance(mod, torch.nn.Linear)]
     norms = [mod for mod in model if isinstance(mod, torch.nn.BatchNorm1d)]

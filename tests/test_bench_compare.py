@@ -25,10 +25,20 @@ from mnistbench.bench.compare import (
 )
 from mnistbench.bench.report import SCHEMA
 
-MACHINE = {"cpu": "Test CPU", "cpu_flags": ["avx2", "fma"], "cores": 2, "memory_gib": 23.5,
-           "arch": "x86_64", "blas_kernel": "openblas Haswell", "threads": 2, "numpy": "2.4.6",
-           "numba": "0.68.1", "llvmlite": "0.50.0", "torch": None,
-           "blas": "openblas 0.3.31 Haswell, 2 threads"}  # fmt: skip
+MACHINE = {
+    "cpu": "Test CPU",
+    "cpu_flags": ["avx2", "fma"],
+    "cores": 2,
+    "memory_gib": 23.5,
+    "arch": "x86_64",
+    "blas_kernel": "openblas Haswell",
+    "threads": 2,
+    "numpy": "2.4.6",
+    "numba": "0.68.1",
+    "llvmlite": "0.50.0",
+    "torch": None,
+    "blas": "openblas 0.3.31 Haswell, 2 threads",
+}
 WORKLOAD = {"m": 41000, "n_in": 784, "hidden": 10, "n_out": 10, "repeats": 7}
 
 
@@ -38,11 +48,18 @@ def result_of(rows: dict[str, list[float]], machine=MACHINE, load=(1.0, 1.0)) ->
     full_batch = []
     for key, times in rows.items():
         name, dtype, input_dtype = key.split("|")
-        full_batch.append({"name": name, "dtype": dtype, "input_dtype": input_dtype,
-                           "times_ms": list(times)})  # fmt: skip
-    return {"schema": SCHEMA, "date": "2026-11-28", "machine": dict(machine),
-            "workload": dict(WORKLOAD), "conditions": {"load_before": load[0],
-            "load_after": load[1]}, "full_batch": full_batch, "minibatch": []}  # fmt: skip
+        full_batch.append(
+            {"name": name, "dtype": dtype, "input_dtype": input_dtype, "times_ms": list(times)}
+        )
+    return {
+        "schema": SCHEMA,
+        "date": "2026-11-28",
+        "machine": dict(machine),
+        "workload": dict(WORKLOAD),
+        "conditions": {"load_before": load[0], "load_after": load[1]},
+        "full_batch": full_batch,
+        "minibatch": [],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +133,14 @@ def test_calibration_divides_out_the_machine_speed_of_the_moment():
     without calibration samples the same data reads slower."""
     rng = np.random.default_rng(5)
     case, calibration = 20 * rng.lognormal(0, 0.01, 9), 8 * rng.lognormal(0, 0.01, 9)
-    old = {**result_of({"numba_fused|float32|uint8": case}),
-           "calibration": {"times_ms": calibration.tolist()}}  # fmt: skip
-    new = {**result_of({"numba_fused|float32|uint8": case * 1.3}),
-           "calibration": {"times_ms": (calibration * 1.3).tolist()}}  # fmt: skip
+    old = {
+        **result_of({"numba_fused|float32|uint8": case}),
+        "calibration": {"times_ms": calibration.tolist()},
+    }
+    new = {
+        **result_of({"numba_fused|float32|uint8": case * 1.3}),
+        "calibration": {"times_ms": (calibration * 1.3).tolist()},
+    }
     (row,), notes = compare(old, new)
     assert row.ratio == pytest.approx(1.0, rel=1e-12) and row.verdict == "same"
     assert any("calibration case: NEW / OLD 1.300" in note for note in notes)
@@ -132,18 +153,37 @@ def test_calibration_divides_out_the_machine_speed_of_the_moment():
 def test_calibration_table_counts_verdicts_against_the_targets():
     from mnistbench.bench.calibrate import format_table, table
 
-    results = [{"condition": "idle", "planted": planted, "ratio": ratio, "low": 0, "high": 0,
-                "verdict": verdict_, "noise_floor": 0.02}
-               for planted, ratio, verdicts in (("same code", 1.0, ["same"] * 19 + ["slower"]),
-                                                ("+10%", 1.1, ["slower"] * 14 + [UNRESOLVED] * 6),
-                                                ("+25%", 1.25, ["slower"] * 20))
-               for verdict_ in verdicts]  # fmt: skip
+    results = [
+        {
+            "condition": "idle",
+            "planted": planted,
+            "ratio": ratio,
+            "low": 0,
+            "high": 0,
+            "verdict": verdict_,
+            "noise_floor": 0.02,
+        }
+        for planted, ratio, verdicts in (
+            ("same code", 1.0, ["same"] * 19 + ["slower"]),
+            ("+10%", 1.1, ["slower"] * 14 + [UNRESOLVED] * 6),
+            ("+25%", 1.25, ["slower"] * 20),
+        )
+        for verdict_ in verdicts
+    ]
     rows = {row["planted"]: row for row in table(results)}
     assert rows["same code"]["wrong"] == 1 and rows["same code"]["met"]
     assert rows["+10%"]["slower"] == 14 and rows["+10%"]["wrong"] == 0 and not rows["+10%"]["met"]
     assert rows["+25%"]["met"] and rows["+25%"]["median_ratio"] == pytest.approx(1.25)
-    text = format_table({"pairs": 20, "threads": 2, "m": 41000, "repeats": 7,
-                         "same_within": 0.05, "table": list(rows.values())})  # fmt: skip
+    text = format_table(
+        {
+            "pairs": 20,
+            "threads": 2,
+            "m": 41000,
+            "repeats": 7,
+            "same_within": 0.05,
+            "table": list(rows.values()),
+        }
+    )
     assert "'slower' >= 15/20: MISSED" in text and "false calls <= 1/20: met" in text
 
 
@@ -205,12 +245,26 @@ def test_fail_above_exits_1_only_when_the_interval_clears_it(tmp_path, capsys):
 
 def test_faster_same_slower_counts_in_the_summary(tmp_path, capsys):
     base = np.linspace(49, 51, 7)
-    old = result_of({"a|float64|float64": base, "b|float64|float64": base,
-                     "c|float64|float64": base})  # fmt: skip
-    new = result_of({"a|float64|float64": base * 0.7, "b|float64|float64": base,
-                     "c|float64|float64": base * 1.4})  # fmt: skip
-    assert main(["--compare", str(write(tmp_path / "o.json", old)),
-                 str(write(tmp_path / "n.json", new))]) == 0  # fmt: skip
+    old = result_of(
+        {"a|float64|float64": base, "b|float64|float64": base, "c|float64|float64": base}
+    )
+    new = result_of(
+        {
+            "a|float64|float64": base * 0.7,
+            "b|float64|float64": base,
+            "c|float64|float64": base * 1.4,
+        }
+    )
+    assert (
+        main(
+            [
+                "--compare",
+                str(write(tmp_path / "o.json", old)),
+                str(write(tmp_path / "n.json", new)),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "1 faster, 1 same, 1 slower, 0 cannot resolve"
     rows = [line.split() for line in lines if line.startswith("full_batch")]
@@ -258,13 +312,21 @@ def test_busy_runs_are_flagged_in_the_comparison(tmp_path, capsys):
         ("[1, 2, 3]", "not a mnistbench bench result"),
         ('{"schema": "mnistbench-bench-scaling/1", "rows": [], "runs": {}}', "scaling result"),
         ('{"full_batch": [], "machine": {}}', "another mnistbench bench version"),
-        (json.dumps({**result_of({"x|float64|float64": [1.0]}), "full_batch": [
-            {"name": "x", "dtype": "float64", "input_dtype": "float64"}]}),
-         "no positive finite per-round samples"),
-        (json.dumps(result_of({"x|float64|float64": [1.0, float("nan")]})),
-         "no positive finite per-round samples"),
+        (
+            json.dumps(
+                {
+                    **result_of({"x|float64|float64": [1.0]}),
+                    "full_batch": [{"name": "x", "dtype": "float64", "input_dtype": "float64"}],
+                }
+            ),
+            "no positive finite per-round samples",
+        ),
+        (
+            json.dumps(result_of({"x|float64|float64": [1.0, float("nan")]})),
+            "no positive finite per-round samples",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_exit_2_with_the_reason_and_write_nothing(tmp_path, capsys, content, message):
     good = write(tmp_path / "good.json", result_of({"x|float64|float64": [1.0, 1.1]}))
     bad = tmp_path / "bad.json"
@@ -273,8 +335,11 @@ def test_bad_files_exit_2_with_the_reason_and_write_nothing(tmp_path, capsys, co
     out = tmp_path / "out.json"
     out.write_text("keep me")
     before = sorted(p.name for p in tmp_path.iterdir())
-    for argv in (["--compare", str(bad), str(good)], ["--compare", str(good), str(bad)],
-                 ["--compare", str(bad), "--json", str(out)]):  # fmt: skip
+    for argv in (
+        ["--compare", str(bad), str(good)],
+        ["--compare", str(good), str(bad)],
+        ["--compare", str(bad), "--json", str(out)],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert str(bad) in err and message in err, err
@@ -309,26 +374,52 @@ def test_real_pair_of_quick_runs_compares_a_planted_slowdown(tmp_path, monkeypat
     for variable in THREAD_VARIABLES:  # already pinned: the bench's parent runs in this process
         monkeypatch.setenv(variable, str(THREADS))
     old, new = tmp_path / "old.json", tmp_path / "new.json"
-    argv = ["--threads", str(THREADS), "--m", "4000", "--repeats", "5", "--no-minibatch",
-            "--no-compile", "--engines", "numba", "--variants", "numba_fused",
-            "--quiet"]  # fmt: skip
+    argv = [
+        "--threads",
+        str(THREADS),
+        "--m",
+        "4000",
+        "--repeats",
+        "5",
+        "--no-minibatch",
+        "--no-compile",
+        "--engines",
+        "numba",
+        "--variants",
+        "numba_fused",
+        "--quiet",
+    ]
     assert main([*argv, "--json", str(old)]) == 0
     assert main([*argv, "--json", str(new), "--plant-slowdown", "0.2", "--compare", str(old)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    printed = {tuple(line.split()[1:4]): line.split() for line in lines
-               if line.startswith("full_batch")}  # fmt: skip
+    printed = {
+        tuple(line.split()[1:4]): line.split() for line in lines if line.startswith("full_batch")
+    }
     results = [json.loads(path.read_text()) for path in (old, new)]
     assert [r["machine"]["threads"] for r in results] == [THREADS, THREADS]
     keys = {(r["name"], r["dtype"], r["input_dtype"]) for r in results[1]["full_batch"]}
-    assert keys == set(printed) == {("numba_fused", dtype, kind) for dtype, kind in
-                                    (("float64", "float64"), ("float64", "uint8"),
-                                     ("float32", "float32"), ("float32", "uint8"))}  # fmt: skip
+    assert (
+        keys
+        == set(printed)
+        == {
+            ("numba_fused", dtype, kind)
+            for dtype, kind in (
+                ("float64", "float64"),
+                ("float64", "uint8"),
+                ("float32", "float32"),
+                ("float32", "uint8"),
+            )
+        }
+    )
     calibrations = [r["calibration"]["times_ms"] for r in results]
     assert [len(c) for c in calibrations] == [15, 15]  # 5 rounds in each of 3 processes
     for key, fields in printed.items():
-        old_row, new_row = (next(r for r in result["full_batch"]
-                                 if (r["name"], r["dtype"], r["input_dtype"]) == key)
-                            for result in results)  # fmt: skip
+        old_row, new_row = (
+            next(
+                r for r in result["full_batch"] if (r["name"], r["dtype"], r["input_dtype"]) == key
+            )
+            for result in results
+        )
         assert len(old_row["times_ms"]) == len(new_row["times_ms"]) == 15
         assert [len(g) for g in new_row["times_ms_by_process"]] == [5, 5, 5]
         assert old_row["process"] == new_row["process"] == "numba"

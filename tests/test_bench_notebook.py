@@ -28,10 +28,15 @@ def data():
 
 def test_notebook_source_keeps_its_lines_verbatim():
     source = inspect.getsource(notebook)
-    for line in ("A = np.exp(Z) / sum(np.exp(Z))", "Z1 = W1.dot(X) + b1",
-                 "db1 = 1 / m * np.sum(dZ1)", "dW1 = 1 / m * dZ1.dot(X.T)",
-                 "one_hot_Y = np.zeros((Y.size, Y.max() + 1))", "return np.argmax(A2, 0)",
-                 "W1 = np.random.rand(10, 784) - 0.5"):  # fmt: skip
+    for line in (
+        "A = np.exp(Z) / sum(np.exp(Z))",
+        "Z1 = W1.dot(X) + b1",
+        "db1 = 1 / m * np.sum(dZ1)",
+        "dW1 = 1 / m * dZ1.dot(X.T)",
+        "one_hot_Y = np.zeros((Y.size, Y.max() + 1))",
+        "return np.argmax(A2, 0)",
+        "W1 = np.random.rand(10, 784) - 0.5",
+    ):
         assert line in source, line
 
 
@@ -76,8 +81,11 @@ def test_notebook_loop_trains_on_columns(capsys):
     finally:
         np.random.set_state(state)  # noqa: NPY002
         notebook.set_m(42000)
-    printed = [float(line) for line in capsys.readouterr().out.splitlines()
-               if line.replace(".", "", 1).isdigit()]  # fmt: skip
+    printed = [
+        float(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.replace(".", "", 1).isdigit()
+    ]
     assert len(printed) == 3 and printed[-1] > printed[0] + 0.1  # iterations 0, 10, 20
     assert b1.shape == (10, 1) and np.ptp(b1 - b1_start) < 1e-12  # biases move together
     assert np.abs(b1 - b1_start).max() > 1e-6

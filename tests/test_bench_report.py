@@ -15,11 +15,33 @@ import pytest
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", "bench", "--quick", "--m", "1500",
-         "--repeats", "2", "--batch-sizes", "128", "--no-compile", "--engines", "numpy", "numba",
-         "--threads", "2", "--json", str(out / "bench.json"), "--plot", str(out / "bench.png")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mnistbench.cli",
+            "bench",
+            "--quick",
+            "--m",
+            "1500",
+            "--repeats",
+            "2",
+            "--batch-sizes",
+            "128",
+            "--no-compile",
+            "--engines",
+            "numpy",
+            "numba",
+            "--threads",
+            "2",
+            "--json",
+            str(out / "bench.json"),
+            "--plot",
+            str(out / "bench.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout, json.loads((out / "bench.json").read_text()), out
 
@@ -106,6 +128,7 @@ def test_ratios_and_rates_agree_with_the_times(report):
         seconds = row["median_ms"] / 1e3
         np.testing.assert_allclose(row["gflops"], row["flops"] / seconds / 1e9, rtol=1e-9)
         np.testing.assert_allclose(row["gbps"], row["bytes"] / seconds / 1e9, rtol=1e-9)
-        np.testing.assert_allclose(row["roofline_fraction"], row["floor_ms"] / row["median_ms"],
-                                   rtol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(
+            row["roofline_fraction"], row["floor_ms"] / row["median_ms"], rtol=1e-9
+        )
         assert row["speedup_vs_torch"] is None  # torch engines were not asked for

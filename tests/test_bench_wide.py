@@ -26,10 +26,32 @@ def test_epoch_flops_count_forward_dw_and_da_but_not_da_of_the_input():
 @pytest.mark.slow
 def test_wide_section_reports_every_case_with_consistent_rates(tmp_path):
     out = tmp_path / "wide.json"
-    command = [sys.executable, "-m", "mnistbench.cli", "bench", "--quick", "--m", "600",
-               "--no-minibatch", "--no-compile", "--engines", "numba", "numpy", "--widths",
-               "16,40", "--depths", "1,2", "--repeats", "2", "--pause", "0", "--json", str(out),
-               "--wide-plot", str(tmp_path / "wide.png")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mnistbench.cli",
+        "bench",
+        "--quick",
+        "--m",
+        "600",
+        "--no-minibatch",
+        "--no-compile",
+        "--engines",
+        "numba",
+        "numpy",
+        "--widths",
+        "16,40",
+        "--depths",
+        "1,2",
+        "--repeats",
+        "2",
+        "--pause",
+        "0",
+        "--json",
+        str(out),
+        "--wide-plot",
+        str(tmp_path / "wide.png"),
+    ]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr
@@ -48,7 +70,11 @@ def test_wide_section_reports_every_case_with_consistent_rates(tmp_path):
 
 @pytest.mark.parametrize("widths", ["0", "a", "128,-1", ""])
 def test_bad_widths_exit_2(widths):
-    result = subprocess.run([sys.executable, "-m", "mnistbench.cli", "bench", "--widths", widths],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistbench.cli", "bench", "--widths", widths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "--widths" in result.stderr and "Traceback" not in result.stderr

@@ -20,8 +20,11 @@ from mnistbench.reference.data import seed_scale_matrix
 from mnistbench.variants import BASELINES, DTYPES_OF_VARIANT, FULL_BATCH, MINIBATCH
 
 M = 8000
-INPUTS = {"float64": (np.float64, "float"), "float32": (np.float32, "float"),
-          "uint8->float32": (np.float32, "uint8")}  # fmt: skip
+INPUTS = {
+    "float64": (np.float64, "float"),
+    "float32": (np.float32, "float"),
+    "uint8->float32": (np.float32, "uint8"),
+}
 
 
 @lru_cache(maxsize=1)
@@ -48,8 +51,9 @@ def test_full_batch_iteration(benchmark, variant, input_label):
     new, loss_value = benchmark.pedantic(step, (params, 0.1), rounds=5, warmup_rounds=1)
     want, want_loss = FULL_BATCH["reference"](params, X_ref, Y)(params, 0.1)
     if variant in BASELINES:  # the notebook: every bias moves by the sum of the per-unit steps
-        want = want._replace(b1=params.b1 - (params.b1 - want.b1).sum(),
-                             b2=params.b2 - (params.b2 - want.b2).sum())  # fmt: skip
+        want = want._replace(
+            b1=params.b1 - (params.b1 - want.b1).sum(), b2=params.b2 - (params.b2 - want.b2).sum()
+        )
     assert_params_close(new, want, dtype, TRAJECTORY_TOL)
     assert_close(loss_value, want_loss, dtype, TRAJECTORY_TOL)
 

@@ -30,8 +30,12 @@ PNGS = ["confusion_matrix.png", "learning_curve.png", "predictions.png"]
 def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mnistbench.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=ENV, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 def summary_value(stdout: str, label: str) -> str:
@@ -72,8 +76,11 @@ def test_default_train_reaches_78_percent_dev_and_reports_a_summary(default_run)
 
 def test_default_train_logs_plain_lines_when_not_a_terminal(default_run):
     _, result = default_run
-    logged = re.findall(r"^epoch +(\d+)/500 +loss [\d.]+ +train acc [\d.]+ +dev acc [\d.]+$",
-                        result.stdout, re.MULTILINE)  # fmt: skip
+    logged = re.findall(
+        r"^epoch +(\d+)/500 +loss [\d.]+ +train acc [\d.]+ +dev acc [\d.]+$",
+        result.stdout,
+        re.MULTILINE,
+    )
     assert [int(n) for n in logged] == [*range(1, 500, 10), 500]
 
 
@@ -91,8 +98,16 @@ def test_predict_writes_a_kaggle_submission_for_unlabeled_test_csv(default_run, 
     cwd, _ = default_run
     X = np.asarray(load_embedded().X[::100])  # 50 digits
     write_kaggle_csv(tmp_path / "test.csv", X)
-    result = run_cli("predict", "--model", cwd / "model.npz", "--data", "test.csv",
-                     "--out", "submission.csv", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "predict",
+        "--model",
+        cwd / "model.npz",
+        "--data",
+        "test.csv",
+        "--out",
+        "submission.csv",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "accuracy" not in result.stdout
     with open(tmp_path / "submission.csv", newline="") as f:
@@ -109,8 +124,18 @@ def test_predict_on_labeled_data_prints_accuracy_and_plots(default_run, tmp_path
     cwd, _ = default_run
     digits = load_embedded()
     write_kaggle_csv(tmp_path / "train.csv", digits.X[1::50], digits.y[1::50])
-    result = run_cli("predict", "--model", cwd / "model.npz", "--data", "train.csv",
-                     "--out", "out.csv", "--plots", "grid", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "predict",
+        "--model",
+        cwd / "model.npz",
+        "--data",
+        "train.csv",
+        "--out",
+        "out.csv",
+        "--plots",
+        "grid",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert float(summary_value(result.stdout, "accuracy")) >= 0.7
     assert (tmp_path / "grid" / "predictions.png").is_file()
@@ -118,8 +143,18 @@ def test_predict_on_labeled_data_prints_accuracy_and_plots(default_run, tmp_path
 
 
 def test_huge_learning_rate_exits_3_and_saves_nothing(tmp_path):
-    result = run_cli("train", "--lr", "100", "--iterations", "100", "--save-model", "model.npz",
-                     "--plots", "figures", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "train",
+        "--lr",
+        "100",
+        "--iterations",
+        "100",
+        "--save-model",
+        "model.npz",
+        "--plots",
+        "figures",
+        cwd=tmp_path,
+    )
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert "diverged" in result.stderr and "smaller learning rate" in result.stderr
     assert "Traceback" not in result.stderr
@@ -141,12 +176,38 @@ def test_minibatch_numpy_float32_run_with_every_option(tmp_path):
     digits = load_embedded()
     write_kaggle_csv(tmp_path / "small.csv", digits.X[::10], digits.y[::10])  # 500 rows
     result = run_cli(
-        "train", "--data", "small.csv", "--engine", "numpy", "--dtype", "float32",
-        "--hidden", "32", "--batch-size", "50", "--epochs", "3", "--optimizer", "momentum",
-        "--lr", "0.05", "--lr-schedule", "cosine", "--l2", "1e-4", "--seed", "3",
-        "--dev-size", "100", "--threads", "1", "--no-plots", "--save-model", "m.npz",
+        "train",
+        "--data",
+        "small.csv",
+        "--engine",
+        "numpy",
+        "--dtype",
+        "float32",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "3",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+        "--lr-schedule",
+        "cosine",
+        "--l2",
+        "1e-4",
+        "--seed",
+        "3",
+        "--dev-size",
+        "100",
+        "--threads",
+        "1",
+        "--no-plots",
+        "--save-model",
+        "m.npz",
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "engine numpy" in result.stdout and "float32" in result.stdout
     assert len(re.findall(r"^epoch [123]/3 ", result.stdout, re.MULTILINE)) == 3
@@ -167,8 +228,18 @@ def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
     digits = load_embedded()
     write_kaggle_csv(tmp_path / "small.csv", digits.X[:200], digits.y[:200])
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    code = main(["train", "--data", str(tmp_path / "small.csv"), "--iterations", "30",
-                 "--dev-size", "50", "--no-plots"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "small.csv"),
+            "--iterations",
+            "30",
+            "--dev-size",
+            "50",
+            "--no-plots",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     assert "30/30" in err and "loss=" in err and "dev=" in err
@@ -183,8 +254,14 @@ def test_help_lists_subcommands_and_train_does_not_import_bench(tmp_path):
         "print('bench imported' if 'mnistbench.bench' in sys.modules else 'no bench'); "
         "sys.exit(rc)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env=ENV, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("no bench")
     assert "dev accuracy" not in result.stdout  # --dev-size 0: no dev set
@@ -193,8 +270,14 @@ def test_help_lists_subcommands_and_train_does_not_import_bench(tmp_path):
 
 @pytest.mark.skipif(shutil.which("mnistbench") is None, reason="console script not installed")
 def test_console_script_reports_its_version(tmp_path):
-    result = subprocess.run(["mnistbench", "--version"], capture_output=True, text=True,
-                            cwd=tmp_path, env=ENV, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        ["mnistbench", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=120,
+    )
     assert result.returncode == 0
     assert result.stdout.startswith("mnistbench ")
 
@@ -218,9 +301,27 @@ def test_train_layer_stack_reports_test_accuracy_and_saves_it(tmp_path):
     rows = np.column_stack([data.y[:300], data.X[:300]])
     np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
     model_path = tmp_path / "m.npz"
-    result = run_cli("train", "--hidden", "32,16", "--activation", "tanh", "--batch-size", "64",
-                     "--epochs", "3", "--optimizer", "adam", "--lr", "0.003", "--no-plots",
-                     "--test-data", path, "--save-model", model_path, cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "train",
+        "--hidden",
+        "32,16",
+        "--activation",
+        "tanh",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "3",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--no-plots",
+        "--test-data",
+        path,
+        "--save-model",
+        model_path,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "hidden 32,16 tanh" in result.stdout
     accuracy = float(summary_value(result.stdout, "test accuracy"))

@@ -53,8 +53,9 @@ BAD_AUGMENT = [
 ]
 
 
-@pytest.mark.parametrize(("flags", "message"), BAD_AUGMENT, ids=[" ".join(f) for f, _ in
-                                                                 BAD_AUGMENT])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flags", "message"), BAD_AUGMENT, ids=[" ".join(f) for f, _ in BAD_AUGMENT]
+)
 def test_augment_refuses_bad_flags_and_writes_nothing(tmp_path, capsys, flags, message):
     out = tmp_path / "grid.png"
     assert main(["augment", "--out", str(out), *flags]) == EXIT_BAD_INPUT
@@ -62,8 +63,10 @@ def test_augment_refuses_bad_flags_and_writes_nothing(tmp_path, capsys, flags, m
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("out", "message"), [("missing/grid.png", "existing directory"),
-                                              ("grid.jpg", "must name a .png")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("missing/grid.png", "existing directory"), ("grid.jpg", "must name a .png")],
+)
 def test_augment_refuses_bad_outputs(tmp_path, capsys, out, message):
     assert main(["augment", "--out", str(tmp_path / out)]) == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
@@ -79,9 +82,24 @@ def test_augment_refuses_data_that_are_not_28x28_images(tmp_path, capsys):
 
 
 def test_train_with_augmentation(capsys):
-    argv = ["train", "--epochs", "2", "--batch-size", "128", "--hidden", "16", "--no-plots",
-            "--optimizer", "adam", "--lr", "0.003", "--augment", "affine,noise",
-            "--shift", "1"]  # fmt: skip
+    argv = [
+        "train",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "128",
+        "--hidden",
+        "16",
+        "--no-plots",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--augment",
+        "affine,noise",
+        "--shift",
+        "1",
+    ]
     assert main(argv) == EXIT_OK
     out = capsys.readouterr().out
     assert "augment affine,noise (rotate 10, scale 0.1, shift 1, noise 0.05)" in out
@@ -101,8 +119,16 @@ BAD_TRAIN = [
 
 @pytest.mark.parametrize(("flags", "message"), BAD_TRAIN, ids=[" ".join(f) for f, _ in BAD_TRAIN])
 def test_train_refuses_bad_augmentation_before_training(tmp_path, capsys, flags, message):
-    argv = ["train", "--epochs", "1", "--save-model", str(tmp_path / "m.npz"),
-            "--plots", str(tmp_path / "plots"), *flags]  # fmt: skip
+    argv = [
+        "train",
+        "--epochs",
+        "1",
+        "--save-model",
+        str(tmp_path / "m.npz"),
+        "--plots",
+        str(tmp_path / "plots"),
+        *flags,
+    ]
     assert main(argv) == EXIT_BAD_INPUT
     captured = capsys.readouterr()
     assert message in captured.err and "training on" not in captured.out

@@ -60,9 +60,12 @@ sys.exit(main(["train", "--no-plots", *sys.argv[1:]]))
 def _train(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-c", COUNTING_TRAIN, *args],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
         env={**os.environ, "MPLBACKEND": "Agg", **env},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     return result
 

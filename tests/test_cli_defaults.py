@@ -24,8 +24,19 @@ EXPECTED_LR = [
 def _train(tmp_path, monkeypatch, capsys, *flags: str) -> tuple[str, MLPClassifier]:
     """One NumPy-engine epoch on the embedded digits; the 'training on' line and the model."""
     monkeypatch.chdir(tmp_path)
-    code = main(["train", "--engine", "numpy", "--epochs", "1", "--no-plots",
-                 "--save-model", "model.npz", *flags])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--engine",
+            "numpy",
+            "--epochs",
+            "1",
+            "--no-plots",
+            "--save-model",
+            "model.npz",
+            *flags,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     return out.splitlines()[0], MLPClassifier.load(tmp_path / "model.npz")
@@ -44,8 +55,9 @@ def test_parsed_lr_is_none_until_the_optimizer_is_known():
 
 
 @pytest.mark.parametrize(("optimizer", "batch_size", "lr"), EXPECTED_LR)
-def test_train_uses_the_optimizers_default_lr(optimizer, batch_size, lr, tmp_path, monkeypatch,
-                                              capsys):  # fmt: skip
+def test_train_uses_the_optimizers_default_lr(
+    optimizer, batch_size, lr, tmp_path, monkeypatch, capsys
+):
     batch = [] if batch_size is None else ["--batch-size", str(batch_size)]
     line, model = _train(tmp_path, monkeypatch, capsys, "--optimizer", optimizer, *batch)
     assert f"{optimizer} lr {lr:g} (constant)" in line

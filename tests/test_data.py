@@ -25,8 +25,10 @@ def _write_csv(path, X, y=None, header=None):
     if header is None:
         pixels = ",".join(f"pixel{i}" for i in range(784))
         header = pixels if y is None else "label," + pixels
-    rows = [",".join(map(str, ([] if y is None else [label]) + list(row))) for label, row in
-            zip(y if y is not None else [None] * len(X), X.tolist(), strict=True)]  # fmt: skip
+    rows = [
+        ",".join(map(str, ([] if y is None else [label]) + list(row)))
+        for label, row in zip(y if y is not None else [None] * len(X), X.tolist(), strict=True)
+    ]
     text = "\n".join([header, *rows]) + "\n"
     if str(path).endswith(".gz"):
         path.write_bytes(gzip.compress(text.encode()))
@@ -61,24 +63,43 @@ def test_kaggle_test_csv_has_no_labels(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda h, rows: (h.replace(",pixel783", ""), [r.rsplit(",", 1)[0] for r in rows]),
-         "missing columns pixel783"),
+        (
+            lambda h, rows: (h.replace(",pixel783", ""), [r.rsplit(",", 1)[0] for r in rows]),
+            "missing columns pixel783",
+        ),
         (lambda h, rows: (h + ",extra", [r + ",0" for r in rows]), "unexpected columns extra"),
         (lambda h, rows: (h.replace("pixel5,", "pixelX,"), rows), "pixel5"),
-        (lambda h, rows: (h, [rows[0].replace(",0,", ",abc,", 1), *rows[1:]]),
-         "non-integer value 'abc' at data row 1"),
-        (lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",", *rows[1:]]),
-         "empty cell at data row 1, column pixel783"),
-        (lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",256", *rows[1:]]),
-         "pixel values must be in 0..255, got 256 at data row 1, column pixel783"),
-        (lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",1.5", *rows[1:]]),
-         "non-integer value '1.5'"),
+        (
+            lambda h, rows: (h, [rows[0].replace(",0,", ",abc,", 1), *rows[1:]]),
+            "non-integer value 'abc' at data row 1",
+        ),
+        (
+            lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",", *rows[1:]]),
+            "empty cell at data row 1, column pixel783",
+        ),
+        (
+            lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",256", *rows[1:]]),
+            "pixel values must be in 0..255, got 256 at data row 1, column pixel783",
+        ),
+        (
+            lambda h, rows: (h, [rows[0][: rows[0].rindex(",")] + ",1.5", *rows[1:]]),
+            "non-integer value '1.5'",
+        ),
         (lambda h, rows: (h, ["12" + rows[0][1:], *rows[1:]]), "labels must be in 0..9, got 12"),
         (lambda h, rows: (h, []), "no data rows"),
     ],
-    ids=["missing-column", "extra-column", "misnamed", "text", "empty-cell", "pixel-256",
-         "float-pixel", "label-12", "no-rows"],
-)  # fmt: skip
+    ids=[
+        "missing-column",
+        "extra-column",
+        "misnamed",
+        "text",
+        "empty-cell",
+        "pixel-256",
+        "float-pixel",
+        "label-12",
+        "no-rows",
+    ],
+)
 def test_malformed_kaggle_csv_names_the_problem(tmp_path, mutate, message):
     X, y = _digits(2)
     X[:, 1] = 0

@@ -39,9 +39,19 @@ def small():
 
 def seed_run(n_rows: int, **settings) -> dict:
     """The seed notebook's run in scikit-learn's names: full-batch plain gradient descent."""
-    return {**dict(hidden_layer_sizes=(10,), solver="sgd", momentum=0.0, batch_size=n_rows,
-                   learning_rate_init=0.1, max_iter=500, init="seed", n_iter_no_change=500),
-            **settings}  # fmt: skip
+    return {
+        **dict(
+            hidden_layer_sizes=(10,),
+            solver="sgd",
+            momentum=0.0,
+            batch_size=n_rows,
+            learning_rate_init=0.1,
+            max_iter=500,
+            init="seed",
+            n_iter_no_change=500,
+        ),
+        **settings,
+    }
 
 
 def test_seed_network_full_batch_reaches_78_percent_dev(digits):
@@ -60,8 +70,14 @@ def test_seed_network_full_batch_reaches_78_percent_dev(digits):
 
 
 # README's recipe: Adam, batch 64, 20 epochs, lr 0.01 cosine, kernels' l2 5e-3 (alpha 5e-3 * 64).
-ADAM_128 = dict(hidden_layer_sizes=(128,), batch_size=64, max_iter=20, learning_rate_init=0.01,
-                lr_schedule="cosine", alpha=5e-3 * 64)  # fmt: skip
+ADAM_128 = dict(
+    hidden_layer_sizes=(128,),
+    batch_size=64,
+    max_iter=20,
+    learning_rate_init=0.01,
+    lr_schedule="cosine",
+    alpha=5e-3 * 64,
+)
 
 
 def test_minibatch_adam_hidden_128_reaches_91_percent_dev(digits):
@@ -75,8 +91,14 @@ def test_minibatch_adam_hidden_128_reaches_91_percent_dev(digits):
     assert model.score(X_dev, y_dev) >= 0.91
 
 
-FASHION_128 = dict(hidden_layer_sizes=(128,), batch_size=128, max_iter=10,
-                   learning_rate_init=5e-3, lr_schedule="cosine", alpha=0.0)  # fmt: skip
+FASHION_128 = dict(
+    hidden_layer_sizes=(128,),
+    batch_size=128,
+    max_iter=10,
+    learning_rate_init=5e-3,
+    lr_schedule="cosine",
+    alpha=0.0,
+)
 
 
 @pytest.mark.slow
@@ -93,17 +115,41 @@ def test_fashion_mnist_hidden_128_reaches_87_percent_test_in_10_epochs():
 
 
 ENGINE_CONFIGS = {
-    "full_batch_sgd": dict(hidden_layer_sizes=16, solver="sgd", momentum=0.0, batch_size=250,
-                           max_iter=5, learning_rate_init=0.1),
-    "minibatch_adam": dict(hidden_layer_sizes=16, batch_size=32, max_iter=3,
-                           learning_rate_init=3e-3, lr_schedule="cosine", alpha=0.03),
-    "minibatch_momentum": dict(hidden_layer_sizes=16, solver="sgd", batch_size=7, max_iter=2,
-                               nesterovs_momentum=False, learning_rate_init=0.02,
-                               lr_schedule="step"),
-    "minibatch_nesterov": dict(hidden_layer_sizes=16, solver="sgd", batch_size=7, max_iter=2,
-                               learning_rate_init=0.02, learning_rate="invscaling"),
+    "full_batch_sgd": dict(
+        hidden_layer_sizes=16,
+        solver="sgd",
+        momentum=0.0,
+        batch_size=250,
+        max_iter=5,
+        learning_rate_init=0.1,
+    ),
+    "minibatch_adam": dict(
+        hidden_layer_sizes=16,
+        batch_size=32,
+        max_iter=3,
+        learning_rate_init=3e-3,
+        lr_schedule="cosine",
+        alpha=0.03,
+    ),
+    "minibatch_momentum": dict(
+        hidden_layer_sizes=16,
+        solver="sgd",
+        batch_size=7,
+        max_iter=2,
+        nesterovs_momentum=False,
+        learning_rate_init=0.02,
+        lr_schedule="step",
+    ),
+    "minibatch_nesterov": dict(
+        hidden_layer_sizes=16,
+        solver="sgd",
+        batch_size=7,
+        max_iter=2,
+        learning_rate_init=0.02,
+        learning_rate="invscaling",
+    ),
     "lbfgs": dict(hidden_layer_sizes=16, solver="lbfgs", max_iter=8, alpha=1e-2),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("config", list(ENGINE_CONFIGS))
@@ -114,10 +160,12 @@ def test_numba_and_numpy_engines_agree(small, dtype, config):
     """
     X, y = small
     settings = dict(**ENGINE_CONFIGS[config], dtype=dtype.name, random_state=4)
-    fast = MLPClassifier(**settings, engine="numba").fit(X[:250], y[:250], X_dev=X[250:],
-                                                         y_dev=y[250:])  # fmt: skip
-    slow = MLPClassifier(**settings, engine="numpy").fit(X[:250], y[:250], X_dev=X[250:],
-                                                         y_dev=y[250:])  # fmt: skip
+    fast = MLPClassifier(**settings, engine="numba").fit(
+        X[:250], y[:250], X_dev=X[250:], y_dev=y[250:]
+    )
+    slow = MLPClassifier(**settings, engine="numpy").fit(
+        X[:250], y[:250], X_dev=X[250:], y_dev=y[250:]
+    )
     atol, rtol = TRAJECTORY_TOL[dtype]
     if config == "lbfgs":  # line searches amplify rounding differences: compare the outcome
         atol, rtol = 100 * atol, 100 * rtol
@@ -134,12 +182,21 @@ def test_numba_and_numpy_engines_agree(small, dtype, config):
 def test_fit_is_exactly_the_engines_train(small, engine):
     """The estimator adds no arithmetic: bit-identical to kernels/reference ``train``."""
     X, y = small
-    config = TrainConfig(hidden=12, batch_size=25, epochs=3, optimizer="adam",
-                         learning_rate=0.01, l2=1e-3, seed=9)  # fmt: skip
+    config = TrainConfig(
+        hidden=12, batch_size=25, epochs=3, optimizer="adam", learning_rate=0.01, l2=1e-3, seed=9
+    )
     train = kernel_training.train if engine == "numba" else ref_training.train
     params, history = train(X, y, config)
-    model = MLPClassifier(12, batch_size=25, max_iter=3, learning_rate_init=0.01,
-                          alpha=1e-3 * 25, random_state=9, init="seed", engine=engine)  # fmt: skip
+    model = MLPClassifier(
+        12,
+        batch_size=25,
+        max_iter=3,
+        learning_rate_init=0.01,
+        alpha=1e-3 * 25,
+        random_state=9,
+        init="seed",
+        engine=engine,
+    )
     model.fit(X, y)
     for got, want in zip(model.params_, params, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -149,8 +206,14 @@ def test_fit_is_exactly_the_engines_train(small, engine):
 def test_uint8_pixels_and_unit_floats_give_the_same_model(small):
     """uint8 X is read as pixels (x / 255 inside the kernels): the same model as X / 255."""
     X, y = small
-    kwargs = dict(hidden_layer_sizes=8, batch_size=50, max_iter=2, solver="sgd",
-                  learning_rate_init=0.05, random_state=0)  # fmt: skip
+    kwargs = dict(
+        hidden_layer_sizes=8,
+        batch_size=50,
+        max_iter=2,
+        solver="sgd",
+        learning_rate_init=0.05,
+        random_state=0,
+    )
     from_pixels = MLPClassifier(**kwargs).fit(X, y)
     from_floats = MLPClassifier(**kwargs).fit(X / 255.0, y)
     assert_params_close(from_pixels.params_, from_floats.params_, np.float64, TRAJECTORY_TOL)
@@ -162,10 +225,12 @@ def test_uint8_pixels_and_unit_floats_give_the_same_model(small):
 @pytest.mark.parametrize("dtype_name", ["float64", "float32"])
 def test_save_load_round_trip_gives_identical_predictions(small, tmp_path, dtype_name):
     X, y = small
-    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                      "nine"])  # fmt: skip
-    model = MLPClassifier(12, batch_size=30, max_iter=3, learning_rate_init=3e-3,
-                          dtype=dtype_name, random_state=5).fit(X, names[y])  # fmt: skip
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    model = MLPClassifier(
+        12, batch_size=30, max_iter=3, learning_rate_init=3e-3, dtype=dtype_name, random_state=5
+    ).fit(X, names[y])
     path = model.save(tmp_path / "model.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     loaded = MLPClassifier.load(path)
@@ -204,22 +269,50 @@ def test_version_1_model_files_still_load(small, tmp_path):
     """A file as mnistbench 0.1's first estimator wrote it: old names, no labels, 784 -> 10."""
     X, _ = small
     params = init_params(8, seed=3)
-    settings = dict(hidden=8, batch_size=50, epochs=4, optimizer="momentum", learning_rate=0.05,
-                    lr_schedule="cosine", l2=1e-3, seed=7, dtype="float64", engine="numba",
-                    log_interval=1)  # fmt: skip
-    metadata = dict(format="mnistbench-model", format_version=1, hidden=8, dtype="float64",
-                    estimator=settings, n_iter=4, fit_seconds=0.5,
-                    history=dict(step=[0], loss=[2.0], train_accuracy=[0.1],
-                                 dev_accuracy=[float("nan")], seconds=[0.1]))  # fmt: skip
+    settings = dict(
+        hidden=8,
+        batch_size=50,
+        epochs=4,
+        optimizer="momentum",
+        learning_rate=0.05,
+        lr_schedule="cosine",
+        l2=1e-3,
+        seed=7,
+        dtype="float64",
+        engine="numba",
+        log_interval=1,
+    )
+    metadata = dict(
+        format="mnistbench-model",
+        format_version=1,
+        hidden=8,
+        dtype="float64",
+        estimator=settings,
+        n_iter=4,
+        fit_seconds=0.5,
+        history=dict(
+            step=[0], loss=[2.0], train_accuracy=[0.1], dev_accuracy=[float("nan")], seconds=[0.1]
+        ),
+    )
     path = tmp_path / "v1.npz"
     np.savez(path, **params._asdict(), metadata=np.array(json.dumps(metadata)))
     model = MLPClassifier.load(path)
     np.testing.assert_array_equal(model.classes_, np.arange(10))
-    np.testing.assert_array_equal(model.predict_proba(X), MLPClassifier.load(path)._proba(
-        params, X))  # fmt: skip
-    expected = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.9, init="seed",
-                    nesterovs_momentum=False, max_iter=4, random_state=7,
-                    learning_rate_init=0.05, alpha=1e-3 * 50, batch_size=50)  # fmt: skip
+    np.testing.assert_array_equal(
+        model.predict_proba(X), MLPClassifier.load(path)._proba(params, X)
+    )
+    expected = dict(
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        momentum=0.9,
+        init="seed",
+        nesterovs_momentum=False,
+        max_iter=4,
+        random_state=7,
+        learning_rate_init=0.05,
+        alpha=1e-3 * 50,
+        batch_size=50,
+    )
     assert {k: model.get_params()[k] for k in expected} == expected
     assert model.n_iter_ == 4 and model.history_.loss == [2.0]
     model.partial_fit(X, np.arange(len(X)) % 10)  # continues with fresh optimizer state
@@ -244,8 +337,15 @@ def test_fit_then_partial_fit_equals_one_longer_fit(small, engine):
 
 def test_partial_fit_from_scratch_equals_fit(small):
     X, y = small
-    kwargs = dict(hidden_layer_sizes=10, batch_size=40, max_iter=3, solver="sgd",
-                  learning_rate_init=0.02, lr_schedule="cosine", random_state=6)  # fmt: skip
+    kwargs = dict(
+        hidden_layer_sizes=10,
+        batch_size=40,
+        max_iter=3,
+        solver="sgd",
+        learning_rate_init=0.02,
+        lr_schedule="cosine",
+        random_state=6,
+    )
     stepwise = MLPClassifier(**kwargs)
     for _ in range(3):
         stepwise.partial_fit(X, y, classes=np.arange(10))
@@ -257,8 +357,9 @@ def test_partial_fit_from_scratch_equals_fit(small):
 
 def test_partial_fit_keeps_lowering_the_loss(digits, tmp_path):
     X, y, _, _ = digits
-    model = MLPClassifier(32, batch_size=100, max_iter=1, learning_rate_init=3e-3,
-                          random_state=0).fit(X, y)  # fmt: skip
+    model = MLPClassifier(
+        32, batch_size=100, max_iter=1, learning_rate_init=3e-3, random_state=0
+    ).fit(X, y)
     losses = [model.log_loss(X, y)]
     for _ in range(3):
         model.partial_fit(X, y)
@@ -282,8 +383,14 @@ def test_diverging_fit_raises_and_leaves_the_estimator_unfitted(small):
 def test_diverging_partial_fit_keeps_the_previous_state(small):
     """After a refused epoch the next partial_fit is the one that would have come anyway."""
     X, y = small
-    settings = dict(hidden_layer_sizes=8, solver="sgd", batch_size=10, max_iter=2,
-                    learning_rate_init=0.05, random_state=1)  # fmt: skip
+    settings = dict(
+        hidden_layer_sizes=8,
+        solver="sgd",
+        batch_size=10,
+        max_iter=2,
+        learning_rate_init=0.05,
+        random_state=1,
+    )
     model = MLPClassifier(**settings).fit(X, y)
     before = model.params_.copy()
     model.set_params(learning_rate_init=1e4)
@@ -328,7 +435,12 @@ def test_fitted_attributes_follow_scikit_learn(small):
 
 def test_numpy_scalar_settings_are_accepted(small):
     X, y = small
-    model = MLPClassifier(np.int64(8), max_iter=np.int32(2), batch_size=np.int64(50),
-                          dtype=np.float32, random_state=np.int64(1)).fit(X, y)  # fmt: skip
+    model = MLPClassifier(
+        np.int64(8),
+        max_iter=np.int32(2),
+        batch_size=np.int64(50),
+        dtype=np.float32,
+        random_state=np.int64(1),
+    ).fit(X, y)
     assert model.params_.dtype == np.float32 and model.params_.hidden == 8
     assert model.n_iter_ == 2

@@ -23,8 +23,15 @@ from mnistbench.kernels.augment import augment_batch
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.data import load_embedded, train_dev_split
 
-ALL = {"augment": "affine,elastic,noise", "rotate": 12.0, "scale": 0.1, "shift": 2.0,
-       "elastic_alpha": 20.0, "elastic_sigma": 3.0, "noise": 0.05}  # fmt: skip
+ALL = {
+    "augment": "affine,elastic,noise",
+    "rotate": 12.0,
+    "scale": 0.1,
+    "shift": 2.0,
+    "elastic_alpha": 20.0,
+    "elastic_sigma": 3.0,
+    "noise": 0.05,
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +46,14 @@ def small(digits, rows: int = 400):
 
 
 def fit(X, y, **params):
-    settings = {"hidden_layer_sizes": (16,), "batch_size": 48, "max_iter": 2,
-                "learning_rate_init": 3e-3, "random_state": 7, **params}  # fmt: skip
+    settings = {
+        "hidden_layer_sizes": (16,),
+        "batch_size": 48,
+        "max_iter": 2,
+        "learning_rate_init": 3e-3,
+        "random_state": 7,
+        **params,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return MLPClassifier(**settings).fit(X, y)
@@ -81,8 +94,9 @@ class _Recorder:
 
 @pytest.mark.parametrize("chunk_rows", [64, 200])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_each_batch_is_the_kernels_augmentation_of_its_rows(digits, monkeypatch, threads,
-                                                            chunk_rows):  # fmt: skip
+def test_each_batch_is_the_kernels_augmentation_of_its_rows(
+    digits, monkeypatch, threads, chunk_rows
+):
     """Batch k of epoch e is augment_batch(X, order[k], seed, e): overlapped (2 threads, the next
     chunk drawn meanwhile) or not (1 thread), one batch per chunk or several (200 rows: 3 batches
     of 64, then 2), whatever the last batch's size."""
@@ -194,8 +208,11 @@ def test_bad_settings_are_refused_before_training(digits, params, message):
 
 def test_bad_images_are_refused_before_training(digits):
     X, y = small(digits, 100)
-    cases = [(X[:, :700], "784 features"), (X.astype(np.float64), r"in 0.0\.\.255\.0"),
-             (X / 255.0 - 0.5, r"floats in \[0, 1\]")]  # fmt: skip
+    cases = [
+        (X[:, :700], "784 features"),
+        (X.astype(np.float64), r"in 0.0\.\.255\.0"),
+        (X / 255.0 - 0.5, r"floats in \[0, 1\]"),
+    ]
     for X_bad, message in cases:
         model = MLPClassifier(max_iter=1, augment="noise")
         with pytest.raises(ValueError, match=message):
@@ -207,8 +224,9 @@ def test_bad_images_are_refused_before_training(digits):
 
 
 def test_config_for_zeroes_the_families_not_listed():
-    config = config_for("noise", rotate=30.0, scale=0.2, shift=3.0, elastic_alpha=5.0,
-                        elastic_sigma=0.0, noise=0.1)  # fmt: skip
+    config = config_for(
+        "noise", rotate=30.0, scale=0.2, shift=3.0, elastic_alpha=5.0, elastic_sigma=0.0, noise=0.1
+    )
     assert config == AugmentConfig(noise=0.1)
     assert config_for(None, rotate=1.0) is None
 
@@ -218,9 +236,15 @@ def test_light_augmentation_lifts_dev_accuracy(digits):
     64, float32. Measured over random_state 0-4: 95.6-96.3% dev with light affine augmentation
     (rotate 10, shift 2, scale 0.1), 93.1-93.9% without; the floors leave ~1 point of room."""
     X, y, X_dev, y_dev = digits
-    recipe = {"hidden_layer_sizes": (128,), "batch_size": 64, "max_iter": 15,
-              "learning_rate_init": 3e-3, "lr_schedule": "cosine", "dtype": "float32",
-              "random_state": 3}  # fmt: skip
+    recipe = {
+        "hidden_layer_sizes": (128,),
+        "batch_size": 64,
+        "max_iter": 15,
+        "learning_rate_init": 3e-3,
+        "lr_schedule": "cosine",
+        "dtype": "float32",
+        "random_state": 3,
+    }
     plain = fit(X, y, **recipe).score(X_dev, y_dev)
     augmented = fit(X, y, augment="affine", rotate=10, shift=2, scale=0.1, **recipe)
     accuracy = augmented.score(X_dev, y_dev)

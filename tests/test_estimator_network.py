@@ -30,10 +30,14 @@ def _fit(X, y, **settings) -> MLPClassifier:
 
 @pytest.mark.parametrize(
     ("hidden", "activation", "kind"),
-    [((10,), "relu", Params), ((SEED_KERNEL_MAX_HIDDEN,), "relu", Params),
-     ((SEED_KERNEL_MAX_HIDDEN + 1,), "relu", Network), ((10,), "tanh", Network),
-     ((16, 8), "relu", Network)],
-)  # fmt: skip
+    [
+        ((10,), "relu", Params),
+        ((SEED_KERNEL_MAX_HIDDEN,), "relu", Params),
+        ((SEED_KERNEL_MAX_HIDDEN + 1,), "relu", Network),
+        ((10,), "tanh", Network),
+        ((16, 8), "relu", Network),
+    ],
+)
 def test_seed_kernels_serve_narrow_relu_nets_and_the_layer_stack_the_rest(
     digits, hidden, activation, kind
 ):
@@ -45,25 +49,40 @@ def test_seed_kernels_serve_narrow_relu_nets_and_the_layer_stack_the_rest(
 
 @pytest.mark.parametrize(
     ("hidden", "activation", "solver"),
-    [((48,), "relu", "adam"), ((24, 12), "tanh", "sgd"), ((16, 12, 8), "logistic", "adam"),
-     ((20, 10), "gelu", "adam"), ((20,), "leaky_relu", "sgd"), ((16, 8), "relu", "lbfgs")],
-)  # fmt: skip
+    [
+        ((48,), "relu", "adam"),
+        ((24, 12), "tanh", "sgd"),
+        ((16, 12, 8), "logistic", "adam"),
+        ((20, 10), "gelu", "adam"),
+        ((20,), "leaky_relu", "sgd"),
+        ((16, 8), "relu", "lbfgs"),
+    ],
+)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_numba_and_numpy_engines_train_the_same_layer_stack(
     digits, hidden, activation, solver, dtype
 ):
     X, y, X_dev, _ = digits
-    settings = dict(hidden_layer_sizes=hidden, activation=activation, solver=solver,
-                    batch_size=50, max_iter=3, dtype=dtype, learning_rate_init=1e-2)  # fmt: skip
+    settings = dict(
+        hidden_layer_sizes=hidden,
+        activation=activation,
+        solver=solver,
+        batch_size=50,
+        max_iter=3,
+        dtype=dtype,
+        learning_rate_init=1e-2,
+    )
     numba = _fit(X[:600], y[:600], engine="numba", **settings)
     numpy = _fit(X[:600], y[:600], engine="numpy", **settings)
     atol, rtol = TRAJECTORY_TOL[np.dtype(dtype)]
     np.testing.assert_allclose(numba.loss_curve_, numpy.loss_curve_, atol=atol, rtol=rtol)
-    for a, b in zip(numba.coefs_ + numba.intercepts_, numpy.coefs_ + numpy.intercepts_,
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        numba.coefs_ + numba.intercepts_, numpy.coefs_ + numpy.intercepts_, strict=True
+    ):
         np.testing.assert_allclose(a, b, atol=atol, rtol=rtol)
-    np.testing.assert_allclose(numba.predict_proba(X_dev[:200]), numpy.predict_proba(X_dev[:200]),
-                               atol=atol, rtol=rtol)  # fmt: skip
+    np.testing.assert_allclose(
+        numba.predict_proba(X_dev[:200]), numpy.predict_proba(X_dev[:200]), atol=atol, rtol=rtol
+    )
 
 
 @pytest.mark.parametrize(("hidden", "activation"), [((40, 20), "tanh"), ((64,), "relu")])
@@ -80,6 +99,14 @@ def test_layer_stack_model_file_round_trip(digits, tmp_path, hidden, activation)
 def test_two_hidden_layers_reach_a_floor_on_real_digits(digits):
     # (256, 128) relu, He init, Adam: 94.4-95.4% dev for random_state 0-3 (under 1 s each).
     X, y, X_dev, y_dev = digits
-    model = _fit(X, y, hidden_layer_sizes=(256, 128), batch_size=64, max_iter=15,
-                 learning_rate_init=2e-3, lr_schedule="cosine", dtype="float32")  # fmt: skip
+    model = _fit(
+        X,
+        y,
+        hidden_layer_sizes=(256, 128),
+        batch_size=64,
+        max_iter=15,
+        learning_rate_init=2e-3,
+        lr_schedule="cosine",
+        dtype="float32",
+    )
     assert model.score(X_dev, y_dev) >= 0.93

@@ -20,8 +20,9 @@ from mnistbench.reference.data import load_embedded, train_dev_split
 from mnistbench.reference.network import Network
 from mnistbench.reference.training import as_float
 
-BASE = dict(hidden_layer_sizes=(24, 12), batch_size=50, max_iter=3, learning_rate_init=1e-2,
-            random_state=0)  # fmt: skip
+BASE = dict(
+    hidden_layer_sizes=(24, 12), batch_size=50, max_iter=3, learning_rate_init=1e-2, random_state=0
+)
 OPTIONS = {
     "dropout": dict(dropout=0.3),
     "dropout_per_layer_l1": dict(dropout=(0.3, 0.1), l1=1e-4),
@@ -52,12 +53,12 @@ def _arrays(model: MLPClassifier) -> tuple[np.ndarray, ...]:
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 @pytest.mark.parametrize("option", OPTIONS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_numba_and_numpy_engines_train_the_same_regularized_network(digits, dtype, option,
-                                                                     solver):  # fmt: skip
+def test_numba_and_numpy_engines_train_the_same_regularized_network(digits, dtype, option, solver):
     """Loss curve, weights, gamma/beta and running statistics within TRAJECTORY_TOL."""
     X, y, _, _ = digits
-    settings = dict(OPTIONS[option], dtype=dtype, solver=solver, momentum=0.9,
-                    nesterovs_momentum=False)  # fmt: skip
+    settings = dict(
+        OPTIONS[option], dtype=dtype, solver=solver, momentum=0.9, nesterovs_momentum=False
+    )
     numba = _fit(X, y, engine="numba", **settings)
     numpy = _fit(X, y, engine="numpy", **settings)
     atol, rtol = TRAJECTORY_TOL[np.dtype(dtype)]
@@ -102,8 +103,9 @@ def test_dropout_changes_training_but_not_prediction(digits, engine):
     np.testing.assert_array_equal(proba, dropped.predict_proba(X_dev))
     network = Network(tuple(dropped.params_))
     expected = ref_network.predict_proba(network, as_float(X_dev, np.float64))
-    np.testing.assert_allclose(proba, expected, atol=TOL[np.dtype(np.float64)][0],
-                               rtol=TOL[np.dtype(np.float64)][1])  # fmt: skip
+    np.testing.assert_allclose(
+        proba, expected, atol=TOL[np.dtype(np.float64)][0], rtol=TOL[np.dtype(np.float64)][1]
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -166,10 +168,13 @@ def test_model_file_keeps_batch_norm_and_predicts_the_same(digits, tmp_path):
 
 @pytest.mark.parametrize(
     ("changes", "match"),
-    [({"gamma2": None}, "no gamma2"), ({"running_var1": -np.ones(24)}, "running_var1"),
-     ({"beta1": np.zeros(5)}, "beta1 must be a float64 array of 24 values")],
+    [
+        ({"gamma2": None}, "no gamma2"),
+        ({"running_var1": -np.ones(24)}, "running_var1"),
+        ({"beta1": np.zeros(5)}, "beta1 must be a float64 array of 24 values"),
+    ],
     ids=["missing", "negative_variance", "wrong_shape"],
-)  # fmt: skip
+)
 def test_damaged_batch_norm_in_a_model_file_is_refused(digits, tmp_path, changes, match):
     X, y, _, _ = digits
     path = _fit(X, y, batch_norm=True, max_iter=1).save(tmp_path / "bn.npz")
@@ -190,7 +195,18 @@ def test_a_regularized_net_reaches_the_floor_on_the_embedded_digits():
     the same without dropout and batch norm: 96.4-96.9%)."""
     data = load_embedded()
     X, y, X_dev, y_dev = train_dev_split(data.X, data.y)
-    model = _fit(X, y, hidden_layer_sizes=(256,), batch_size=64, max_iter=15,
-                 learning_rate_init=3e-3, lr_schedule="cosine", dtype="float32", dropout=0.2,
-                 batch_norm=True, augment="affine", random_state=1)  # fmt: skip
+    model = _fit(
+        X,
+        y,
+        hidden_layer_sizes=(256,),
+        batch_size=64,
+        max_iter=15,
+        learning_rate_init=3e-3,
+        lr_schedule="cosine",
+        dtype="float32",
+        dropout=0.2,
+        batch_norm=True,
+        augment="affine",
+        random_state=1,
+    )
     assert model.score(X_dev, y_dev) >= 0.955

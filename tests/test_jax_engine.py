@@ -26,10 +26,15 @@ from mnistbench.jax_engine import gradients, training_loop
 F32 = np.dtype(np.float32)
 
 
-@pytest.mark.parametrize(("sizes", "activation"), [((784, 16, 10), "relu"),
-                                                   ((784, 24, 12, 10), "tanh"),
-                                                   ((784, 8, 8, 10), "gelu"),
-                                                   ((784, 12, 10), "leaky_relu")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("sizes", "activation"),
+    [
+        ((784, 16, 10), "relu"),
+        ((784, 24, 12, 10), "tanh"),
+        ((784, 8, 8, 10), "gelu"),
+        ((784, 12, 10), "leaky_relu"),
+    ],
+)
 def test_gradients_match_the_reference_backward(sizes, activation):
     """Against the reference evaluated in float64, within the float32 tolerance plus the ReLU
     kink envelope (a pre-activation within rounding of 0 may take either side on any CPU)."""
@@ -57,8 +62,16 @@ def test_scan_loop_matches_reference_epochs(optimizer, batch_size):
     state, want = init_state(net), net
     for _ in range(3):  # optimizer state carried across epochs on both sides
         jax_loss = epoch(order, batch_size)
-        want, loss_sum, _ = network_epoch(want, as_float(X, np.float32), Y, order, batch_size,
-                                          lr, state, OptimizerConfig(optimizer))  # fmt: skip
+        want, loss_sum, _ = network_epoch(
+            want,
+            as_float(X, np.float32),
+            Y,
+            order,
+            batch_size,
+            lr,
+            state,
+            OptimizerConfig(optimizer),
+        )
         atol, rtol = TRAJECTORY_TOL[F32]
         np.testing.assert_allclose(jax_loss, loss_sum / 300, atol=atol, rtol=rtol)
     steps = 3 * -(-300 // batch_size)

@@ -23,8 +23,10 @@ COMPILED_PEERS = frozenset({"torch_compile", "jax"})
 
 
 def _variants(names) -> list:
-    return [pytest.param(name, marks=pytest.mark.slow) if name in COMPILED_PEERS else name
-            for name in sorted(names)]  # fmt: skip
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name in COMPILED_PEERS else name
+        for name in sorted(names)
+    ]
 
 
 def _inputs(m: int, dtype, kind: str, seed: int = 0):
@@ -78,9 +80,16 @@ def test_fused_step_returns_new_params_and_keeps_input(dtype, data_1000):
     before = params.copy()
     new, loss_value = kernels.fused_step(params, X, Y, 0.1)
     assert_params_close(params, before, dtype)  # untouched
-    want = ref.update_params(params, ref.backward_prop(
-        params, ref.forward_prop(params, ref_training.as_float(X, dtype)),
-        ref_training.as_float(X, dtype), Y), 0.1)  # fmt: skip
+    want = ref.update_params(
+        params,
+        ref.backward_prop(
+            params,
+            ref.forward_prop(params, ref_training.as_float(X, dtype)),
+            ref_training.as_float(X, dtype),
+            Y,
+        ),
+        0.1,
+    )
     assert_params_close(new, want, dtype)
     assert np.isfinite(loss_value)
 
@@ -88,8 +97,9 @@ def test_fused_step_returns_new_params_and_keeps_input(dtype, data_1000):
 def test_update_params_matches_reference(dtype):
     params = params_for(dtype, 12)
     grads = params_for(dtype, 12, seed=9)
-    assert_params_close(kernels.update_params(params, grads, 0.3),
-                        ref.update_params(params, grads, 0.3), dtype)  # fmt: skip
+    assert_params_close(
+        kernels.update_params(params, grads, 0.3), ref.update_params(params, grads, 0.3), dtype
+    )
 
 
 def test_predictions_match_reference(dtype, data_1000):
@@ -174,8 +184,9 @@ def test_gradient_descent_history_matches_reference(dtype):
 
 def test_same_threads_give_bit_identical_params(data_1000):
     X, Y = data_1000
-    config = kernels.TrainConfig(hidden=12, batch_size=250, epochs=2, optimizer="adam",
-                                 learning_rate=1e-3, dtype="float32")  # fmt: skip
+    config = kernels.TrainConfig(
+        hidden=12, batch_size=250, epochs=2, optimizer="adam", learning_rate=1e-3, dtype="float32"
+    )
     first, _ = kernels.train(X, Y, config)
     second, _ = kernels.train(X, Y, config)
     for a, b in zip(first, second, strict=True):

@@ -86,8 +86,9 @@ def test_float_input_equals_pixel_input(dtype):
     for new, loss_sum, correct in runs[1:]:
         for index, (a, e) in enumerate(zip(new, runs[0][0], strict=True)):
             assert a.dtype == np.dtype(dtype)
-            assert_trajectory_close(a, e, dtype, step_bound=2 * steps * 1e-2 * ADAM_STEP_BOUND,
-                                    err_msg=f"array {index}")  # fmt: skip
+            assert_trajectory_close(
+                a, e, dtype, step_bound=2 * steps * 1e-2 * ADAM_STEP_BOUND, err_msg=f"array {index}"
+            )
         assert correct == runs[0][2]
         assert loss_sum == pytest.approx(runs[0][1], rel=1e-6)
 
@@ -96,9 +97,14 @@ def test_float_input_equals_pixel_input(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize(
     ("depth", "activation", "optimizer", "l2"),
-    [(1, "relu", "adam", 0.0), (2, "gelu", "adam", 1e-3), (3, "tanh", "momentum", 0.0),
-     (2, "sigmoid", "sgd", 1e-3), (3, "leaky_relu", "adam", 1e-3)],
-)  # fmt: skip
+    [
+        (1, "relu", "adam", 0.0),
+        (2, "gelu", "adam", 1e-3),
+        (3, "tanh", "momentum", 0.0),
+        (2, "sigmoid", "sgd", 1e-3),
+        (3, "leaky_relu", "adam", 1e-3),
+    ],
+)
 def test_epoch_matches_reference(depth, activation, optimizer, l2, dtype, batch_size):
     """Params, optimizer buffers, step count, loss sum and correct count after one epoch."""
     network, X, Y = _problem(depth, activation, dtype, seed=depth)
@@ -118,8 +124,9 @@ def test_epoch_matches_reference(depth, activation, optimizer, l2, dtype, batch_
     bound = 2 * steps * 0.01 * ADAM_STEP_BOUND if optimizer == "adam" else None
     for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
         assert a.dtype == np.dtype(dtype), f"array {index}"
-        assert_trajectory_close(a, e, dtype, step_bound=bound if index < len(new) else None,
-                                err_msg=f"array {index}")  # fmt: skip
+        assert_trajectory_close(
+            a, e, dtype, step_bound=bound if index < len(new) else None, err_msg=f"array {index}"
+        )
     assert state.t == ref_state.t == -(-M // batch_size)
     assert loss_sum == pytest.approx(ref_loss, rel=TRAJECTORY_TOL[np.dtype(dtype)][1])
     assert abs(correct - ref_correct) <= (0 if dtype == np.float64 else 1)
@@ -133,8 +140,9 @@ def test_loss_trajectory_matches_reference(dtype):
     X, Y, X_dev, Y_dev = data.X[:M], data.y[:M], data.X[M : M + 100], data.y[M : M + 100]
     network = rn.init_network((784, 40, 13, 10), seed=5, dtype=dtype)
     kwargs = dict(batch_size=32, epochs=8, learning_rate=3e-3, lr_schedule="cosine", l2=1e-4)
-    trained, history = kn.train_network(X, Y, network, activation="relu", seed=7, dtype=dtype,
-                                        X_dev=X_dev, Y_dev=Y_dev, **kwargs)  # fmt: skip
+    trained, history = kn.train_network(
+        X, Y, network, activation="relu", seed=7, dtype=dtype, X_dev=X_dev, Y_dev=Y_dev, **kwargs
+    )
     optimizer = OptimizerConfig("adam")
     Xf = as_float(X, dtype)
 
@@ -142,8 +150,16 @@ def test_loss_trajectory_matches_reference(dtype):
         return rn.network_epoch(net, Xf, Y, order, batch_size, lr, state, optimizer, 1e-4)
 
     config = TrainConfig(hidden=40, optimizer="adam", seed=7, dtype=np.dtype(dtype).name, **kwargs)
-    ref, ref_history = fit(epoch, lambda net, Xd: rn.predict(net, as_float(Xd, dtype)), M,
-                           network, config, optimizer, X_dev=X_dev, Y_dev=Y_dev)  # fmt: skip
+    ref, ref_history = fit(
+        epoch,
+        lambda net, Xd: rn.predict(net, as_float(Xd, dtype)),
+        M,
+        network,
+        config,
+        optimizer,
+        X_dev=X_dev,
+        Y_dev=Y_dev,
+    )
     atol, rtol = TRAJECTORY_TOL[np.dtype(dtype)]
     np.testing.assert_allclose(history.loss, ref_history.loss, atol=atol, rtol=rtol)
     assert history.loss[-1] < 0.5 * history.loss[0]
@@ -196,17 +212,36 @@ def test_network_epoch_leaves_input_untouched_and_advances_state():
         (lambda n, X, Y: kn.predict(n, X.astype(bool)), TypeError, "bool"),
         (lambda n, X, Y: kn.backward(n, kn.forward(n, X), X, Y + 10), ValueError, "0..9"),
         (lambda n, X, Y: kn.backward(n, kn.forward(n, X[:5]), X, Y), ValueError, "Forward"),
-        (lambda n, X, Y: kn.network_epoch(n, X, Y, np.arange(M) + 1, 8, 0.1,
-                                          init_state(n), OptimizerConfig()), ValueError, "order"),
-        (lambda n, X, Y: kn.network_epoch(n, X, Y, np.arange(M), 0, 0.1, init_state(n),
-                                          OptimizerConfig()), ValueError, "batch_size"),
-        (lambda n, X, Y: kn.network_epoch(n, X, Y, np.arange(M), 8, -1.0, init_state(n),
-                                          OptimizerConfig()), ValueError, "learning_rate"),
-        (lambda n, X, Y: kn.network_epoch(n, X, Y, np.arange(M), 8, 0.1,
-                                          init_state(n[:2] + n[:2]), OptimizerConfig()),
-         ValueError, "state"),
+        (
+            lambda n, X, Y: kn.network_epoch(
+                n, X, Y, np.arange(M) + 1, 8, 0.1, init_state(n), OptimizerConfig()
+            ),
+            ValueError,
+            "order",
+        ),
+        (
+            lambda n, X, Y: kn.network_epoch(
+                n, X, Y, np.arange(M), 0, 0.1, init_state(n), OptimizerConfig()
+            ),
+            ValueError,
+            "batch_size",
+        ),
+        (
+            lambda n, X, Y: kn.network_epoch(
+                n, X, Y, np.arange(M), 8, -1.0, init_state(n), OptimizerConfig()
+            ),
+            ValueError,
+            "learning_rate",
+        ),
+        (
+            lambda n, X, Y: kn.network_epoch(
+                n, X, Y, np.arange(M), 8, 0.1, init_state(n[:2] + n[:2]), OptimizerConfig()
+            ),
+            ValueError,
+            "state",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_rejected_before_any_kernel(call, error, match):
     network, X, Y = _problem(1, "relu", np.float32)
     with pytest.raises(error, match=match):

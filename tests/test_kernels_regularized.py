@@ -50,10 +50,23 @@ def _run(epoch, X, y, dtype, optimizer, options, *, epochs, batch_size, mask_row
     for _ in range(epochs):
         order = rng.permutation(len(y))
         network, bn, loss, correct = epoch(
-            network, X, y, order, batch_size, lr, state, OptimizerConfig(optimizer), 1e-4, "relu",
-            dropout_seed=9, bn=bn, running=running, bn_momentum=0.2, mask_rows=mask_rows,
+            network,
+            X,
+            y,
+            order,
+            batch_size,
+            lr,
+            state,
+            OptimizerConfig(optimizer),
+            1e-4,
+            "relu",
+            dropout_seed=9,
+            bn=bn,
+            running=running,
+            bn_momentum=0.2,
+            mask_rows=mask_rows,
             **options,
-        )  # fmt: skip
+        )
         losses.append(loss)
         corrects.append(correct)
     return network, bn, running, losses, corrects, state
@@ -86,14 +99,24 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("dtype", "optimizer", "option"), CASES,
-                         ids=[f"{np.dtype(d).name}-{o}-{p}" for d, o, p in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("dtype", "optimizer", "option"),
+    CASES,
+    ids=[f"{np.dtype(d).name}-{o}-{p}" for d, o, p in CASES],
+)
 def test_three_epochs_match_the_reference(digits, dtype, optimizer, option):
     X, y = digits
-    got = _run(regularized_epoch, X, y, dtype, optimizer, OPTIONS[option], epochs=3,
-               batch_size=50)  # fmt: skip
-    want = _run(ref.regularized_epoch, as_float(X, dtype), y, dtype, optimizer, OPTIONS[option],
-                epochs=3, batch_size=50)  # fmt: skip
+    got = _run(regularized_epoch, X, y, dtype, optimizer, OPTIONS[option], epochs=3, batch_size=50)
+    want = _run(
+        ref.regularized_epoch,
+        as_float(X, dtype),
+        y,
+        dtype,
+        optimizer,
+        OPTIONS[option],
+        epochs=3,
+        batch_size=50,
+    )
     _compare(got, want, dtype, TRAJECTORY_TOL)
 
 
@@ -104,10 +127,19 @@ def test_one_epoch_matches_the_reference_at_any_batch_size(digits, dtype, batch_
     variance to measure) and normalises every row to beta; full batch is gradient descent."""
     X, y = digits
     X, y = (X[:40], y[:40]) if batch_size == 1 else (X, y)
-    got = _run(regularized_epoch, X, y, dtype, "momentum", OPTIONS["all"], epochs=1,
-               batch_size=batch_size)  # fmt: skip
-    want = _run(ref.regularized_epoch, as_float(X, dtype), y, dtype, "momentum", OPTIONS["all"],
-                epochs=1, batch_size=batch_size)  # fmt: skip
+    got = _run(
+        regularized_epoch, X, y, dtype, "momentum", OPTIONS["all"], epochs=1, batch_size=batch_size
+    )
+    want = _run(
+        ref.regularized_epoch,
+        as_float(X, dtype),
+        y,
+        dtype,
+        "momentum",
+        OPTIONS["all"],
+        epochs=1,
+        batch_size=batch_size,
+    )
     _compare(got, want, dtype, TRAJECTORY_TOL)
 
 
@@ -120,10 +152,28 @@ def test_one_step_with_dropout_matches_so_every_mask_entry_agrees(digits, dtype)
     options = dict(dropout=0.5)
     rows = np.arange(1000, 1000 + len(y))
     for mask_rows in (None, rows):
-        got = _run(regularized_epoch, X, y, dtype, "sgd", options, epochs=1,
-                   batch_size=len(y), mask_rows=mask_rows)  # fmt: skip
-        want = _run(ref.regularized_epoch, as_float(X, dtype), y, dtype, "sgd", options,
-                    epochs=1, batch_size=len(y), mask_rows=mask_rows)  # fmt: skip
+        got = _run(
+            regularized_epoch,
+            X,
+            y,
+            dtype,
+            "sgd",
+            options,
+            epochs=1,
+            batch_size=len(y),
+            mask_rows=mask_rows,
+        )
+        want = _run(
+            ref.regularized_epoch,
+            as_float(X, dtype),
+            y,
+            dtype,
+            "sgd",
+            options,
+            epochs=1,
+            batch_size=len(y),
+            mask_rows=mask_rows,
+        )
         _compare(got, want, dtype, TOL)
     moved = _run(regularized_epoch, X, y, dtype, "sgd", options, epochs=1, batch_size=len(y))
     assert not np.allclose(moved[0][0], got[0][0])  # other rows, other masks
@@ -136,8 +186,18 @@ def test_result_does_not_depend_on_the_thread_count(digits):
     try:
         for count in sorted({1, threads}):
             numba.set_num_threads(count)
-            results.append(_run(regularized_epoch, X, y, np.float64, "adam", OPTIONS["all"],
-                                epochs=2, batch_size=50))  # fmt: skip
+            results.append(
+                _run(
+                    regularized_epoch,
+                    X,
+                    y,
+                    np.float64,
+                    "adam",
+                    OPTIONS["all"],
+                    epochs=2,
+                    batch_size=50,
+                )
+            )
     finally:
         numba.set_num_threads(threads)
     for a, b in zip(_arrays(*results[0][:3]), _arrays(*results[-1][:3]), strict=True):
@@ -178,8 +238,9 @@ def test_bad_options_are_refused_before_any_kernel_runs(digits, options, error, 
     extra = {} if bn is None else {"running": init_running_stats(bn)}
     state = init_state(network)
     with pytest.raises(error, match=match):
-        regularized_epoch(network, X, y, np.arange(300), 50, 1e-3, state, OptimizerConfig(),
-                          **options, **extra)  # fmt: skip
+        regularized_epoch(
+            network, X, y, np.arange(300), 50, 1e-3, state, OptimizerConfig(), **options, **extra
+        )
     assert state.t == 0
 
 
@@ -189,5 +250,6 @@ def test_state_must_cover_network_then_batch_norm(digits):
     bn = init_batch_norm(SIZES[1:-1], np.float64)
     runner = RegularizedRunner(network, X, y, batch_norm=True)
     with pytest.raises(ValueError, match=r"state.first must match \(\*network, \*bn\)"):
-        runner.run(network, bn, init_running_stats(bn), np.arange(300), 50, 1e-3,
-                   init_state(network))  # fmt: skip
+        runner.run(
+            network, bn, init_running_stats(bn), np.arange(300), 50, 1e-3, init_state(network)
+        )

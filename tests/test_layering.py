@@ -19,15 +19,24 @@ APPLICATION = "mnistbench"
 LAYERS = {  # folder -> (package, imports it must never make)
     "reference": (
         "mnistbench.reference",
-        ("numba", "llvmlite", "torch", "sklearn", "dask", "distributed", "argparse",
-         "mnistbench.kernels", APPLICATION),
+        (
+            "numba",
+            "llvmlite",
+            "torch",
+            "sklearn",
+            "dask",
+            "distributed",
+            "argparse",
+            "mnistbench.kernels",
+            APPLICATION,
+        ),
     ),
     "kernels": (
         "mnistbench.kernels",
         ("argparse", "matplotlib", "torch", "sklearn", "dask", "distributed", APPLICATION),
     ),
     "mnistbench": ("mnistbench", ()),
-}  # fmt: skip
+}
 LOWER = ("mnistbench.reference", "mnistbench.kernels")
 
 
@@ -85,8 +94,10 @@ def test_the_check_itself_catches_an_upward_import(tmp_path):
     bad.write_text("from mnistbench.estimator import MLPClassifier\nimport matplotlib.pyplot\n")
     names = _imports(bad, "mnistbench.kernels", root=tmp_path)
     banned = LAYERS["kernels"][1]
-    assert {n for n in names if _forbidden(n, banned)} >= {"mnistbench.estimator",
-                                                            "matplotlib.pyplot"}  # fmt: skip
+    assert {n for n in names if _forbidden(n, banned)} >= {
+        "mnistbench.estimator",
+        "matplotlib.pyplot",
+    }
     assert not _forbidden("mnistbench.kernels.checks", banned)
     assert not _forbidden("mnistbench.reference.model", banned)
 
@@ -111,14 +122,30 @@ print(" ".join(sorted(sys.modules)))
     ("package", "must_not_load"),
     [
         ("mnistbench.reference", ("numba", "mnistbench.kernels", "mnistbench.estimator")),
-        ("mnistbench.kernels", ("torch", "sklearn", "matplotlib", "mnistbench.estimator",
-                                "mnistbench.cli", "mnistbench.bench", "mnistbench.variants")),
+        (
+            "mnistbench.kernels",
+            (
+                "torch",
+                "sklearn",
+                "matplotlib",
+                "mnistbench.estimator",
+                "mnistbench.cli",
+                "mnistbench.bench",
+                "mnistbench.variants",
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 def test_importing_a_layer_loads_nothing_from_above(package, must_not_load):
-    result = subprocess.run([sys.executable, "-c", PROBE, package], capture_output=True,
-                            text=True, timeout=300, cwd=ROOT)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, package],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     loaded = set(result.stdout.split())
-    assert not {m for m in loaded for banned in must_not_load
-                if m == banned or m.startswith(banned + ".")}  # fmt: skip
+    assert not {
+        m for m in loaded for banned in must_not_load if m == banned or m.startswith(banned + ".")
+    }

@@ -71,9 +71,18 @@ def _kernel_steps(name: str):
     p, m, v = P0.copy(), np.zeros(2), np.zeros(2)
     for t, g in enumerate((G1, G2), start=1):
         _jit.optimizer_update(
-            p, g, m, v, LR, config.code, config.momentum, config.beta1, config.beta2,
-            config.eps, t,
-        )  # fmt: skip
+            p,
+            g,
+            m,
+            v,
+            LR,
+            config.code,
+            config.momentum,
+            config.beta1,
+            config.beta2,
+            config.eps,
+            t,
+        )
         yield p.copy(), m.copy(), v.copy()
 
 
@@ -114,8 +123,9 @@ def test_adam_first_step_moves_each_weight_by_about_the_learning_rate():
     # Bias correction makes the first step lr * g / (|g| + eps): about lr while |g| >> eps.
     config = OptimizerConfig("adam")
     for scale in (1e-3, 1.0, 1e3):
-        params = optimizer_step(_tiny_params(), _as_params(scale * G1), init_state(_tiny_params()),
-                                LR, config)  # fmt: skip
+        params = optimizer_step(
+            _tiny_params(), _as_params(scale * G1), init_state(_tiny_params()), LR, config
+        )
         np.testing.assert_allclose(np.ravel(params.b1) - P0, [-LR, LR], rtol=1e-4)
 
 
@@ -177,10 +187,16 @@ def test_kernel_train_matches_reference_for_each_option(
     """
     X, Y = small_data
     config = TrainConfig(
-        hidden=8, batch_size=batch_size, epochs=3, optimizer=optimizer,
-        learning_rate=OPTIMIZER_LR[optimizer], lr_schedule=schedule, l2=l2, seed=5,
+        hidden=8,
+        batch_size=batch_size,
+        epochs=3,
+        optimizer=optimizer,
+        learning_rate=OPTIMIZER_LR[optimizer],
+        lr_schedule=schedule,
+        l2=l2,
+        seed=5,
         dtype=dtype.name,
-    )  # fmt: skip
+    )
     got, got_history = kernel_training.train(X, Y, config, X_dev=X[:20], Y_dev=Y[:20])
     want, want_history = ref_training.train(X, Y, config, X_dev=X[:20], Y_dev=Y[:20])
     assert_params_close(got, want, dtype, TRAJECTORY_TOL)

@@ -23,10 +23,21 @@ def test_regular_install_imports_from_outside_the_repo(tmp_path):
         shutil.copy(ROOT / name, source / name)
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (site / "mnistbench" / "kernels" / "_jit.py").is_file()
     assert (site / "mnistbench" / "reference" / "model.py").is_file()
     assert not (site / "kernels").exists(), "no top-level 'kernels' module may be installed"
@@ -38,8 +49,13 @@ def test_regular_install_imports_from_outside_the_repo(tmp_path):
         "import mnistbench, mnistbench.kernels as k, mnistbench.reference as r; "
         "print(k.__file__); print(r.__file__); print(mnistbench.MLPClassifier.__name__)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path,
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(site)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     kernels_file, reference_file, name = out.stdout.split()
     assert kernels_file.startswith(str(site)) and reference_file.startswith(str(site))
     assert name == "MLPClassifier"

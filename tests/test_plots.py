@@ -120,12 +120,22 @@ def test_learning_curve_x_axis_is_the_epoch_the_log_prints(tmp_path, monkeypatch
 
 def _scaling_result(medians: dict[str, tuple[float, float]]) -> dict:
     rows = [
-        {"section": "full_batch", "name": name, "dtype": "float32", "input_dtype": "float32",
-         "median_ms": {"1": one, "2": two}, "efficiency": {"1": 1.0, "2": one / (2 * two)}}
+        {
+            "section": "full_batch",
+            "name": name,
+            "dtype": "float32",
+            "input_dtype": "float32",
+            "median_ms": {"1": one, "2": two},
+            "efficiency": {"1": 1.0, "2": one / (2 * two)},
+        }
         for name, (one, two) in medians.items()
-    ]  # fmt: skip
-    return {"threads": [1, 2], "rows": rows, "workload": {"m": 41000, "hidden": 10},
-            "machine": {"cpu": "test CPU"}}  # fmt: skip
+    ]
+    return {
+        "threads": [1, 2],
+        "rows": rows,
+        "workload": {"m": 41000, "hidden": 10},
+        "machine": {"cpu": "test CPU"},
+    }
 
 
 # The README's 2026-11-28 thread-scaling run (ms per iteration at 1 and 2 threads): 10-81 ms.

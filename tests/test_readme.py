@@ -68,8 +68,9 @@ def parse(text: str, document: str = "README.md") -> list[Block]:
     for number, line in enumerate(text.splitlines(), start=1):
         if code is not None:  # inside a fence
             if line.strip() == "```":
-                blocks.append(Block(document, section, language, "\n".join(code) + "\n", start,
-                                    pending))  # fmt: skip
+                blocks.append(
+                    Block(document, section, language, "\n".join(code) + "\n", start, pending)
+                )
                 code, pending = None, []
             else:
                 code.append(line)
@@ -122,9 +123,11 @@ def _params():
             if skip is not None:
                 marks.append(pytest.mark.skip(reason=skip.strip("()") or "marked skip"))
             if block.directive("needs") == "fashion-mnist":
-                marks.append(pytest.mark.skipif(
-                    not FASHION_MNIST.is_dir(), reason=f"needs Fashion-MNIST at {FASHION_MNIST}"
-                ))  # fmt: skip
+                marks.append(
+                    pytest.mark.skipif(
+                        not FASHION_MNIST.is_dir(), reason=f"needs Fashion-MNIST at {FASHION_MNIST}"
+                    )
+                )
             if block.directive("slow") is not None:
                 marks.append(pytest.mark.slow)
             files = section_files(blocks, block)
@@ -138,13 +141,17 @@ def test_block_runs_as_written(block: Block, files: dict[str, str], tmp_path):
         (tmp_path / name).write_text(text)
     script = tmp_path / ("block.py" if block.language == "python" else "block.sh")
     script.write_text(block.code)
-    command = [sys.executable, script.name] if block.language == "python" else [
-        "bash", "-e", script.name
-    ]  # fmt: skip
+    command = (
+        [sys.executable, script.name] if block.language == "python" else ["bash", "-e", script.name]
+    )
     result = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S,
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
         env={**os.environ, "MPLBACKEND": "Agg"},
-    )  # fmt: skip
+    )
     where = f"{block.document} line {block.line}"
     assert result.returncode == 0, f"{where} exited {result.returncode}:\n{result.stderr[-4000:]}"
     assert "Traceback" not in result.stderr, f"{where}:\n{result.stderr[-4000:]}"

@@ -342,9 +342,16 @@ def test_two_layer_net_loss_decreases_on_embedded_digits(activation):
     for _ in range(3):
         before = loss(network, X, Y, activation)
         network, loss_sum, _ = network_epoch(
-            network, X, Y, np.arange(500), 500, 0.2, state, OptimizerConfig("sgd"),
+            network,
+            X,
+            Y,
+            np.arange(500),
+            500,
+            0.2,
+            state,
+            OptimizerConfig("sgd"),
             activation=activation,
-        )  # fmt: skip
+        )
         assert loss_sum / 500 == pytest.approx(before, rel=1e-12)
         losses.append(before)
     losses.append(loss(network, X, Y, activation))

@@ -191,9 +191,20 @@ def test_float32_stays_float32_with_every_option():
     X, Y = rng.random((9, 7)).astype(np.float32), rng.integers(0, 3, 9)
     state = init_regularized_state(net, bn)
     new, new_bn, _, _ = regularized_epoch(
-        net, X, Y, np.arange(9), 4, 0.01, state, OptimizerConfig("adam"), 0.1,
-        l1=0.01, dropout=0.3, bn=bn, running=running,
-    )  # fmt: skip
+        net,
+        X,
+        Y,
+        np.arange(9),
+        4,
+        0.01,
+        state,
+        OptimizerConfig("adam"),
+        0.1,
+        l1=0.01,
+        dropout=0.3,
+        bn=bn,
+        running=running,
+    )
     arrays = new + new_bn + state.first + state.second + running.mean + running.var
     assert all(a.dtype == np.float32 for a in arrays)
 
@@ -201,9 +212,15 @@ def test_float32_stays_float32_with_every_option():
 def _epoch_kwargs(**overrides):
     net, X, Y = _problem("relu", 2, seed=1)
     kwargs = dict(
-        network=net, X=X, Y=Y, order=np.arange(8), batch_size=4, learning_rate=0.1,
-        state=init_regularized_state(net), optimizer=OptimizerConfig("sgd"),
-    )  # fmt: skip
+        network=net,
+        X=X,
+        Y=Y,
+        order=np.arange(8),
+        batch_size=4,
+        learning_rate=0.1,
+        state=init_regularized_state(net),
+        optimizer=OptimizerConfig("sgd"),
+    )
     return {**kwargs, **overrides}
 
 
@@ -278,9 +295,18 @@ def test_loss_decreases_on_embedded_digits_with_regularisation(options):
     epoch_losses = []
     for _ in range(4):
         net, bn, loss_sum, _ = regularized_epoch(
-            net, X, Y, rng.permutation(500), 50, 3e-3, state, OptimizerConfig("adam"),
-            bn=bn, running=running, **options,
-        )  # fmt: skip
+            net,
+            X,
+            Y,
+            rng.permutation(500),
+            50,
+            3e-3,
+            state,
+            OptimizerConfig("adam"),
+            bn=bn,
+            running=running,
+            **options,
+        )
         epoch_losses.append(loss_sum / 500)
     assert all(b < a - 0.05 for a, b in itertools.pairwise(epoch_losses)), epoch_losses
     assert eval_loss() < start - 0.8, (start, eval_loss(), epoch_losses)

@@ -47,13 +47,15 @@ CASES = [
 ]  # lbfgs has no partial_fit
 
 
-@pytest.mark.parametrize(("method", "settings", "error", "match"), CASES,
-                         ids=[f"{m}-{s}" for m, s, _, _ in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "settings", "error", "match"), CASES, ids=[f"{m}-{s}" for m, s, _, _ in CASES]
+)
 def test_bad_regularization_is_refused_before_training(small, method, settings, error, match):
     X, y = small
     epochs = []
-    model = MLPClassifier((8, 4), max_iter=2, random_state=0, callback=lambda *a: epochs.append(a),
-                          **settings)  # fmt: skip
+    model = MLPClassifier(
+        (8, 4), max_iter=2, random_state=0, callback=lambda *a: epochs.append(a), **settings
+    )
     with pytest.raises(error, match=match):
         if method == "fit":
             model.fit(X, y)
@@ -67,8 +69,9 @@ def test_l1_with_lbfgs_is_allowed_and_penalised(small):
     X, y = small
     plain = MLPClassifier((8,), solver="lbfgs", max_iter=30, random_state=0).fit(X, y)
     l1 = MLPClassifier((8,), solver="lbfgs", max_iter=30, random_state=0, l1=1e-2).fit(X, y)
-    assert sum(np.abs(W).sum() for W in l1.coefs_) < 0.7 * sum(np.abs(W).sum() for W in
-                                                              plain.coefs_)  # fmt: skip
+    assert sum(np.abs(W).sum() for W in l1.coefs_) < 0.7 * sum(
+        np.abs(W).sum() for W in plain.coefs_
+    )
 
 
 BAD_FLAGS = [
@@ -85,12 +88,22 @@ BAD_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize(("flags", "message"), BAD_FLAGS,
-                         ids=[" ".join(f) for f, _ in BAD_FLAGS])  # fmt: skip
+@pytest.mark.parametrize(("flags", "message"), BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
 def test_train_refuses_bad_regularization_flags(tmp_path, capsys, flags, message):
     model = tmp_path / "model.npz"
-    argv = ["train", "--hidden", "16,8", "--epochs", "1", "--batch-size", "64", "--no-plots",
-            "--save-model", str(model), *flags]  # fmt: skip
+    argv = [
+        "train",
+        "--hidden",
+        "16,8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--no-plots",
+        "--save-model",
+        str(model),
+        *flags,
+    ]
     assert main(argv) == EXIT_BAD_INPUT
     captured = capsys.readouterr()
     assert message in captured.err
@@ -99,9 +112,29 @@ def test_train_refuses_bad_regularization_flags(tmp_path, capsys, flags, message
 
 def test_train_with_every_regularization_flag_saves_a_batch_norm_model(tmp_path, capsys):
     model = tmp_path / "model.npz"
-    argv = ["train", "--hidden", "16,8", "--epochs", "2", "--batch-size", "64", "--no-plots",
-            "--optimizer", "adam", "--lr", "3e-3", "--dropout", "0.2,0.1", "--l1", "1e-5",
-            "--batch-norm", "--bn-momentum", "0.2", "--save-model", str(model)]  # fmt: skip
+    argv = [
+        "train",
+        "--hidden",
+        "16,8",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--no-plots",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "3e-3",
+        "--dropout",
+        "0.2,0.1",
+        "--l1",
+        "1e-5",
+        "--batch-norm",
+        "--bn-momentum",
+        "0.2",
+        "--save-model",
+        str(model),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "dropout (0.2, 0.1), l1 1e-05, batch norm (momentum 0.2)" in out

@@ -57,8 +57,13 @@ print("passed")
 
 def test_check_array_api_input_with_numpy_passes_in_a_fresh_interpreter():
     env = {**os.environ, "SCIPY_ARRAY_API": "1"}
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", ARRAY_API_CHECK], env=env,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", ARRAY_API_CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "passed"
 
@@ -108,8 +113,9 @@ def test_dataframe_columns_become_feature_names(digits):
 def test_string_labels_come_back_as_strings(digits):
     """Any hashable labels: classes_ sorted, predictions in the caller's vocabulary."""
     X, X_test, y, y_test = digits
-    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                      "nine"])  # fmt: skip
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
     model = MLPClassifier(64, max_iter=30, random_state=0).fit(X, names[y].tolist())
     np.testing.assert_array_equal(model.classes_, np.sort(names))
     proba = model.predict_proba(X_test)  # columns follow classes_
@@ -148,11 +154,16 @@ def test_same_parameters_same_accuracy_as_scikit_learn(digits, settings):
     "settings",
     [
         dict(tol=10.0, n_iter_no_change=1),
-        dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, tol=10.0,
-             n_iter_no_change=2),
+        dict(
+            solver="sgd",
+            learning_rate="adaptive",
+            learning_rate_init=0.1,
+            tol=10.0,
+            n_iter_no_change=2,
+        ),
     ],
     ids=["tol", "adaptive"],
-)  # fmt: skip
+)
 def test_stopping_rule_stops_where_scikit_learns_does(digits, settings):
     """A tol no epoch can beat: training stops after n_iter_no_change + 2 epochs (3), and
     adaptive divides the rate by 5 until it is <= 1e-6 (28 epochs), as scikit-learn does."""
@@ -165,8 +176,9 @@ def test_stopping_rule_stops_where_scikit_learns_does(digits, settings):
 
 def test_early_stopping_keeps_the_best_validation_weights(digits):
     X, _, y, _ = digits
-    model = MLPClassifier(32, early_stopping=True, n_iter_no_change=3, tol=1e-3, max_iter=200,
-                          random_state=0).fit(X, y)  # fmt: skip
+    model = MLPClassifier(
+        32, early_stopping=True, n_iter_no_change=3, tol=1e-3, max_iter=200, random_state=0
+    ).fit(X, y)
     assert model.n_iter_ < 200 and len(model.validation_scores_) == model.n_iter_
     assert model.best_validation_score_ == max(model.validation_scores_) >= 0.85
     assert model.best_loss_ is None
@@ -212,8 +224,9 @@ def test_verbose_prints_scikit_learns_iteration_lines(digits, capsys):
 def test_invscaling_rate_falls_with_the_samples_seen():
     """scikit-learn: rate = learning_rate_init / (t + 1) ** power_t, t = samples seen."""
     config = TrainConfig(hidden=4, batch_size=10, epochs=5, learning_rate=0.5)
-    plan = _fitting.Plan(None, config, OptimizerConfig("sgd"), "invscaling", 0.25, 1e-4, 10,
-                         True, False)  # fmt: skip
+    plan = _fitting.Plan(
+        None, config, OptimizerConfig("sgd"), "invscaling", 0.25, 1e-4, 10, True, False
+    )
     progress = _fitting.Progress(None, None, 1.0, samples_seen=0)
     assert progress.learning_rate(plan, 0) == 0.5
     progress.samples_seen = progress.rate_samples = 80

@@ -15,9 +15,10 @@ from mnistbench.torch_engine import training_loop  # noqa: E402
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-@pytest.mark.parametrize(("sizes", "activation"), [((784, 16, 10), "relu"),
-                                                   ((784, 24, 12, 10), "tanh"),
-                                                   ((784, 8, 8, 10), "gelu")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("sizes", "activation"),
+    [((784, 16, 10), "relu"), ((784, 24, 12, 10), "tanh"), ((784, 8, 8, 10), "gelu")],
+)
 def test_sequential_loop_matches_reference_epoch(sizes, activation, optimizer):
     X, Y = digit_like(300, seed=3)
     net = init_network(sizes, activation=activation, seed=1, dtype=np.float64)
@@ -25,9 +26,17 @@ def test_sequential_loop_matches_reference_epoch(sizes, activation, optimizer):
     lr = 0.05 if optimizer == "sgd" else 1e-3
     epoch = training_loop(net, X, Y, activation=activation, optimizer=optimizer, learning_rate=lr)
     torch_loss = epoch(order, 64)
-    want, loss_sum, _ = network_epoch(net, as_float(X, np.float64), Y, order, 64, lr,
-                                      init_state(net), OptimizerConfig(optimizer),
-                                      activation=activation)  # fmt: skip
+    want, loss_sum, _ = network_epoch(
+        net,
+        as_float(X, np.float64),
+        Y,
+        order,
+        64,
+        lr,
+        init_state(net),
+        OptimizerConfig(optimizer),
+        activation=activation,
+    )
     atol, rtol = TRAJECTORY_TOL[np.dtype(np.float64)]
     np.testing.assert_allclose(torch_loss, loss_sum / 300, atol=atol, rtol=rtol)
     got = [p.detach().numpy() for p in epoch.model.parameters()]

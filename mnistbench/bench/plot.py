@@ -11,11 +11,15 @@ def plot_report(result: dict, path: Path) -> Path:
     """Bar chart of ms per full-batch iteration per case, with each dtype's roofline floor."""
 
     rows = result["full_batch"]
-    labels = [f"{r['name']} {r['dtype']}" + (" (uint8 X)" if r["input_dtype"] == "uint8" else "")
-              for r in rows]  # fmt: skip
+    labels = [
+        f"{r['name']} {r['dtype']}" + (" (uint8 X)" if r["input_dtype"] == "uint8" else "")
+        for r in rows
+    ]
     medians = [r["median_ms"] for r in rows]
-    spread = [[r["median_ms"] - r["min_ms"] for r in rows],
-              [r["max_ms"] - r["median_ms"] for r in rows]]  # fmt: skip
+    spread = [
+        [r["median_ms"] - r["min_ms"] for r in rows],
+        [r["max_ms"] - r["median_ms"] for r in rows],
+    ]
     colors = {"numpy": "tab:gray", "numba": "tab:blue", "torch": "tab:orange"}
     figure = new_figure(9, 0.45 * len(rows) + 2)
     ax = figure.add_subplot(1, 1, 1)
@@ -29,8 +33,10 @@ def plot_report(result: dict, path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("ms per full-batch iteration (median, min-max)")
     work = result["workload"]
-    ax.set_title(f"seed workload m={work['m']:,}, hidden {work['hidden']}, "
-                 f"{result['machine']['threads']} threads")  # fmt: skip
+    ax.set_title(
+        f"seed workload m={work['m']:,}, hidden {work['hidden']}, "
+        f"{result['machine']['threads']} threads"
+    )
     ax.legend(loc="lower right")
     figure.tight_layout()
     return save_png(figure, path)
@@ -49,10 +55,14 @@ def plot_scaling(result: dict, path: Path) -> Path:
     figure = new_figure(11, 4.5)
     times, efficiency = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     for index, row in enumerate(rows):
-        label = f"{row['name']} {row['dtype']}" + (" (uint8 X)" if row["input_dtype"] == "uint8"
-                                                   else "")  # fmt: skip
-        style = {"marker": "os^"[index // 10 % 3], "linestyle": "-:"[index // 10 % 2],
-                 "color": f"C{index % 10}"}  # fmt: skip
+        label = f"{row['name']} {row['dtype']}" + (
+            " (uint8 X)" if row["input_dtype"] == "uint8" else ""
+        )
+        style = {
+            "marker": "os^"[index // 10 % 3],
+            "linestyle": "-:"[index // 10 % 2],
+            "color": f"C{index % 10}",
+        }
         times.plot(counts, [row["median_ms"][str(n)] for n in counts], label=label, **style)
         efficiency.plot(counts, [row["efficiency"][str(n)] for n in counts], **style)
     efficiency.axhline(1.0, color="gray", linestyle=":", label="perfect scaling")
@@ -76,7 +86,8 @@ def plot_scaling(result: dict, path: Path) -> Path:
     times.legend(fontsize=7)
     efficiency.legend(fontsize=7)
     work = result["workload"]
-    figure.suptitle(f"thread scaling, m={work['m']:,}, hidden {work['hidden']}, "
-                    f"{result['machine']['cpu']}")  # fmt: skip
+    figure.suptitle(
+        f"thread scaling, m={work['m']:,}, hidden {work['hidden']}, {result['machine']['cpu']}"
+    )
     figure.tight_layout()
     return save_png(figure, path)

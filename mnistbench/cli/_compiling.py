@@ -43,9 +43,11 @@ class CompileNotice(event.Listener):
         if self._depth == 0:  # a kernel's callees compile inside it: count the outermost only
             if self.kernels == 0:
                 cached = not isinstance(ev.data["dispatcher"]._cache, NullCache)
-                why = "first run only; cached afterwards" if cached else (
-                    "Numba's on-disk cache is off, so every run compiles"
-                )  # fmt: skip
+                why = (
+                    "first run only; cached afterwards"
+                    if cached
+                    else ("Numba's on-disk cache is off, so every run compiles")
+                )
                 self._print(f"compiling Numba kernels for {self.dtype} ({why})...")
             self.kernels += 1
             self._started = time.perf_counter()

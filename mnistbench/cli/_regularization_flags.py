@@ -19,21 +19,32 @@ def _rates(text: str) -> tuple[float, ...]:
 def add_regularization_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("regularisation (besides --l2)")
     group.add_argument(
-        "--dropout", type=bounded(_rates, bool, "rates in [0, 1), e.g. 0.2 or 0.2,0.1"),
-        default=None, metavar="RATE[,RATE...]",
+        "--dropout",
+        type=bounded(_rates, bool, "rates in [0, 1), e.g. 0.2 or 0.2,0.1"),
+        default=None,
+        metavar="RATE[,RATE...]",
         help="inverted dropout after each hidden layer: one rate, or one per hidden layer "
         "(off at prediction)",
-    )  # fmt: skip
-    group.add_argument("--l1", type=non_negative_float, default=0.0,
-                       help="L1 on weights: adds l1 * sum |W| to each batch's loss")  # fmt: skip
-    group.add_argument("--batch-norm", action="store_true",
-                       help="batch-normalise every hidden layer (running statistics at "
-                       "prediction, saved in the model)")  # fmt: skip
+    )
     group.add_argument(
-        "--bn-momentum", default=None, metavar="M",
+        "--l1",
+        type=non_negative_float,
+        default=0.0,
+        help="L1 on weights: adds l1 * sum |W| to each batch's loss",
+    )
+    group.add_argument(
+        "--batch-norm",
+        action="store_true",
+        help="batch-normalise every hidden layer (running statistics at "
+        "prediction, saved in the model)",
+    )
+    group.add_argument(
+        "--bn-momentum",
+        default=None,
+        metavar="M",
         type=bounded(float, lambda v: 0 < v < 1, "a momentum in (0, 1)"),
         help="batch norm's running-statistics momentum (default: 0.1; needs --batch-norm)",
-    )  # fmt: skip
+    )
 
 
 def regularization_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,7 +58,9 @@ def regularization_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.dropout is not None:
         if len(args.dropout) not in (1, len(args.hidden)):
             rates = ",".join(map(str, args.dropout))
-            raise ValueError(f"--dropout needs one rate or one per hidden layer "
-                             f"({len(args.hidden)}), got {rates}")  # fmt: skip
+            raise ValueError(
+                f"--dropout needs one rate or one per hidden layer "
+                f"({len(args.hidden)}), got {rates}"
+            )
         settings["dropout"] = args.dropout[0] if len(args.dropout) == 1 else args.dropout
     return settings

@@ -43,12 +43,20 @@ def add_flags(parser: argparse.ArgumentParser, default: tuple[str, ...] | None =
     group = parser.add_argument_group("augmentation (each training batch, on the fly)")
     listed = "none" if default is None else ",".join(default)
     group.add_argument(
-        "--augment", metavar="LIST", type=names, default=default,
+        "--augment",
+        metavar="LIST",
+        type=names,
+        default=default,
         help=f"comma list of affine, elastic, noise (default: {listed})",
-    )  # fmt: skip
+    )
     for flag, (name, family, text) in FLAGS.items():
-        group.add_argument(flag, type=non_negative_float, default=None, metavar="X",
-                           help=f"{family}: {text} (default: {DEFAULTS[name]:g})")  # fmt: skip
+        group.add_argument(
+            flag,
+            type=non_negative_float,
+            default=None,
+            metavar="X",
+            help=f"{family}: {text} (default: {DEFAULTS[name]:g})",
+        )
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,8 +68,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     for flag, (name, family, _) in FLAGS.items():
         if getattr(args, name) is not None and family not in chosen:
             raise ValueError(f"{flag} needs --augment with {family} in its list")
-    values = {name: DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
-              for name, _, _ in FLAGS.values()}  # fmt: skip
+    values = {
+        name: DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
+        for name, _, _ in FLAGS.values()
+    }
     if not chosen:
         return {}
     try:
@@ -76,8 +86,11 @@ def describe(augment: dict[str, Any]) -> str:
     if not augment:
         return "no augmentation"
     chosen = augment["augment"].split(",")
-    parts = [f"{flag[2:]} {augment[name]:g}" for flag, (name, family, _) in FLAGS.items()
-             if family in chosen]  # fmt: skip
+    parts = [
+        f"{flag[2:]} {augment[name]:g}"
+        for flag, (name, family, _) in FLAGS.items()
+        if family in chosen
+    ]
     return f"augment {augment['augment']} ({', '.join(parts)})"
 
 
@@ -90,12 +103,19 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", metavar="PATH", type=Path, required=True, help="PNG to write")
-    parser.add_argument("--data", metavar="PATH", default=None,
-                        help="Kaggle CSV, IDX file or IDX directory (default: the embedded "
-                        "digits)")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="Kaggle CSV, IDX file or IDX directory (default: the embedded digits)",
+    )
     parser.add_argument("--n", type=positive_int, default=16, help="digits to draw (<= 64)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="which digits, and the augmentation's draws")  # fmt: skip
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="which digits, and the augmentation's draws",
+    )
     add_flags(parser, default=NAMES)
     parser.set_defaults(handler=run)
 

@@ -46,10 +46,11 @@ def default_learning_rate(optimizer: str, full_batch: bool) -> float:
 
 def _lr_help() -> str:
     defaults = "; ".join(
-        f"{name} {full:g} full batch, {mini:g} with --batch-size" if full != mini
+        f"{name} {full:g} full batch, {mini:g} with --batch-size"
+        if full != mini
         else f"{name} {full:g}"
         for name, (full, mini) in DEFAULT_LR.items()
-    )  # fmt: skip
+    )
     return (
         f"learning rate (default: by --optimizer: {defaults}; full-batch sgd keeps the seed's "
         "0.1 because its steps follow the mean gradient of every row, momentum gets a tenth "
@@ -235,8 +236,10 @@ def run(args: argparse.Namespace) -> int:
     augmentation = augment.settings(args)
     regularization = regularization_settings(args)
     if augmentation and args.batch_size is None:
-        raise ValueError("--augment needs --batch-size (mini-batches; full batch has no batches "
-                         "to augment one by one)")  # fmt: skip
+        raise ValueError(
+            "--augment needs --batch-size (mini-batches; full batch has no batches "
+            "to augment one by one)"
+        )
     _check_outputs(args)
     dataset = load_data(args.data, split="train")
     test = _test_set(args)
@@ -308,8 +311,13 @@ def run(args: argparse.Namespace) -> int:
         (f"time per {unit}", f"{per_epoch * 1e3:.2f} ms"),
     ]
     if warm_seconds is not None:
-        rows.append(("JIT warm-up", f"{warm_seconds:.2f} s (Numba kernels compiled or loaded "
-                                    "from the cache, before training)"))  # fmt: skip
+        rows.append(
+            (
+                "JIT warm-up",
+                f"{warm_seconds:.2f} s (Numba kernels compiled or loaded "
+                "from the cache, before training)",
+            )
+        )
     rows.append(("training time", f"{model.fit_seconds_:.2f} s"))
     if args.save_model is not None:
         model.save(args.save_model)

@@ -98,8 +98,10 @@ def format_table(table, metric: str, setting: list[str], top: int = 10) -> str:
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-            for line in lines]  # fmt: skip
+    text = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
     failed = table[table["n"] == 0]
     notes = [f"{len(table)} settings, best {min(top, len(table))} shown"]
     if len(failed):
@@ -130,19 +132,42 @@ def plot_pareto(table, metric: str, setting: list[str], path: str | Path) -> Pat
     ax = figure.add_subplot(1, 1, 1)
     ax.scatter(seconds, accuracy, s=22, color="tab:gray", alpha=0.7, label="setting (mean)")
     if front:
-        ax.step([seconds[i] for i in front], [accuracy[i] for i in front], where="post",
-                color="tab:blue", label="Pareto front")  # fmt: skip
-        ax.scatter([seconds[i] for i in front], [accuracy[i] for i in front], s=36,
-                   color="tab:blue", zorder=3)  # fmt: skip
+        ax.step(
+            [seconds[i] for i in front],
+            [accuracy[i] for i in front],
+            where="post",
+            color="tab:blue",
+            label="Pareto front",
+        )
+        ax.scatter(
+            [seconds[i] for i in front],
+            [accuracy[i] for i in front],
+            s=36,
+            color="tab:blue",
+            zorder=3,
+        )
         for i in front[-MAX_LABELS:]:  # the most accurate end of the front
             label = "\n".join(f"{name}={ok.loc[i, name]}" for name in setting[:4])
-            ax.annotate(label, (seconds[i], accuracy[i]), fontsize=6, xytext=(5, -4),
-                        textcoords="offset points", va="top")  # fmt: skip
+            ax.annotate(
+                label,
+                (seconds[i], accuracy[i]),
+                fontsize=6,
+                xytext=(5, -4),
+                textcoords="offset points",
+                va="top",
+            )
     seed_rows = ok.index[ok["seed_setting"]].tolist()
     if seed_rows:
         i = seed_rows[0]
-        ax.scatter([seconds[i]], [accuracy[i]], marker="*", s=260, color="tab:red", zorder=4,
-                   label="seed's setting")  # fmt: skip
+        ax.scatter(
+            [seconds[i]],
+            [accuracy[i]],
+            marker="*",
+            s=260,
+            color="tab:red",
+            zorder=4,
+            label="seed's setting",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (mean over seeds, log scale)")
     ax.set_ylabel(metric.replace("_", " ") + " (mean over seeds)")
