@@ -55,7 +55,8 @@ def _loss_fn(activation: str):
 
 def gradients(weights, X: np.ndarray, Y: np.ndarray, activation: str = "relu") -> tuple:
     """(loss, gradients as numpy arrays in ``weights``' order) of the mean cross-entropy: what
-    the checks compare with the reference's ``backward`` before anything is timed."""
+    the checks compare with the reference's ``backward`` before anything is timed.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -77,7 +78,8 @@ def training_loop(
 ):
     """``epoch(order, batch_size) -> mean loss``: one epoch over the batches
     ``order[i:i + batch_size]`` (the same batches our engines see), parameters and optimizer
-    state persisting across calls. ``params()`` returns the current weights as numpy arrays."""
+    state persisting across calls. ``params()`` returns the current weights as numpy arrays.
+    """
     import jax
     import jax.numpy as jnp
     import optax
@@ -148,7 +150,8 @@ def _sgd_step(loss_fn):
 
 def full_batch(params: Params, X: np.ndarray, Y: np.ndarray):
     """Registry factory (seed section): step(params, learning_rate) -> (new params, loss), a
-    jitted ``value_and_grad`` plus the gradient-descent update."""
+    jitted ``value_and_grad`` plus the gradient-descent update.
+    """
     import jax.numpy as jnp
 
     X_j, Y_j = _setup(params, X, Y)
@@ -164,7 +167,8 @@ def full_batch(params: Params, X: np.ndarray, Y: np.ndarray):
 
 def minibatch(params: Params, X: np.ndarray, Y: np.ndarray):
     """Registry factory (seed section): epoch(params, order, batch_size, learning_rate)
-    -> (params, mean loss): plain SGD, the epoch a ``lax.scan`` over whole batches."""
+    -> (params, mean loss): plain SGD, the epoch a ``lax.scan`` over whole batches.
+    """
     import jax
     import jax.numpy as jnp
 

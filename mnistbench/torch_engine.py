@@ -74,7 +74,8 @@ def full_batch(
     params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False, compiled: bool = False
 ):
     """Registry factory: step(params, learning_rate) -> (new params, loss); ``compiled`` runs
-    the gradients through ``torch.compile``."""
+    the gradients through ``torch.compile``.
+    """
     torch, X_t, Y_t, one_hot = _setup(params, X, Y)
     grads_of = _grads_function(torch, autograd, compiled)
 
@@ -121,7 +122,8 @@ _TORCH_ACTIVATIONS = {
 
 def sequential(weights, activation: str = "relu"):
     """``nn.Sequential`` of Linear layers with ``activation`` between them, holding copies of
-    ``weights`` (a flat (W1, b1, ..., WL, bL) tuple; W_l is (units_out, units_in) as in torch)."""
+    ``weights`` (a flat (W1, b1, ..., WL, bL) tuple; W_l is (units_out, units_in) as in torch).
+    """
     import torch
     from torch import nn
 

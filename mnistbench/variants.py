@@ -206,7 +206,8 @@ OWN_PROCESS = frozenset({"notebook", "torch_compile"})  # not in their engine's 
 def system_of(variant: str) -> str:
     """The process ``variant`` is timed in (``mnistbench bench`` gives every system its own):
     its engine's, except the notebook baseline and the compiled PyTorch step, which get their own
-    (the notebook is not our reference; ``torch.compile`` changes how torch runs)."""
+    (the notebook is not our reference; ``torch.compile`` changes how torch runs).
+    """
     return variant if variant in OWN_PROCESS else ENGINE_OF_VARIANT[variant]
 
 
@@ -250,7 +251,8 @@ def check_epoch_against_reference(
     variant: str, params: Params, X: np.ndarray, Y: np.ndarray, order: np.ndarray
 ) -> None:
     """Refuse to time mini-batch ``variant`` when its epoch over the first 2,000 entries of
-    ``order`` (batch 128, SGD 0.01) differs from the reference's beyond :data:`TRAJECTORY_TOL`."""
+    ``order`` (batch 128, SGD 0.01) differs from the reference's beyond :data:`TRAJECTORY_TOL`.
+    """
     dtype = np.dtype(params.dtype)
     head = order[:CHECK_ROWS]
     want = MINIBATCH["reference"](params, ref_train.as_float(X, dtype), Y)(params, head, 128, 0.01)

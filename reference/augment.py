@@ -215,7 +215,7 @@ def displacement_field(noise_x, noise_y, alpha: float, sigma: float):
 
 
 def add_noise(image: np.ndarray, noise: np.ndarray, std: float) -> np.ndarray:
-    """image (float, [0, 1] scale) + std * noise, clipped to [0, 1]."""
+    """Image (float, [0, 1] scale) + std * noise, clipped to [0, 1]."""
     return np.clip(np.asarray(image, np.float64) + std * noise, 0.0, 1.0)
 
 

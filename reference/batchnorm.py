@@ -36,7 +36,8 @@ DEFAULT_MOMENTUM = 0.1
 
 class BatchNorm(tuple):
     """Scale and shift ``(gamma_1, beta_1, ..., gamma_D, beta_D)``, each ``(units_l,)``, one pair
-    per hidden layer, in one float dtype. Gradients use the same type."""
+    per hidden layer, in one float dtype. Gradients use the same type.
+    """
 
     __slots__ = ()
 
@@ -83,7 +84,8 @@ class BatchNorm(tuple):
 @dataclass
 class RunningStats:
     """Running mean and (unbiased) variance per hidden layer, each ``(units_l,)``; updated in
-    place by training, read at prediction."""
+    place by training, read at prediction.
+    """
 
     mean: tuple[np.ndarray, ...]
     var: tuple[np.ndarray, ...]
@@ -93,7 +95,7 @@ class RunningStats:
 
 
 def init_batch_norm(hidden_units: Iterable[int], dtype: np.typing.DTypeLike) -> BatchNorm:
-    """gamma = 1, beta = 0 for hidden layers of the given widths (``network.sizes[1:-1]``)."""
+    """Gamma = 1, beta = 0 for hidden layers of the given widths (``network.sizes[1:-1]``)."""
     dtype = np.dtype(dtype)
     arrays = []
     for units in hidden_units:
@@ -142,7 +144,8 @@ def check_running_stats(running: object, bn: BatchNorm) -> None:
 
 class BatchStats(NamedTuple):
     """What training-mode batch norm of one layer keeps for its backward pass, each ``(units,)``
-    except ``Zhat`` ``(m, units)``; ``var`` is biased."""
+    except ``Zhat`` ``(m, units)``; ``var`` is biased.
+    """
 
     Zhat: np.ndarray
     inv_std: np.ndarray
@@ -179,7 +182,8 @@ def backward(
     dH: np.ndarray, gamma: np.ndarray, stats: BatchStats
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Given dH (m, units), the gradient of a *sum* over rows w.r.t. H, return (dZ, dgamma,
-    dbeta): dZ (m, units) of the same sum, dgamma and dbeta summed over rows (not averaged)."""
+    dbeta): dZ (m, units) of the same sum, dgamma and dbeta summed over rows (not averaged).
+    """
     dgamma = (dH * stats.Zhat).sum(axis=0)
     dbeta = dH.sum(axis=0)
     dZhat = dH * gamma

@@ -1,6 +1,7 @@
 """Where a float32 gradient may sit away from the float64 oracle at a ReLU kink, and by how much:
 the bound the bench's peer check (and any comparison of independently computed gradients) adds
-to its elementwise tolerance."""
+to its elementwise tolerance.
+"""
 
 from __future__ import annotations
 

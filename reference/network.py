@@ -204,7 +204,8 @@ def init_network(
 
 def activation_name(name: str) -> str:
     """``name`` in :data:`ACTIVATIONS` (an alias resolved: "sigmoid" is "logistic"); raises
-    ValueError naming the accepted ones."""
+    ValueError naming the accepted ones.
+    """
     name = ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
     if name not in ACTIVATIONS:
         raise ValueError(
@@ -328,7 +329,8 @@ def backward(
     l2: float = 0.0,
 ) -> Network:
     """Gradients of :func:`loss` w.r.t. every array: weight grads (units_out, units_in) averaged
-    over rows (plus ``l2 * W``), bias grads per unit, means over rows."""
+    over rows (plus ``l2 * W``), bias grads per unit, means over rows.
+    """
     _check_batch(network, X)
     _check_activation(activation)
     Y = _check_labels(Y, X.shape[0], network.n_out)

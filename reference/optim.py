@@ -1,6 +1,6 @@
 """Optimizers (sgd, momentum, adam) and learning-rate schedules, in NumPy.
 
-The Numba twin in ``kernels/_jit.py`` applies exactly these update rules to the same state
+The Numba twin in ``kernels/_jit_seed.py`` applies exactly these update rules to the same state
 arrays, so one :class:`OptimizerState` can be handed to either side.
 
 * sgd:       ``p -= lr * g``
@@ -80,7 +80,8 @@ def optimizer_step(
     params: ArraysT, grads: ArraysT, state: OptimizerState, lr: float, config: OptimizerConfig
 ) -> ArraysT:
     """One update of every parameter; returns new arrays in the params' type (Params, Network),
-    advances ``state`` in place."""
+    advances ``state`` in place.
+    """
     dtype = params[0].dtype.type
     state.t += 1
     new = []

@@ -121,7 +121,8 @@ def plot_before_after(
 
 def plot_learning_curve(history: History, path: str | Path = "learning_curve.png") -> Path:
     """Loss (log scale) and train/dev accuracy against the epoch, numbered from 1 as the
-    training log numbers it (``epoch 11/500``; a full-batch epoch is one iteration)."""
+    training log numbers it (``epoch 11/500``; a full-batch epoch is one iteration).
+    """
     if len(history) == 0:
         raise ValueError("history is empty: nothing to plot")
     epochs = np.asarray(history.step) + 1  # History.step counts from 0

@@ -104,7 +104,8 @@ def forward_train(
     masks: Masks | None = None,
 ) -> RegForward:
     """Training-mode forward of X (m, n_in): BN with batch statistics, the given dropout masks
-    (one per hidden layer, each ``(m, units)`` in the network's dtype or None)."""
+    (one per hidden layer, each ``(m, units)`` in the network's dtype or None).
+    """
     _check_batch(network, X)
     _check_activation(activation)
     _check_bn(bn, network)
@@ -178,7 +179,8 @@ def loss(
     masks: Masks | None = None,
 ) -> float:
     """Training-mode mean cross-entropy (BN batch statistics, given masks) plus the penalties:
-    the function :func:`backward` differentiates."""
+    the function :func:`backward` differentiates.
+    """
     fwd = forward_train(network, X, activation, bn=bn, masks=masks)
     Y = _check_labels(Y, X.shape[0], network.n_out)
     l1, l2 = check_penalty(l1, "l1"), check_penalty(l2, "l2")
@@ -198,7 +200,8 @@ def backward(
 ) -> tuple[Network, BatchNorm | None]:
     """Gradients of :func:`loss` from a :func:`forward_train` pass: (network grads, BatchNorm
     grads or None). Weight grads are means over rows plus ``l1 * sign(W) + l2 * W``; bias grads
-    of batch-norm layers are exactly 0."""
+    of batch-norm layers are exactly 0.
+    """
     _check_batch(network, X)
     _check_activation(activation)
     _check_bn(bn, network)

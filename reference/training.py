@@ -50,7 +50,8 @@ def check_divergence(
     n_classes: int = 10,
 ) -> None:
     """Raise :class:`TrainingDiverged` if ``loss`` is not finite or exceeds
-    :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at least chance)."""
+    :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at least chance).
+    """
     if not math.isfinite(loss):
         raise TrainingDiverged(
             f"training diverged: loss is {loss} at epoch {epoch} with learning rate "

@@ -55,7 +55,8 @@ CHECK_ATOL = 1e-6  # float32 output: its rounding, ~6e-8, plus the oracle's ~1e-
 
 def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int) -> np.ndarray:
     """(n, 784) float64: ``config``'s transform of X[rows] (uint8) with scipy.ndimage, one image
-    at a time, random parameters from ``np.random.default_rng(seed)`` drawn for the whole batch."""
+    at a time, random parameters from ``np.random.default_rng(seed)`` drawn for the whole batch.
+    """
     rng, n = np.random.default_rng(seed), rows.shape[0]
     u = rng.uniform(-1.0, 1.0, (n, 4))
     fields = rng.uniform(-1.0, 1.0, (n, 2, SIDE, SIDE)) if config.elastic else None
@@ -123,7 +124,8 @@ def scipy_run(X, rows, config, threads: int) -> Callable[[], object]:
 
 def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentConfig | None):
     """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``,
-    augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ..."""
+    augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ...
+    """
     from mnistbench._augmenting import AugmentingEpoch
     from mnistbench.engines import ENGINES
     from mnistbench.reference.optim import OptimizerConfig, init_state
@@ -147,7 +149,8 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
 
 def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH) -> None:
     """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one
-    (``rows`` samples, float64) to :data:`mnistbench.variants.TRAJECTORY_TOL`."""
+    (``rows`` samples, float64) to :data:`mnistbench.variants.TRAJECTORY_TOL`.
+    """
     from mnistbench.variants import TRAJECTORY_TOL
 
     order = np.random.default_rng(0).permutation(X.shape[0])[:rows]
@@ -172,7 +175,8 @@ def run_section(
     """Throughput rows (images/s, Numba vs scipy.ndimage at the workers' threads) and epoch rows
     (ms per epoch, float32 hidden ``hidden`` batch 128, augmentation off and per transform) on
     the embedded training digits, as a dict. The Numba cases run in the ``numba`` worker, the
-    scipy ones in a ``scipy`` worker of their own; all interleaved in the same rounds."""
+    scipy ones in a ``scipy`` worker of their own; all interleaved in the same rounds.
+    """
     counts, throughput_keys, epoch_keys = {}, [], {}
     for name in transforms:
         for implementation in ("numba", "scipy"):

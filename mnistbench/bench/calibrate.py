@@ -58,7 +58,8 @@ def single_run(
     processes: int = 3,
 ) -> dict:
     """One bench-like run of :data:`CASE` (plus the calibration case) in ``processes`` fresh
-    worker processes, as the result dict ``--compare`` reads."""
+    worker processes, as the result dict ``--compare`` reads.
+    """
     from mnistbench.variants import system_of
 
     from .run import add_in_processes
@@ -117,7 +118,8 @@ def calibrate(
     processes: int = 3,
 ) -> dict:
     """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict
-    (and both runs' samples, so the table can be recomputed from the JSON)."""
+    (and both runs' samples, so the table can be recomputed from the JSON).
+    """
     from .fingerprint import fingerprint
 
     machine = fingerprint(threads, threading_layer="-")  # only the identity fields are compared

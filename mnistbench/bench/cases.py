@@ -67,7 +67,8 @@ def seed_step(
 
 def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, batch_size: int):
     """One plain-SGD mini-batch epoch of the seed network (registry ``MINIBATCH``), checked
-    against the reference's epoch over the first rows before it is timed."""
+    against the reference's epoch over the first rows before it is timed.
+    """
     from mnistbench.variants import MINIBATCH, check_epoch_against_reference
 
     X8, Y = seed_data(m)
@@ -82,7 +83,8 @@ def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, 
 
 def wide_epoch(engine: str, sizes: tuple[int, ...], batch_size: int, m: int | None):
     """One Adam epoch (float32, uint8 pixels in) of the MLP ``sizes`` on the wide section's
-    workload, as ``engine`` runs it: our Numba engine, the NumPy layer stack, or a peer loop."""
+    workload, as ``engine`` runs it: our Numba engine, the NumPy layer stack, or a peer loop.
+    """
     from . import wide
 
     X, y = wide_data(m)
@@ -102,7 +104,8 @@ def wide_data(m: int | None) -> tuple[np.ndarray, np.ndarray]:
 def calibration():
     """The machine's speed of the moment (:mod:`mnistbench.kernels.calibration`: fixed code that
     no change of ours touches), timed in every round beside the cases; ``--compare`` divides it
-    out."""
+    out.
+    """
     from mnistbench.kernels import calibration
 
     return calibration.yardstick(), {"version": calibration.VERSION}
@@ -110,7 +113,8 @@ def calibration():
 
 def augment_throughput(implementation: str, transform: str, threads: int):
     """Augment the embedded training digits with ``transform``: the Numba kernels (every row,
-    batches of 128) or scipy.ndimage (500 rows on ``threads`` threads), checked first."""
+    batches of 128) or scipy.ndimage (500 rows on ``threads`` threads), checked first.
+    """
     from . import augment
 
     X, _ = augment.training_digits()
@@ -125,7 +129,8 @@ def augment_throughput(implementation: str, transform: str, threads: int):
 
 def augment_epoch(transform: str | None, hidden: int):
     """One float32 Adam epoch of the estimator's Numba engine on the embedded training digits,
-    augmenting with ``transform`` (None: off)."""
+    augmenting with ``transform`` (None: off).
+    """
     from . import augment
 
     X, y = augment.training_digits()

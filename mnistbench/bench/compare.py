@@ -129,7 +129,8 @@ def _calibration(result: dict) -> list | None:
 
 def _rows(result: dict) -> dict[tuple[str, str, str, str], list]:
     """Each row's samples: per-process rounds where it was timed in two or more processes, else
-    its flat rounds."""
+    its flat rounds.
+    """
     return {
         (section, row["name"], row["dtype"], row["input_dtype"]): (
             row["times_ms_by_process"]
@@ -157,7 +158,8 @@ def _bootstrap_medians(samples, rng: np.random.Generator, resamples: int) -> np.
     """Medians of ``resamples`` bootstrap resamples. ``samples``: a flat list of rounds, or a
     list of per-process lists (rounds from several worker processes): then each resample draws
     processes with replacement and rounds within each, so the interval carries how much
-    processes of identical code differ, not only how much rounds do."""
+    processes of identical code differ, not only how much rounds do.
+    """
     groups = samples if _nested(samples) else None
     if groups is not None and len(groups) >= 2 and len({len(g) for g in groups}) == 1:
         table = np.asarray(groups, dtype=float)  # (processes, rounds)
@@ -180,7 +182,8 @@ def bootstrap_ratio(
     """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap; with
     both calibrations, divided by ``median(new_calibration) / median(old_calibration)`` (each of
     the four sample sets resampled on its own). Each set is flat rounds or per-process rounds
-    (see :func:`_bootstrap_medians`)."""
+    (see :func:`_bootstrap_medians`).
+    """
     ratio = float(np.median(_pooled(new)) / np.median(_pooled(old)))
     ratios = _bootstrap_medians(new, rng, resamples) / _bootstrap_medians(old, rng, resamples)
     if old_calibration is not None and new_calibration is not None:
@@ -198,7 +201,7 @@ def noise_floor(ratio: float, low: float, high: float) -> float:
 
 
 def verdict(ratio: float, low: float, high: float, same_within: float = SAME_WITHIN) -> str:
-    """slower / faster / same / :data:`UNRESOLVED` (see the module docstring)."""
+    """Slower / faster / same / :data:`UNRESOLVED` (see the module docstring)."""
     if ratio > 1 + same_within and low > 1:
         return "slower"
     if ratio < 1 / (1 + same_within) and high < 1:

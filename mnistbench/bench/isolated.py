@@ -104,7 +104,8 @@ class Workers:
         """Build case ``key`` in ``system``'s worker and run it twice untimed; returns the build
         record (``build_s``, ``warmup_s`` of the first call, ``second_s``, and the factory's
         ``info``). ``replica`` > 0 builds it in another process of the same system (a run can
-        time a case in several processes and see how much processes differ)."""
+        time a case in several processes and see how much processes differ).
+        """
         if key in self._system_of:
             raise ValueError(f"case {key!r} is already added")
         worker = self._worker(system, replica)
@@ -116,7 +117,8 @@ class Workers:
 
     def run(self, key: str, warmup: float = 0.0) -> dict:
         """Run case ``key`` once: ``{"wall_s", "cpu_s", "result"}`` measured in its worker; a
-        short case (its build record's ``short``) first runs back to back for ``warmup`` s."""
+        short case (its build record's ``short``) first runs back to back for ``warmup`` s.
+        """
         return self._workers[self._system_of[key]].call("run", key, warmup)
 
     def system_of(self, key: str) -> str:
@@ -169,7 +171,8 @@ def time_isolated(
     seeded order with ``pause`` seconds before each timed call, so the pools the previous call
     woke, in whatever process, have stopped spinning. A long case sleeps the pause; a short one
     (under a quarter second) spends it running back to back in its worker, so its timed call
-    finds threads awake and data warm, as inside a training loop (see ``worker.WARM_BELOW``)."""
+    finds threads awake and data warm, as inside a training loop (see ``worker.WARM_BELOW``).
+    """
     rng = np.random.default_rng(seed)
     times: dict[str, list[float]] = {key: [] for key in keys}
     for _ in range(repeats):
@@ -184,5 +187,5 @@ def time_isolated(
 
 
 def process_facts(workers: Workers) -> dict[str, dict]:
-    """system -> facts, for the report's JSON."""
+    """System -> facts, for the report's JSON."""
     return {system: workers.facts(system) for system in workers.systems}

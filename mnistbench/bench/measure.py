@@ -123,7 +123,8 @@ class OtherLoad:
     """How much CPU other processes took while a block ran: ``share`` is their CPU seconds over
     the block's wall time times the core count (0 on an otherwise idle machine, 1 when they kept
     every core busy); None where ``/proc/stat`` is missing. ``ours()`` gives the CPU seconds of
-    the processes doing the measuring (default: this one; the bench adds its workers')."""
+    the processes doing the measuring (default: this one; the bench adds its workers').
+    """
 
     def __init__(self, ours: Callable[[], float] = time.process_time) -> None:
         self.ours = ours

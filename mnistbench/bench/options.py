@@ -1,5 +1,6 @@
 """The options of ``mnistbench bench`` and the command line of a re-executed (thread-pinned)
-child run."""
+child run.
+"""
 
 from __future__ import annotations
 
@@ -179,7 +180,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> list[str]:
     """The command line of a child run pinned to ``threads`` (``outputs``: --json, --plot,
-    --compare and its options too)."""
+    --compare and its options too).
+    """
     argv = ["--threads", str(threads), "--hidden", str(args.hidden)]
     argv += ["--engines", *args.engines, "--batch-sizes", *map(str, args.batch_sizes)]
     if args.variants:

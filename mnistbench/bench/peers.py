@@ -1,5 +1,6 @@
 """The peer loops' check before they are timed: their loss and gradients on the first rows
-against the reference's (:func:`check_peer_gradients`)."""
+against the reference's (:func:`check_peer_gradients`).
+"""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def check_peer_gradients(engine: str, start, X, y, rows: int) -> None:
     """Refuse to time ``engine`` unless its loss and gradients on the first rows agree with the
     reference's (evaluated in float64) to the float32 tolerance (``TOL``) plus the ReLU kink
     envelope (:func:`mnistbench.reference.kinks.kink_envelope`: where a pre-activation lies
-    within float32 rounding of 0, a correct implementation may take either side of the kink)."""
+    within float32 rounding of 0, a correct implementation may take either side of the kink).
+    """
     from mnistbench.reference.kinks import kink_envelope
     from mnistbench.reference.network import Network, backward, forward, loss
     from mnistbench.variants import TOL

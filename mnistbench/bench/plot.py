@@ -9,7 +9,6 @@ from mnistbench.reference.plots import new_figure, save_png
 
 def plot_report(result: dict, path: Path) -> Path:
     """Bar chart of ms per full-batch iteration per case, with each dtype's roofline floor."""
-
     rows = result["full_batch"]
     labels = [
         f"{r['name']} {r['dtype']}" + (" (uint8 X)" if r["input_dtype"] == "uint8" else "")

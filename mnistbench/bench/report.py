@@ -27,7 +27,8 @@ def summarize(
 ) -> dict:
     """The result dict ``--json`` writes: fingerprint, workload, peaks and one row per case with
     its per-round samples (``times_ms``, what ``--compare`` bootstraps), the BLAS it ran on and
-    the process (system) that timed it."""
+    the process (system) that timed it.
+    """
     machine = fingerprint(threads, threading_layer)
     rows = []
     notebook = next((c for c in cases if c.name == "notebook"), None)
@@ -120,7 +121,8 @@ def _spread(row: dict, spec: str) -> str:
 def busy(result: dict) -> bool:
     """True when other processes took more than :data:`BUSY_SHARE` of the machine's CPU while the
     run was timed (or, in results without that figure, the 1-minute load average exceeded the
-    run's threads + 1)."""
+    run's threads + 1).
+    """
     conditions = result.get("conditions") or {}
     if conditions.get("others_cpu") is not None:
         return conditions["others_cpu"] > BUSY_SHARE

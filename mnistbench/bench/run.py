@@ -1,5 +1,6 @@
 """Running ``mnistbench bench``: thread pinning (by re-executing itself), orchestration; the
-options are in :mod:`.options`."""
+options are in :mod:`.options`.
+"""
 
 from __future__ import annotations
 
@@ -165,7 +166,8 @@ def add_in_processes(
 
 def progress_printer(quiet: bool):
     """A ``progress(message)`` that writes ``[bench 12s] message`` lines to stderr (stdout keeps
-    the report), or nothing with ``--quiet``."""
+    the report), or nothing with ``--quiet``.
+    """
     started = time.perf_counter()
 
     def progress(message: str) -> None:

@@ -75,7 +75,8 @@ def facts(system: str, threads: int) -> dict:
 
 def _pin(system: str, threads: int) -> None:
     """Thread counts the libraries read at run time rather than from the environment. Only the
-    ``numba`` worker touches Numba: ``numba.set_num_threads`` would start its thread pool."""
+    ``numba`` worker touches Numba: ``numba.set_num_threads`` would start its thread pool.
+    """
     if system == "numba":
         import numba
 

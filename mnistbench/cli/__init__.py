@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 def _interrupted_at_start() -> None:
     """Ctrl-C while the command line loads: one line, exit 130 (nothing is open yet; a plain
-    exit from inside an import can still end in Python's own SIGINT exit)."""
+    exit from inside an import can still end in Python's own SIGINT exit).
+    """
     print("mnistbench: interrupted", file=sys.stderr, flush=True)
     os._exit(130)
 

@@ -2,7 +2,7 @@
 long compiling took, so a first run's wait (~5-15 s with an empty cache) is not silent.
 
 Numba reports a ``numba:compile`` event only for a real compilation; a kernel loaded from its
-on-disk cache (``cache=True``, see ``kernels/_jit.py``) raises none, so a run whose kernels are
+on-disk cache (``cache=True``, see ``kernels/_numba.py``) raises none, so a run whose kernels are
 all cached prints nothing. The lines go to stderr, keeping stdout for the summary.
 """
 
@@ -26,7 +26,8 @@ WARM_ROWS = 256
 class CompileNotice(event.Listener):
     """Within ``with CompileNotice("float32"):``, print ``compiling Numba kernels for float32
     (...)...`` to ``stream`` when the first compilation starts and ``compiled in 5.2 s`` (the
-    time spent compiling, summed over kernels) on leaving; nothing when nothing compiles."""
+    time spent compiling, summed over kernels) on leaving; nothing when nothing compiles.
+    """
 
     def __init__(self, dtype: str, stream: TextIO | None = None) -> None:
         self.dtype = dtype

@@ -332,7 +332,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _warm_up(args: argparse.Namespace, model: Any, X, y, X_dev, y_dev) -> float | None:
     """Numba engine: compile (or load from the cache) every kernel the fit needs before the
-    first epoch, saying on stderr when that means compiling; the seconds it took, else None."""
+    first epoch, saying on stderr when that means compiling; the seconds it took, else None.
+    """
     if args.engine != "numba":
         return None
     from mnistbench.reference.model import N_CLASSES

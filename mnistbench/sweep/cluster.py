@@ -1,5 +1,6 @@
 """The sweep's Dask cluster: an embedded ``LocalCluster`` started and closed with Ctrl-C held,
-or a client of an existing scheduler that fails fast when it is unreachable."""
+or a client of an existing scheduler that fails fast when it is unreachable.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ CONNECT_TIMEOUT_S = 5
 def sigint_held() -> Iterator[None]:
     """Hold SIGINT while the block runs (in the main thread, and in every thread and process
     started meanwhile, which inherit the blocked signal); a Ctrl-C pressed meanwhile arrives
-    as ``KeyboardInterrupt`` when the block is done."""
+    as ``KeyboardInterrupt`` when the block is done.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -70,7 +72,8 @@ def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tupl
 
 def close_cluster(client: Any, cluster: Any) -> None:
     """Close the client and the embedded cluster (either may be None), SIGINT held and
-    Dask's shutdown chatter (heartbeats to closed comms) silenced."""
+    Dask's shutdown chatter (heartbeats to closed comms) silenced.
+    """
     with sigint_held():
         quiet = logging.getLogger("distributed")
         level = quiet.level

@@ -113,7 +113,8 @@ def _validate(estimator: Any) -> None:
     """The estimator's own validation of a setting, what ``fit`` checks before it looks at the
     data: types and ranges, then architecture, activation, regularisation and augmentation
     (``mnistbench._fitting.check_settings``); a one-epoch fit on 10 rows for an estimator
-    without it."""
+    without it.
+    """
     if hasattr(estimator, "_validate_params"):
         from mnistbench._fitting import check_settings
 

@@ -117,7 +117,8 @@ def _number(value: Any, spec: str) -> str:
 
 def plot_pareto(table, metric: str, setting: list[str], path: str | Path) -> Path:
     """Accuracy against training seconds per setting, the Pareto front joined, the seed's setting
-    marked; written atomically (format from the suffix, PNG by default)."""
+    marked; written atomically (format from the suffix, PNG by default).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -194,7 +194,8 @@ def _run_tasks(
 
     def scattered(check: bool = False) -> Any:
         """The data on the workers; ``check``: ask the scheduler whether a worker still holds
-        it, and scatter it again if none does (they died with it)."""
+        it, and scatter it again if none does (they died with it).
+        """
         nonlocal data_future
         if data_future is not None and check:
             try:  # a future cancelled with the data raises here

@@ -55,7 +55,8 @@ def load_trial_data(
     data: str | None, test_data: str | None, dev_size: int
 ) -> tuple[TrialData, dict[str, Any]]:
     """Train/dev split of ``data`` (default: the embedded digits) and the official test set
-    (``test_data``, or the t10k files of an IDX folder), with a fingerprint context for them."""
+    (``test_data``, or the t10k files of an IDX folder), with a fingerprint context for them.
+    """
     from mnistbench.reference.data import load_data, load_idx_dir, train_dev_split
 
     train = load_data(data, split="train")
