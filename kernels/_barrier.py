@@ -17,7 +17,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import _njit
+from ._numba import njit
 
 # Spins before each sched_yield (~5-20 us): longer than the imbalance between two threads
 # finishing a phase on an idle machine; short, so that on an oversubscribed one a waiting
@@ -74,7 +74,7 @@ def yield_cpu(typingctx):
     return types.none(), codegen
 
 
-@_njit()
+@njit
 def barrier(sync, parts):
     """Wait until all ``parts`` threads have arrived; sync: int64 (SYNC_WORDS,), zeroed once."""
     if parts == 1:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import _njit
+from ._numba import njit as _njit
 
 # np.int64, not int: a Python int argument would be typed Literal[int] (one compile per value).
 TILE_ROWS = np.int64(8)

@@ -22,7 +22,7 @@ from mnistbench.reference.augment import (
 )
 from mnistbench.reference.model import N_PIXELS, SIDE
 
-from ._jit import _njit
+from ._numba import njit
 
 LAST = SIDE - 1
 # Taps farther than LAST from the centre only ever read the zero padding: they add exact zeros.
@@ -36,7 +36,7 @@ _SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(8, -1, 
 _COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
 
 
-@_njit()
+@njit
 def mix64(z):
     """splitmix64's step on a uint64 (wrapping arithmetic)."""
     z = z + GOLDEN
@@ -45,20 +45,20 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@_njit()
+@njit
 def image_key(seed, epoch, row):
     """uint64 hash of (seed, epoch, row): the start of every draw for one image."""
     return mix64(mix64(mix64(seed) ^ epoch) ^ np.uint64(row))
 
 
-@_njit()
+@njit
 def uniform(key, stream, k):
     """Draw k of ``stream``: float64 in [0, 1) from the top 53 bits of the hash."""
     counter = (np.uint64(stream) << _S32) | np.uint64(k)
     return np.float64(mix64(key ^ counter) >> _S11) * 2.0**-53
 
 
-@_njit()
+@njit
 def _elastic_noise(key, pad):
     """U(-1, 1) noise fields x | y side by side into the centre rows of the zero-padded
     (SIDE + 2 PAD, 2 SIDE) ``pad``: pad[PAD + r, c] for x, pad[PAD + r, SIDE + c] for y.
@@ -70,7 +70,7 @@ def _elastic_noise(key, pad):
             pad[PAD + r, SIDE + c] = 2.0 * uniform(key, STREAM_ELASTIC_Y, r * SIDE + c) - 1.0
 
 
-@_njit()
+@njit
 def _smooth_rows(pad, weights, acc, out_t):
     """Correlate both padded fields with ``weights`` along rows, store each transposed.
 
@@ -100,7 +100,7 @@ def _smooth_rows(pad, weights, acc, out_t):
             out_t[PAD + c, SIDE + r] = acc[r * width + SIDE + c]
 
 
-@_njit()
+@njit
 def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
     """fx, fy (SIDE, SIDE) = alpha * gaussian_filter(U(-1, 1) noise, sigma), mode constant."""
     _elastic_noise(key, pad)
@@ -112,7 +112,7 @@ def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
             fy[r, c] = pad[PAD + r, SIDE + c] * alpha
 
 
-@_njit()
+@njit
 def _bilinear(src, row, col):
     """src (SIDE, SIDE) at (row, col); 0 outside [0, SIDE-1] on either axis (scipy "constant")."""
     if not (row >= 0.0 and row <= LAST and col >= 0.0 and col <= LAST):
@@ -125,7 +125,7 @@ def _bilinear(src, row, col):
     return (1.0 - tr) * top + tr * bottom
 
 
-@_njit()
+@njit
 def _ink_box(src):
     """(first row, last row, first col, last col) of the nonzero pixels of src; (SIDE, -1,
     SIDE, -1) for a blank image."""
@@ -138,7 +138,7 @@ def _ink_box(src):
     return r_lo, r_hi, c_lo, c_hi
 
 
-@_njit()
+@njit
 def _clip_span(base, slope, low, high, first, last):
     """The columns c in first..last where base + slope * c lies in [low, high] (an empty span
     has first > last). Callers widen [low, high] by far more than the rounding of either side."""
@@ -149,7 +149,7 @@ def _clip_span(base, slope, low, high, first, last):
     return max(first, math.ceil(a)), min(last, math.floor(b))
 
 
-@_njit()
+@njit
 def _affine_rows(src, cos, sin, off_r, off_c, dst):
     """dst (SIDE, SIDE) = bilinear samples of src at the affine coordinates of each pixel.
 
@@ -181,7 +181,7 @@ def _affine_rows(src, cos, sin, off_r, off_c, dst):
                 )
 
 
-@_njit()
+@njit
 def _augment_one(
     X,
     row,
@@ -242,7 +242,7 @@ def _augment_one(
         _pixel_noise(key, noise, normals, dst)
 
 
-@_njit()
+@njit
 def _sincos_small(theta):
     """(sin, cos) of theta in [-pi/4, pi/4] by Taylor polynomials (error < 1e-17 + rounding):
     unlike libm calls, a loop of these vectorizes.
@@ -257,7 +257,7 @@ def _sincos_small(theta):
     return sin * theta, cos
 
 
-@_njit()
+@njit
 def _pixel_noise(key, noise, normals, dst):
     """dst (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1], with the reference's Box-Muller
     (see ``reference.augment.normals``). ``normals``: (N_PIXELS,) scratch.
@@ -281,7 +281,7 @@ def _pixel_noise(key, noise, normals, dst):
             dst[r, c] = value if value < 1.0 else 1.0
 
 
-@_njit()
+@njit
 def augment_rows(
     X,
     rows,

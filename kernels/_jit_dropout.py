@@ -12,7 +12,7 @@ import numpy as np
 
 from mnistbench.reference.dropout import GAMMA, MIX1, MIX2
 
-from ._jit import _njit
+from ._numba import njit
 
 _GAMMA = np.uint64(GAMMA)
 _MIX1 = np.uint64(MIX1)
@@ -22,7 +22,7 @@ _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(
 _TWO_POW_M53 = 2.0**-53
 
 
-@_njit()
+@njit
 def mix64(z):
     """splitmix64 finalizer of a uint64."""
     z = (z ^ (z >> _S30)) * _MIX1
@@ -30,13 +30,13 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@_njit()
+@njit
 def absorb(h, x):
     """mix64(h + (x + 1) * GAMMA); h, x: uint64."""
     return mix64(h + (x + _ONE) * _GAMMA)
 
 
-@_njit()
+@njit
 def stream_key(seed, step, layer):
     """Key of one (seed, step, layer); arguments: non-negative integers (converted to uint64)."""
     h = absorb(np.uint64(0), np.uint64(seed))
@@ -44,14 +44,14 @@ def stream_key(seed, step, layer):
     return absorb(h, np.uint64(layer))
 
 
-@_njit()
+@njit
 def unit_uniform(row_key, unit):
     """Uniform in [0, 1) (float64) of ``unit`` in the row whose key is ``absorb(key, row)``."""
     bits = absorb(row_key, np.uint64(unit))
     return np.float64(bits >> _S11) * _TWO_POW_M53
 
 
-@_njit()
+@njit
 def fill_mask_row(row_key, rate, scale, out_row):
     """out_row[j] = scale if unit j is kept (uniform >= rate) else 0; out_row: (units,)."""
     zero = out_row.dtype.type(0)
@@ -59,7 +59,7 @@ def fill_mask_row(row_key, rate, scale, out_row):
         out_row[j] = scale if unit_uniform(row_key, j) >= rate else zero
 
 
-@_njit()
+@njit
 def fill_mask(seed, step, layer, rows, rate, scale, out):
     """out: (len(rows), units) mask of ``rows`` (int64 data-set rows) at (seed, step, layer)."""
     key = stream_key(seed, step, layer)
@@ -67,7 +67,7 @@ def fill_mask(seed, step, layer, rows, rate, scale, out):
         fill_mask_row(absorb(key, np.uint64(rows[i])), rate, scale, out[i])
 
 
-@_njit()
+@njit
 def fill_uniform(seed, step, layer, rows, out):
     """out: (len(rows), units) float64 uniforms, as reference.dropout.dropout_uniform."""
     key = stream_key(seed, step, layer)

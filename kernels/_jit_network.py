@@ -17,7 +17,7 @@ its inputs, for narrow layers) and forms dW = dZ.T @ A_prev slab by slab (``upda
 applying L2 and the optimizer to each slab while it is in L1. No gradient is ever summed across
 threads, so results do not depend on the thread count (except the float64 loss sum's order).
 A barrier measured 3-15 us on the shared, oversubscribed 2-core machine this was written on
-(a ``prange`` region: ~1 us with the omp layer, ~50 us with workqueue; see ``_sync.py``).
+(a ``prange`` region: ~1 us with the omp layer, ~50 us with workqueue; see ``_barrier.py``).
 
 Regularisation (TRAIN only, ``data[5]``, see ``_jit_regularized.py``): dropout masks hashed in
 the forward epilogue and multiplied into the activations and f'; L1 (``hyper[6]``) beside L2 in
@@ -28,23 +28,15 @@ per hidden layer forward and one backward, gamma and beta after the network in `
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ._barrier import barrier
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
-from ._jit import FASTMATH, _njit
 from ._jit_dropout import stream_key
 from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
 from ._jit_rows import activate_row, softmax_row
 from ._jit_step import step_row
-from ._sync import barrier
-
-# The phase functions network_job calls from one place each are inlined into it at Numba IR
-# level: compiled once, instead of once standalone and once more inside the caller (cold
-# compile of the whole path 6.9 -> 5.0 s CPU). The flags are _jit._njit's.
-_inline = numba.njit(
-    inline="always", fastmath=set(FASTMATH), boundscheck=False, error_model="numpy", nogil=True
-)
+from ._numba import inline, njit
 
 # Integer constants that reach a call are np.int64, never Python ints: Numba types a literal
 # argument as Literal[int](value) and compiles the callee once per distinct value.
@@ -64,7 +56,7 @@ PREDICT_CHUNK = np.int64(64)
 UNIT_CHUNK = np.int64(96)
 
 
-@_njit()
+@njit
 def split(n, parts, part, align):
     """[lo, hi) of ``part`` when 0..n-1 is cut into ``parts`` pieces aligned to ``align``."""
     chunk = ((n + parts - 1) // parts + align - 1) // align * align
@@ -72,14 +64,14 @@ def split(n, parts, part, align):
     return lo, min(lo + chunk, n)
 
 
-@_njit()
+@njit
 def block(flat, cum, rows, layer, units):
     """Layer ``layer``'s (rows, units) block of a flat per-row buffer."""
     start = rows * cum[layer]
     return flat[start : start + rows * units].reshape((rows, units))
 
 
-@_njit()
+@njit
 def weights(params, woff, boff, sizes, layer):
     """(W, b) of layer ``layer`` (1-based) as views into the flat params."""
     n_out, n_in = sizes[layer], sizes[layer - 1]
@@ -87,7 +79,7 @@ def weights(params, woff, boff, sizes, layer):
     return W, params[boff[layer - 1] : boff[layer - 1] + n_out]
 
 
-@_njit()
+@njit
 def copy(dst, src):
     """dst[:] = src[:] for 1-D arrays (an explicit loop: slice assignment compiles Numba's
     shape-mismatch message formatting, seconds of cold compile)."""
@@ -95,7 +87,7 @@ def copy(dst, src):
         dst[i] = src[i]
 
 
-@_njit()
+@njit
 def pack_row(X, x_kind, src, dst, scale):
     """dst <- row ``src`` of X (raw bytes read as ``x_kind``) in dst's dtype, times ``scale``."""
     T = dst.dtype.type
@@ -113,7 +105,10 @@ def pack_row(X, x_kind, src, dst, scale):
             dst[k] = T(values[k])
 
 
-@_inline
+# The phase functions network_job calls from one place each are inlined into it at Numba IR
+# level: compiled once, instead of once standalone and once more inside the caller (cold
+# compile of the whole path 6.9 -> 5.0 s CPU).
+@inline
 def forward_rows(
     net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, bn, threads, start, step
 ):
@@ -182,7 +177,7 @@ def forward_rows(
             )
 
 
-@_inline
+@inline
 def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, threads):
     """deltas of layers L-1..1 for rows r0..r1-1 from deltas of layer L: the chain
     dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S; with
@@ -219,7 +214,7 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, thre
             )
 
 
-@_inline
+@inline
 def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
     """deltas of layer L = (probabilities - one-hot) / rows for rows r0..r1-1.
 
@@ -249,7 +244,7 @@ def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
         stats[1] += best == y
 
 
-@_inline
+@inline
 def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat):
     """dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l for this part's units (or inputs,
     for layers narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into
@@ -323,7 +318,7 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, 
         )
 
 
-@_njit()
+@njit
 def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, batch_size):
     """Part ``part`` of ``parts`` of a job; all parts run at once, one per thread.
 

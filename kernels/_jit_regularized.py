@@ -23,25 +23,20 @@ mean, 1 / sqrt(var + eps), sum of dH, sum of dH * Zhat; a hidden layer's units s
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from mnistbench.reference.batchnorm import BN_EPS
 
+from ._barrier import barrier
 from ._gemm import TILE_ROWS
-from ._jit import FASTMATH
 from ._jit_dropout import absorb, unit_uniform
-from ._sync import barrier
+from ._numba import inline
 
-# The flags of _jit_network._inline: inlined at Numba IR level into the one job function.
-_inline = numba.njit(
-    inline="always", fastmath=set(FASTMATH), boundscheck=False, error_model="numpy", nogil=True
-)
 MEAN, M2, COUNT, SUM_DH, SUM_DHZ = 0, 1, 2, 3, 4  # float64 slots
 INV_STD, DH, DHZ = 1, 2, 3  # compute-dtype stats (MEAN shared)
 
 
-@_inline
+@inline
 def drop_rows(A, D, r0, r1, key, mask_rows, start, rate, keep):
     """Inverted dropout on buffer rows r0..r1-1 of A (activations) and D (f'): entry (r, j) is
     multiplied by ``keep`` when the uniform of (key, data-set row ``mask_rows[start + r]``,
@@ -57,7 +52,7 @@ def drop_rows(A, D, r0, r1, key, mask_rows, start, rate, keep):
             d[j] *= value
 
 
-@_inline
+@inline
 def _merge(all_slots, blocks, off, units, mean, m2):
     """mean, m2 (float64 (units,)) <- the blocks' (count, mean, M2) merged in block order."""
     n = 0.0
@@ -76,7 +71,7 @@ def _merge(all_slots, blocks, off, units, mean, m2):
         n = total
 
 
-@_inline
+@inline
 def bn_forward(
     Z,
     Zhat,
@@ -135,7 +130,7 @@ def bn_forward(
             Z[r, j] = gamma[j] * zhat + beta[j]
 
 
-@_inline
+@inline
 def bn_backward(dH, Zhat, r0, r1, m, all_slots, stat, parts, sync, off, gamma):
     """Rows r0..r1-1 of dH (the loss's gradient w.r.t. H, already divided by the batch's m
     rows; in place) <- the gradient w.r.t. Z; stat[DH], stat[DHZ] <- the sums of dH and

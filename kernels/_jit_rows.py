@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._jit import _njit
+from ._numba import njit
 
 # Positions in the reference's ACTIVATIONS.
 RELU, LEAKY_RELU, TANH, LOGISTIC, GELU, IDENTITY = (np.int64(i) for i in range(6))
@@ -16,7 +16,7 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@_njit()
+@njit
 def activate_row(a, d, code):
     """a <- f(a) and d <- f'(a) elementwise, for hidden activation ``code``."""
     T = a.dtype.type
@@ -55,7 +55,7 @@ def activate_row(a, d, code):
             d[j] = phi + z * np.exp(T(-0.5) * z * z) * T(_INV_SQRT_2PI)
 
 
-@_njit()
+@njit
 def softmax_row(z):
     """z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
     top = z[0]

@@ -1,4 +1,5 @@
-"""Private Numba kernels. No validation here: callers check everything first (``checks.py``).
+"""Private Numba kernels of the seed's one-hidden-layer network. No validation here: callers
+check everything first (``checks.py``).
 
 Conventions shared by every kernel:
 
@@ -14,45 +15,20 @@ Conventions shared by every kernel:
 
 from __future__ import annotations
 
-import os
-
-import numba
 import numpy as np
 from numba import prange
 
-# Keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays detectable.
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+from ._numba import njit
+
 # Samples processed together in the register-blocked loops (written out for exactly four).
 BLOCK = 4
-CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
 
 SGD, MOMENTUM, ADAM = 0, 1, 2
 NESTEROV = 3  # momentum with Nesterov's look-ahead (OptimizerConfig(nesterov=True))
 NO_UPDATE = -1
 
 
-def _njit(parallel: bool = False):
-    """The one place Numba flags are set; no on-disk cache where no cache dir is writable."""
-    options = dict(
-        fastmath=set(FASTMATH),
-        parallel=parallel,
-        boundscheck=False,
-        error_model="numpy",
-        nogil=True,
-    )
-
-    def decorate(fn):
-        if CACHE:
-            try:
-                return numba.njit(cache=True, **options)(fn)
-            except RuntimeError:  # "cannot cache function ...: no locator available"
-                pass
-        return numba.njit(**options)(fn)
-
-    return decorate
-
-
-@_njit()
+@njit
 def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
     """Forward pass of rows start..stop-1 into preallocated (m, units) outputs.
 
@@ -89,7 +65,7 @@ def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
                 A2[i, o] = A2[i, o] / total
 
 
-@_njit()
+@njit
 def _load_block(X, first, nb, xb):
     """Rows first..first+nb-1 of X, converted to the compute dtype, into xb[:nb]."""
     for s in range(nb):
@@ -97,7 +73,7 @@ def _load_block(X, first, nb, xb):
             xb[s, k] = X[first + s, k]
 
 
-@_njit()
+@njit
 def _layer1_block(W1, xb, z1):
     """z1[s, j] = W1[j] . xb[s] for the BLOCK (= 4) rows of xb, two hidden units per pass."""
     T = W1.dtype.type
@@ -129,7 +105,7 @@ def _layer1_block(W1, xb, z1):
         z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
 
 
-@_njit(parallel=True)
+@njit(parallel=True)
 def backward(W2, X, Y, scale, Z1, A1, A2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2):
     """Plain backward pass from stored activations: mean gradients into g*, sums in acc_*."""
     T = W2.dtype.type
@@ -161,7 +137,7 @@ def backward(W2, X, Y, scale, Z1, A1, A2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, g
     _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, T(1.0 / m))
 
 
-@_njit()
+@njit
 def _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, inv_m):
     """g = inv_m * sum of the first n_chunks per-thread accumulators (serial, fixed order)."""
     _sum_chunks(acc_W1.reshape(acc_W1.shape[0], -1), gW1.ravel(), n_chunks, inv_m)
@@ -170,7 +146,7 @@ def _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, i
     _sum_chunks(acc_b2, gb2, n_chunks, inv_m)
 
 
-@_njit()
+@njit
 def _sum_chunks(acc, out, n_chunks, inv_m):
     """out (n,) = inv_m * sum(acc[:n_chunks]) for acc (chunks, n); explicit loops compile fast."""
     for i in range(out.size):
@@ -180,20 +156,20 @@ def _sum_chunks(acc, out, n_chunks, inv_m):
         out[i] = total * inv_m
 
 
-@_njit()
+@njit
 def _fill_zero(a):
     for i in range(a.size):
         a[i] = 0
 
 
-@_njit()
+@njit
 def _add_scaled(out, alpha, x):
     """out += alpha * x on flat views."""
     for i in range(out.size):
         out[i] += alpha * x[i]
 
 
-@_njit()
+@njit
 def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
     """Fused forward + loss + backward over samples ``rows``; gradient *sums* into d*.
 
@@ -268,7 +244,7 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
     return loss_sum, correct
 
 
-@_njit()
+@njit
 def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
     """One optimizer step on flat views (see reference/optim.py for the rules); t is 1-based."""
     T = p.dtype.type
@@ -295,7 +271,7 @@ def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
             p[i] -= lr_ * (m[i] / corr1) / (np.sqrt(v[i] / corr2) + eps_)
 
 
-@_njit()
+@njit
 def finish_batch(
     W1,
     b1,
@@ -348,7 +324,7 @@ def finish_batch(
     return t
 
 
-@_njit()
+@njit
 def train_epoch(
     W1,
     b1,

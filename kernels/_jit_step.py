@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import MOMENTUM, NESTEROV, NO_UPDATE, SGD, _njit
+from ._jit_seed import MOMENTUM, NESTEROV, NO_UPDATE, SGD
+from ._numba import njit
 
 
-@_njit()
+@njit
 def penalized(g, w, l2, l1):
     """g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype. Without L1 exactly the
     expression the kernels had before it (a loop-invariant branch LLVM hoists)."""
@@ -22,7 +23,7 @@ def penalized(g, w, l2, l1):
     return g + l2 * w
 
 
-@_njit()
+@njit
 def step_row(w, g, l2, l1, m, v, out, rule):
     """One optimizer step on a row of parameters ``w`` with gradient ``g + l1 * sign(w) + l2 *
     w`` (the rules of reference/optim.py; ``m``, ``v`` its buffers); NO_UPDATE writes the

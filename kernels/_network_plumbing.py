@@ -17,9 +17,9 @@ from mnistbench.reference.network import ACTIVATIONS, Network, activation_name
 from mnistbench.reference.optim import OptimizerState
 
 from . import _jit_network as _k
+from ._barrier import SYNC_WORDS
 from ._gemm import RANK, SLAB, TILE_ROWS, TILE_UNITS
-from ._jit import NO_UPDATE
-from ._sync import SYNC_WORDS
+from ._jit_seed import NO_UPDATE
 from .checks import scale_for
 
 

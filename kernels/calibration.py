@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._jit import _njit
+from ._numba import njit
 
 VERSION = "dot-16x784-cached/2"
 # 512 x 784 float32 (1.6 MB: cache-resident, so where it lands in memory does not matter),
@@ -22,7 +22,7 @@ VERSION = "dot-16x784-cached/2"
 ROWS, COLUMNS, OUTPUTS, PASSES = 512, 784, 16, 30
 
 
-@_njit(parallel=True)
+@njit(parallel=True)
 def _dots(X, W, out, passes):
     for i in prange(X.shape[0]):
         for _ in range(passes):

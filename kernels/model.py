@@ -14,7 +14,7 @@ import numpy as np
 
 from mnistbench.reference.model import Activations, Params, get_accuracy, get_predictions
 
-from . import _jit, parallel
+from . import _jit_seed, parallel
 from .checks import check_l2, check_labels, check_params, check_positive_float, check_X, scale_for
 
 __all__ = [
@@ -75,7 +75,7 @@ def backward_prop(
     if l2 != 0:
         l2 = check_l2(l2)
     work = Workspace(params)
-    _jit.backward(
+    _jit_seed.backward(
         params.W2,
         X,
         Y,
@@ -135,13 +135,13 @@ def fused_gradients(
         params, X, Y, rows, scale_for(X, params.dtype), work.acc, n_chunks
     )
     unused_state = tuple(work.grads)  # NO_UPDATE never touches optimizer state
-    _jit.finish_batch(
+    _jit_seed.finish_batch(
         *params,
         m,
         n_chunks,
         l2,
         0.0,
-        _jit.NO_UPDATE,
+        _jit_seed.NO_UPDATE,
         0.0,
         0.0,
         0.0,

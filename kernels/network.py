@@ -22,7 +22,7 @@ from mnistbench.reference.optim import OptimizerConfig, OptimizerState, init_sta
 from mnistbench.reference.training import Callback, TrainConfig, fit
 
 from . import _jit_network as _k
-from ._jit import NO_UPDATE
+from ._jit_seed import NO_UPDATE
 from ._network_plumbing import (
     Layout,
     Workspace,

@@ -1,12 +1,12 @@
 """Splitting a batch of samples across threads for the fused and forward kernels.
 
-Each thread runs the serial, GIL-free ``_jit.accumulate`` (or ``_jit.forward_rows``) on its own
-contiguous chunk of rows, into its own accumulator; the chunks' sums are then reduced serially in
-chunk order, so a given thread count always gives bit-identical results. Python threads are used
-instead of a ``prange`` region because a ``parallel=True`` function around the fused kernel more
-than doubled its cold compile time (measured: ~6 s for the parallel driver alone vs ~2.7 s
-serial), while the dispatch cost here (tens of microseconds) is noise next to a chunk of at least
-MIN_WORK_PER_CHUNK units of work. The thread count is Numba's (``NUMBA_NUM_THREADS``,
+Each thread runs the serial, GIL-free ``_jit_seed.accumulate`` (or ``_jit_seed.forward_rows``) on
+its own contiguous chunk of rows, into its own accumulator; the chunks' sums are then reduced
+serially in chunk order, so a given thread count always gives bit-identical results. Python threads
+are used instead of a ``prange`` region because a ``parallel=True`` function around the fused
+kernel more than doubled its cold compile time (measured: ~6 s for the parallel driver alone vs
+~2.7 s serial), while the dispatch cost here (tens of microseconds) is noise next to a chunk of at
+least MIN_WORK_PER_CHUNK units of work. The thread count is Numba's (``NUMBA_NUM_THREADS``,
 ``numba.set_num_threads``).
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from mnistbench.reference.model import Activations, Params
 
-from . import _jit
+from . import _jit_seed
 
 # A chunk needs at least this much work, in samples x hidden units (the cost of a sample grows
 # with the hidden width), to be worth a thread: 1,024 samples of the seed's 10-unit network.
@@ -71,7 +71,7 @@ def accumulate(
 
     def work(c: int) -> tuple[float, int]:
         chunk = rows[bounds[c] : bounds[c + 1]]
-        return _jit.accumulate(
+        return _jit_seed.accumulate(
             *params, X, Y, chunk, scale, acc.W1[c], acc.b1[c], acc.W2[c], acc.b2[c]
         )
 
@@ -89,6 +89,6 @@ def forward(params: Params, X: np.ndarray, scale: np.floating, acts: Activations
     bounds = _bounds(X.shape[0], n_chunks)
 
     def work(c: int) -> None:
-        _jit.forward_rows(*params, X, scale, bounds[c], bounds[c + 1], *acts)
+        _jit_seed.forward_rows(*params, X, scale, bounds[c], bounds[c + 1], *acts)
 
     _run(work, n_chunks)

@@ -21,7 +21,7 @@ from mnistbench.reference.training import (
     gradient_descent_config,
 )
 
-from . import _jit, parallel
+from . import _jit_seed, parallel
 from .checks import (
     check_batch_size,
     check_labels,
@@ -104,7 +104,7 @@ class EpochRunner:
         acc, grads = self.work.acc, self.work.grads
         m = order.shape[0]
         if parallel.chunk_count(min(batch_size, m), params.hidden, acc.W1.shape[0]) == 1:
-            loss_sum, correct, state.t = _jit.train_epoch(
+            loss_sum, correct, state.t = _jit_seed.train_epoch(
                 *params,
                 self.X,
                 self.Y,
@@ -128,7 +128,7 @@ class EpochRunner:
             )
             loss_sum += batch_loss
             correct += batch_correct
-            state.t = _jit.finish_batch(
+            state.t = _jit_seed.finish_batch(
                 *params, rows.shape[0], n_chunks, self.l2, *hyper, state.t, *states, *acc, *grads
             )
         return params, loss_sum, correct

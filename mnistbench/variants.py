@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 
-from mnistbench.kernels import _jit, parallel
+from mnistbench.kernels import _jit_seed, parallel
 from mnistbench.kernels.checks import check_labels, check_order, check_params, check_X, scale_for
 from mnistbench.kernels.model import Workspace
 from mnistbench.kernels.training import EpochRunner
@@ -112,7 +112,9 @@ def _numba_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBatch
 
     def step(params: Params, learning_rate: float) -> tuple[Params, float]:
         parallel.forward(params, X, scale, acts)
-        _jit.backward(params.W2, X, Y, scale, acts.Z1, acts.A1, acts.A2, *work.acc, *work.grads)
+        _jit_seed.backward(
+            params.W2, X, Y, scale, acts.Z1, acts.A1, acts.A2, *work.acc, *work.grads
+        )
         lr = dtype.type(learning_rate)
         new = Params(*(p - lr * g for p, g in zip(params, work.grads, strict=True)))
         return new, ref.loss(acts.Z2, Y)

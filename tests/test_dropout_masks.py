@@ -12,7 +12,7 @@ from numba import prange
 
 from mnistbench.kernels import _jit_dropout
 from mnistbench.kernels import dropout as kernel_dropout
-from mnistbench.kernels._jit import _njit
+from mnistbench.kernels._numba import njit
 from mnistbench.reference import dropout as ref_dropout
 
 ENGINES = {"numpy": ref_dropout, "numba": kernel_dropout}
@@ -138,7 +138,7 @@ def test_bad_arguments_are_rejected_naming_the_value(engine):
         dropout_mask(0.5, 0, 0, 0, rows, 3, np.float16)
 
 
-@_njit(parallel=True)
+@njit(parallel=True)
 def _masked_relu_in_a_kernel(Z, rows, seed, step, layer, rate, scale, out):
     """How a layer kernel uses the hash: one key per layer and step, one row key per row."""
     key = _jit_dropout.stream_key(seed, step, layer)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close, digit_like, params_for
-from mnistbench.kernels import _jit
+from mnistbench.kernels import _jit_seed
 from mnistbench.kernels import training as kernel_training
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.model import Params
@@ -70,7 +70,7 @@ def _kernel_steps(name: str):
     config = OptimizerConfig(name)
     p, m, v = P0.copy(), np.zeros(2), np.zeros(2)
     for t, g in enumerate((G1, G2), start=1):
-        _jit.optimizer_update(
+        _jit_seed.optimizer_update(
             p,
             g,
             m,

@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mnistbench import _fitting
 from mnistbench.estimator import MLPClassifier
-from mnistbench.kernels import _jit
+from mnistbench.kernels import _jit_seed
 from mnistbench.reference.optim import OptimizerConfig, init_state, optimizer_step
 from mnistbench.reference.training import TrainConfig
 
@@ -246,7 +246,7 @@ def test_nesterov_momentum_matches_hand_computed_steps_in_both_engines():
     p, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
     for step, g in enumerate((np.array([0.5, -1.0]), np.array([0.1, 0.2]))):
         params = optimizer_step(params, (g,), state, 0.1, config)
-        _jit.optimizer_update(p, g, m, v, 0.1, config.code, 0.9, 0.9, 0.999, 1e-8, step + 1)
+        _jit_seed.optimizer_update(p, g, m, v, 0.1, config.code, 0.9, 0.9, 0.999, 1e-8, step + 1)
         np.testing.assert_allclose(params[0], NESTEROV_P[step], rtol=0, atol=1e-14)
         np.testing.assert_allclose(p, NESTEROV_P[step], rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="nesterov=True needs optimizer 'momentum'"):

@@ -1,0 +1,57 @@
+"""The one place Numba compile options are set: every kernel is compiled by :func:`njit` or
+:func:`inline` (``tests/test_numba_settings.py`` fails if any other file calls ``numba.njit``).
+
+* ``FASTMATH`` keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays
+  detectable;
+* ``CACHE``: kernels are cached on disk (``NUMBA_CACHE_DIR`` moves the cache,
+  ``MNISTBENCH_NUMBA_CACHE=0`` turns it off); where no cache directory is writable (Numba finds
+  no locator) a kernel is compiled without one instead of failing at import;
+* :func:`inline` marks a function that is inlined at Numba IR level into its one caller (compiled
+  once inside it, not once standalone and again there); it is never cached on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
+
+
+def cpu_options() -> dict[str, Any]:
+    """Options that depend on the CPU the kernels run on: none yet.
+
+    The hook for CPU-feature or vector-width selection; whatever it returns is passed to every
+    kernel (both :func:`njit` and :func:`inline`).
+    """
+    return {}
+
+
+def options() -> dict[str, Any]:
+    """The options every kernel is compiled with (``parallel``/``cache``/``inline`` aside)."""
+    return dict(
+        fastmath=set(FASTMATH), boundscheck=False, error_model="numpy", nogil=True, **cpu_options()
+    )
+
+
+def njit(fn: Callable | None = None, *, parallel: bool = False) -> Any:
+    """The project's ``numba.njit``: ``@njit``, ``@njit()`` or ``@njit(parallel=True)``."""
+
+    def decorate(fn: Callable) -> Any:
+        if CACHE:
+            try:
+                return numba.njit(cache=True, parallel=parallel, **options())(fn)
+            except RuntimeError:  # "cannot cache function ...: no locator available"
+                pass
+        return numba.njit(parallel=parallel, **options())(fn)
+
+    return decorate if fn is None else decorate(fn)
+
+
+def inline(fn: Callable) -> Any:
+    """``@inline``: :func:`njit`'s options plus ``inline="always"``, uncached."""
+    return numba.njit(inline="always", **options())(fn)
