@@ -39,21 +39,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._cpu import WIDE_TILE
 from ._numba import njit as _njit
 
 # np.int64, not int: a Python int argument would be typed Literal[int] (one compile per value).
 TILE_ROWS = np.int64(8)
 TILE_UNITS = np.int64(3)
+HALF_TILE_ROWS = np.int64(4)  # the AVX2 variant's tile rows (dot_rows_4x3)
 SLAB = np.int64(8)
 RANK = np.int64(4)
 
 
 @_njit()
-def dot_rows(A, W, b, Z, r0, r1, j0, j1, tile):
-    """Z[r, j] = A[r] . W[j] + b[j] for r0 <= r < r1 and j0 <= j < j1.
+def dot_rows_8x3(A, W, b, Z, r0, r1, j0, j1, tile):
+    """Z[r, j] = A[r] . W[j] + b[j] for r0 <= r < r1 and j0 <= j < j1, in 8 x 3 tiles.
 
     A: (rows, K), W: (units, K), b: (units,), Z: (rows, units), one float dtype, C-contiguous;
-    tile: (8, 3) scratch.
+    tile: (8, 3) scratch. For CPUs with 32 vector registers (AVX-512).
     """
     T = Z.dtype.type
     K = A.shape[1]
@@ -114,6 +116,51 @@ def dot_rows(A, W, b, Z, r0, r1, j0, j1, tile):
             for q in range(n_rows):
                 for c in range(n_units):
                     Z[i + q, j + c] = tile[q, c] + b[j + c]
+
+
+@_njit()
+def dot_rows_4x3(A, W, b, Z, r0, r1, j0, j1, tile):
+    """:func:`dot_rows_8x3` in 4 x 3 tiles: 12 accumulators + 3 weight vectors fit AVX2's 16."""
+    T = Z.dtype.type
+    K = A.shape[1]
+    last_r, last_j = r1 - 1, j1 - 1
+    for i in range(r0, r1, HALF_TILE_ROWS):
+        a0, a1 = A[i], A[min(i + 1, last_r)]
+        a2, a3 = A[min(i + 2, last_r)], A[min(i + 3, last_r)]
+        n_rows = min(HALF_TILE_ROWS, r1 - i)
+        for j in range(j0, j1, TILE_UNITS):
+            w0, w1, w2 = W[j], W[min(j + 1, last_j)], W[min(j + 2, last_j)]
+            s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = s30 = s31 = s32 = T(0)
+            for k in range(K):
+                y0, y1, y2 = w0[k], w1[k], w2[k]
+                x = a0[k]
+                s00 += x * y0
+                s01 += x * y1
+                s02 += x * y2
+                x = a1[k]
+                s10 += x * y0
+                s11 += x * y1
+                s12 += x * y2
+                x = a2[k]
+                s20 += x * y0
+                s21 += x * y1
+                s22 += x * y2
+                x = a3[k]
+                s30 += x * y0
+                s31 += x * y1
+                s32 += x * y2
+            tile[0, 0], tile[0, 1], tile[0, 2] = s00, s01, s02
+            tile[1, 0], tile[1, 1], tile[1, 2] = s10, s11, s12
+            tile[2, 0], tile[2, 1], tile[2, 2] = s20, s21, s22
+            tile[3, 0], tile[3, 1], tile[3, 2] = s30, s31, s32
+            n_units = min(TILE_UNITS, j1 - j)
+            for q in range(n_rows):
+                for c in range(n_units):
+                    Z[i + q, j + c] = tile[q, c] + b[j + c]
+
+
+# The forward product for this CPU (kernels/_cpu.py); only the chosen variant is ever compiled.
+dot_rows = dot_rows_8x3 if WIDE_TILE else dot_rows_4x3
 
 
 @_njit()

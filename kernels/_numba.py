@@ -18,15 +18,20 @@ from typing import Any
 
 import numba
 
+# First, before any function is decorated: fixes the CPU features Numba compiles for and the
+# variant chosen for them (vector width, register tile).
+from . import _cpu  # noqa: F401
+
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
 
 
 def cpu_options() -> dict[str, Any]:
-    """Options that depend on the CPU the kernels run on: none yet.
+    """Options that depend on the CPU the kernels run on: none.
 
-    The hook for CPU-feature or vector-width selection; whatever it returns is passed to every
-    kernel (both :func:`njit` and :func:`inline`).
+    The CPU-dependent choices (vector width, register tile) are made in :mod:`._cpu` through
+    Numba's CPU features, which Numba reads once per process, not per function; whatever this
+    returns is passed to every kernel (both :func:`njit` and :func:`inline`).
     """
     return {}
 
