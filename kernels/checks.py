@@ -125,6 +125,7 @@ def check_labels(Y: Any, m: int, n_out: int, name: str = "Y", x_name: str = "X")
 
 
 def check_positive_float(value: Any, name: str) -> float:
+    """``value`` as a float, checked to be finite and > 0 (``name`` is for the message)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
@@ -133,6 +134,7 @@ def check_positive_float(value: Any, name: str) -> float:
 
 
 def check_l2(l2: Any) -> float:
+    """``l2`` as a float, checked to be a finite real number >= 0."""
     if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)):
         raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
     if not (math.isfinite(l2) and l2 >= 0):

@@ -22,6 +22,7 @@ DTYPES = ("float32",)  # JAX's default precision; float64 would need the global 
 
 
 def available() -> bool:
+    """Whether JAX and optax are installed."""
     return all(importlib.util.find_spec(name) is not None for name in ("jax", "optax"))
 
 

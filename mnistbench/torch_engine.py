@@ -18,6 +18,7 @@ from mnistbench.reference.training import as_float
 
 
 def available() -> bool:
+    """Whether PyTorch is installed."""
     return importlib.util.find_spec("torch") is not None
 
 

@@ -105,6 +105,7 @@ class AugmentConfig:
 
     @property
     def elastic(self) -> bool:
+        """True when the elastic family is on (``elastic_alpha > 0``)."""
         return self.elastic_alpha > 0
 
     @property
@@ -114,6 +115,7 @@ class AugmentConfig:
 
     @property
     def enabled(self) -> bool:
+        """True when any family changes the pixels."""
         return self.geometric or self.noise > 0
 
 

@@ -42,6 +42,7 @@ class BatchNorm(tuple):
     __slots__ = ()
 
     def __new__(cls, arrays: Iterable[np.ndarray]) -> BatchNorm:
+        """Check the arrays: an even number >= 2, 1-D, one floating dtype, gamma and beta alike."""
         self = super().__new__(cls, arrays)
         if len(self) < 2 or len(self) % 2:
             raise ValueError(
@@ -59,10 +60,12 @@ class BatchNorm(tuple):
 
     @property
     def gammas(self) -> tuple[np.ndarray, ...]:
+        """The scale of each normalised layer, ``(units,)``."""
         return tuple(self[0::2])
 
     @property
     def betas(self) -> tuple[np.ndarray, ...]:
+        """The shift of each normalised layer, ``(units,)``."""
         return tuple(self[1::2])
 
     @property
@@ -72,9 +75,11 @@ class BatchNorm(tuple):
 
     @property
     def dtype(self) -> np.dtype:
+        """The arrays' floating dtype."""
         return self[0].dtype
 
     def copy(self) -> BatchNorm:
+        """A deep copy: new arrays with the same values."""
         return BatchNorm(np.array(a, copy=True) for a in self)
 
     def __repr__(self) -> str:
@@ -91,6 +96,7 @@ class RunningStats:
     var: tuple[np.ndarray, ...]
 
     def copy(self) -> RunningStats:
+        """A deep copy: new arrays with the same values."""
         return RunningStats(tuple(a.copy() for a in self.mean), tuple(a.copy() for a in self.var))
 
 
@@ -130,6 +136,7 @@ def check_batch_norm(bn: object, hidden_units: tuple[int, ...], dtype: np.dtype)
 
 
 def check_running_stats(running: object, bn: BatchNorm) -> None:
+    """Raise unless ``running`` is a ``RunningStats`` whose shapes and dtype match ``bn``."""
     if not isinstance(running, RunningStats):
         raise TypeError(f"running must be a RunningStats, got {type(running).__name__}")
     for name in ("mean", "var"):

@@ -214,6 +214,7 @@ def load_idx_dir(directory: str | Path, split: str = "train") -> Dataset:
 
 
 def fashion_mnist_available(root: str | Path = FASHION_MNIST_DIR) -> bool:
+    """Whether ``root`` holds the four Fashion-MNIST IDX files (train and t10k, images, labels)."""
     root = Path(root)
     return all(
         _find(root, f"{prefix}-{kind}") is not None

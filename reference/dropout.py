@@ -50,6 +50,7 @@ def absorb(h: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def check_counter(value: object, what: str) -> int:
+    """``value`` as an int, checked to be an integer in 0..2**64-1 (``what`` is for the message)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be an integer, got {value!r}")
     if not 0 <= value <= _MAX_U64:

@@ -35,20 +35,25 @@ class Params(NamedTuple):
 
     @property
     def hidden(self) -> int:
+        """Units of the hidden layer."""
         return self.W1.shape[0]
 
     @property
     def n_in(self) -> int:
+        """Inputs per sample (784 for MNIST)."""
         return self.W1.shape[1]
 
     @property
     def dtype(self) -> np.dtype:
+        """The arrays' floating dtype."""
         return self.W1.dtype
 
     def copy(self) -> Params:
+        """A deep copy: new arrays with the same values."""
         return Params(*(np.array(p, copy=True) for p in self))
 
     def astype(self, dtype: np.typing.DTypeLike) -> Params:
+        """The same weights as C-contiguous arrays of ``dtype``."""
         return Params(*(np.ascontiguousarray(p, dtype=dtype) for p in self))
 
 
@@ -79,6 +84,7 @@ class History:
         dev_accuracy: float = float("nan"),
         seconds: float = float("nan"),
     ) -> None:
+        """Log one step (accuracies as fractions; NaN where not measured)."""
         self.step.append(int(step))
         self.loss.append(float(loss))
         self.train_accuracy.append(float(train_accuracy))
@@ -97,7 +103,30 @@ def init_params(
     seed: int | np.random.Generator | None = 0,
     dtype: np.typing.DTypeLike = np.float64,
 ) -> Params:
-    """Seed-compatible initialisation: every weight and bias uniform in [-0.5, 0.5)."""
+    """Seed-compatible initialisation: every weight and bias uniform in [-0.5, 0.5).
+
+    Parameters
+    ----------
+    hidden, n_in, n_out : int
+        Units of the hidden layer, inputs (784 pixels) and classes (10).
+    seed : int, numpy.random.Generator or None
+        Seeds ``np.random.default_rng``; W1, b1, W2, b2 are drawn in that order.
+    dtype : dtype-like
+        float64 (default) or float32; the values are drawn in float64, then cast.
+
+    Returns
+    -------
+    Params
+        ``W1 (hidden, n_in)``, ``b1 (hidden,)``, ``W2 (n_out, hidden)``, ``b2 (n_out,)``.
+
+    Examples
+    --------
+    >>> params = init_params(hidden=10, seed=0)
+    >>> [p.shape for p in params]
+    [(10, 784), (10,), (10, 10), (10,)]
+    >>> bool(params.W1.min() >= -0.5 and params.W1.max() < 0.5)
+    True
+    """
     rng = np.random.default_rng(seed)
 
     def uniform(*shape: int) -> np.ndarray:
@@ -107,6 +136,7 @@ def init_params(
 
 
 def ReLU(Z: np.ndarray) -> np.ndarray:
+    """max(Z, 0), elementwise, in Z's dtype."""
     return np.maximum(Z, 0)
 
 
@@ -116,12 +146,30 @@ def ReLU_deriv(Z: np.ndarray) -> np.ndarray:
 
 
 def softmax(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, max-subtracted so that large logits cannot overflow."""
+    """Row-wise softmax, max-subtracted so that large logits cannot overflow.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray
+        (m, n_out) logits.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, n_out) probabilities, each row summing to 1.
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, 0.0], [1000.0, 0.0]]))
+    array([[0.5, 0.5],
+           [1. , 0. ]])
+    """
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
     return E / E.sum(axis=1, keepdims=True)
 
 
 def log_softmax(Z: np.ndarray) -> np.ndarray:
+    """Row-wise log of :func:`softmax`, computed as ``Z - max - log(sum(exp(Z - max)))``."""
     shifted = Z - Z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -135,7 +183,28 @@ def one_hot(Y: np.ndarray, n_classes: int = N_CLASSES, dtype: np.typing.DTypeLik
 
 
 def forward_prop(params: Params, X: np.ndarray) -> Activations:
-    """X: (m, n_in) in the params' dtype -> Z1, A1 (m, hidden), Z2, A2 (m, n_out)."""
+    """X: (m, n_in) in the params' dtype -> Z1, A1 (m, hidden), Z2, A2 (m, n_out).
+
+    Parameters
+    ----------
+    params : Params
+        The network's weights (see :func:`init_params`).
+    X : numpy.ndarray
+        (m, n_in) samples as rows, in the params' dtype (pixels scaled to [0, 1]).
+
+    Returns
+    -------
+    Activations
+        ``Z1``, ``A1 = ReLU(Z1)`` (m, hidden), ``Z2`` (m, n_out) logits and ``A2 = softmax(Z2)``.
+
+    Examples
+    --------
+    >>> params = init_params(hidden=10, seed=0)
+    >>> X = np.random.default_rng(0).random((3, 784))
+    >>> acts = forward_prop(params, X)
+    >>> acts.A2.shape, np.allclose(acts.A2.sum(axis=1), 1.0)
+    ((3, 10), True)
+    """
     W1, b1, W2, b2 = params
     Z1 = X @ W1.T + b1
     A1 = ReLU(Z1)
@@ -192,6 +261,7 @@ def get_predictions(A2: np.ndarray) -> np.ndarray:
 
 
 def get_accuracy(predictions: np.ndarray, Y: np.ndarray) -> float:
+    """Fraction of ``predictions`` (m,) equal to the labels ``Y`` (m,)."""
     return float(np.mean(predictions == Y))
 
 

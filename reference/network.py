@@ -46,16 +46,19 @@ class Network(tuple):
     __slots__ = ()
 
     def __new__(cls, arrays: Iterable[np.ndarray]) -> Network:
+        """Check the layout: (units_out, units_in) and (units_out,) pairs, chained, one dtype."""
         self = super().__new__(cls, arrays)
         _check_layout(self)
         return self
 
     @property
     def weights(self) -> tuple[np.ndarray, ...]:
+        """``(W1, ..., WL)``."""
         return tuple(self[0::2])
 
     @property
     def biases(self) -> tuple[np.ndarray, ...]:
+        """``(b1, ..., bL)``."""
         return tuple(self[1::2])
 
     @property
@@ -65,10 +68,12 @@ class Network(tuple):
 
     @property
     def n_in(self) -> int:
+        """Inputs per sample."""
         return self[0].shape[1]
 
     @property
     def n_out(self) -> int:
+        """Classes (units of the output layer)."""
         return self[-1].shape[0]
 
     @property
@@ -78,12 +83,15 @@ class Network(tuple):
 
     @property
     def dtype(self) -> np.dtype:
+        """The arrays' floating dtype."""
         return self[0].dtype
 
     def copy(self) -> Network:
+        """A deep copy: new arrays with the same values."""
         return Network(np.array(p, copy=True) for p in self)
 
     def astype(self, dtype: np.typing.DTypeLike) -> Network:
+        """The same weights as C-contiguous arrays of ``dtype``."""
         return Network(np.ascontiguousarray(p, dtype=dtype) for p in self)
 
     @classmethod

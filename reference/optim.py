@@ -26,6 +26,8 @@ ArraysT = TypeVar("ArraysT", bound=tuple)
 
 @dataclass(frozen=True)
 class OptimizerConfig:
+    """An optimizer, ``"sgd"``, ``"momentum"`` or ``"adam"``, and its coefficients."""
+
     name: str = "sgd"
     momentum: float = 0.9
     beta1: float = 0.9

@@ -1,3 +1,5 @@
+"""``python -m mnistbench.bench``: the same report as ``mnistbench bench``."""
+
 import sys
 
 from .run import main

@@ -179,7 +179,7 @@ def calibrate(
 
 
 def table(results: list[dict]) -> list[dict]:
-    """One row per condition x planted slowdown: verdict counts, median ratio, target met?"""
+    """Per condition x planted slowdown: verdict counts, median ratio, target met or not."""
     rows = []
     for condition in dict.fromkeys(r["condition"] for r in results):
         for planted, (kind, bound) in TARGETS.items():
@@ -217,6 +217,7 @@ def _target_text(kind: str, bound: float) -> str:
 
 
 def format_table(result: dict) -> str:
+    """The calibration result as the text table the report prints."""
     lines = [
         f"--compare calibration: {result['pairs']} pairs per cell, {result['threads']} threads, "
         f"{CASE['variant']} {CASE['dtype']} on {CASE['input_dtype']}, m={result['m']:,}, "

@@ -25,6 +25,7 @@ LEARNING_RATE_SGD = 0.01
 
 @functools.cache
 def seed_data(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seed workload's ``(X, y)``: ``m`` rows, seeded (see ``seed_scale_matrix``)."""
     from mnistbench.reference.data import seed_scale_matrix
 
     return seed_scale_matrix(m, seed=0)

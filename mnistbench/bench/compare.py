@@ -1,4 +1,4 @@
-"""``mnistbench bench --compare OLD.json [NEW.json]``: is a change a real regression or noise?
+"""``mnistbench bench --compare OLD.json [NEW.json]``: a real regression, or noise.
 
 Per row present in both results: the ratio ``median(new) / median(old)`` of the recorded
 per-round samples (``times_ms``), divided by the same ratio of the calibration case's samples
@@ -53,6 +53,8 @@ UNRESOLVED = "cannot resolve"
 
 @dataclass
 class RowComparison:
+    """One row present in both results: the two medians, the ratio, its interval, the verdict."""
+
     key: tuple[str, str, str, str]  # section, name, dtype, input dtype
     old_ms: float
     new_ms: float
@@ -64,6 +66,7 @@ class RowComparison:
 
     @property
     def verdict_text(self) -> str:
+        """The verdict as printed, with the noise floor where it cannot resolve."""
         if self.verdict == UNRESOLVED:
             return f"{UNRESOLVED}: noise floor {self.noise_floor:.0%}"
         return self.verdict
@@ -361,6 +364,7 @@ def format_comparison(
     new_name: str,
     same_within: float = SAME_WITHIN,
 ) -> str:
+    """The comparison rows and notes as the text table ``--compare`` prints."""
     lines = [
         f"compare: OLD {old_name}  ->  NEW {new_name}",
         f"ratio = median NEW / median OLD per row (above 1 is slower), bootstrap 95% interval; "

@@ -127,6 +127,7 @@ class Workers:
 
     @property
     def systems(self) -> list[str]:
+        """Names of the systems that have a worker process."""
         return list(self._workers)
 
     def facts(self, system: str) -> dict:
@@ -138,6 +139,7 @@ class Workers:
         return sum(worker.call("facts")["cpu_s"] for worker in self._workers.values())
 
     def close(self) -> None:
+        """Ask every worker to exit and wait for it; a worker already gone is skipped."""
         for worker in self._workers.values():
             try:
                 pickle.dump(("exit",), worker.process.stdin)
@@ -154,6 +156,7 @@ class Workers:
 
 
 def process_name(system: str, replica: int = 0) -> str:
+    """The name of a system's process: ``system`` for the first, ``system#n`` for replica n."""
     return system if replica == 0 else f"{system}#{replica}"
 
 

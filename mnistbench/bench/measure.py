@@ -148,6 +148,7 @@ class OtherLoad:
 
 
 def stats(times: list[float]) -> dict[str, float]:
+    """Median, min, max and interquartile range in milliseconds of ``times`` (seconds)."""
     ms = np.array(times) * 1e3
     q1, median, q3 = np.percentile(ms, [25, 50, 75])
     return {"median_ms": median, "min_ms": ms.min(), "max_ms": ms.max(), "iqr_ms": q3 - q1}

@@ -43,6 +43,7 @@ def thread_counts(text: str) -> list[int]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add every ``mnistbench bench`` option to ``parser``."""
     parser.add_argument("--quick", action="store_true", help="m=4,000 rows and fewer rounds")
     parser.add_argument("--m", type=int, default=None, help="rows of the workload (41,000)")
     parser.add_argument("--hidden", type=int, default=10, help="hidden units (10)")

@@ -72,4 +72,5 @@ def check_peer_gradients(engine: str, start, X, y, rows: int) -> None:
 
 
 def sizes_text(network) -> str:
+    """The hidden widths of ``network`` as the report writes them (``"512,256"``)."""
     return ",".join(map(str, network.sizes[1:-1]))

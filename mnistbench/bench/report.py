@@ -166,6 +166,7 @@ def _processes_line(result: dict) -> list[str]:
 
 
 def format_report(result: dict) -> str:
+    """The full-batch and mini-batch result as the text report the bench prints."""
     machine, work, peaks = result["machine"], result["workload"], result["peaks"]
     lines = [
         f"mnistbench bench  {result['date']}",

@@ -50,6 +50,7 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench bench`` with parsed options; returns the exit code."""
     counts = args.threads or [os.cpu_count() or 1]
     cores = os.cpu_count() or 1
     if args.compare is not None:
@@ -364,6 +365,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m mnistbench.bench``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="mnistbench.bench", description=__doc__.splitlines()[0])
     configure_parser(parser)
     return run(parser.parse_args(argv))

@@ -123,6 +123,7 @@ def _conditions_line(result: dict) -> list[str]:
 
 
 def format_scaling(result: dict) -> str:
+    """The thread-scaling result as the text table the bench prints."""
     counts = result["threads"]
     base = counts[0]
     work = result["workload"]

@@ -70,6 +70,7 @@ def epoch_flops(m: int, sizes: tuple[int, ...]) -> float:
 
 
 def workload(m: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The wide section's ``(X, y, description)``: Fashion-MNIST train, else ``m`` seeded rows."""
     from mnistbench.reference.data import FASHION_MNIST_DIR, load_fashion_mnist, seed_scale_matrix
 
     if m is None and Path(FASHION_MNIST_DIR).is_dir():
@@ -239,6 +240,7 @@ def run_section(
 
 
 def format_section(result: dict) -> str:
+    """The wide section's result as the text table the bench prints."""
     lines = [
         f"training epochs, Adam lr {LEARNING_RATE:g}, float32, uint8 pixels in: "
         f"{result['workload']}, {result['threads']} threads, {result['repeats']} rounds, "

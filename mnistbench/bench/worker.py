@@ -52,6 +52,7 @@ def numba_threading_layer() -> str | None:
 
 
 def facts(system: str, threads: int) -> dict:
+    """What this worker process has loaded (libraries and versions), its pid and thread settings."""
     loaded = {}
     for name in LIBRARIES:
         module = sys.modules.get(name)
@@ -86,6 +87,7 @@ def _pin(system: str, threads: int) -> None:
 
 
 def serve(system: str, threads: int, requests, answers) -> None:
+    """Answer the parent's pickled ``requests`` until it asks to exit or closes the pipe."""
     cases = {}
 
     def answer(status, payload) -> None:
@@ -153,6 +155,7 @@ def serve(system: str, threads: int, requests, answers) -> None:
 
 
 def main() -> None:
+    """Entry point of a worker process: ``python -m mnistbench.bench.worker SYSTEM THREADS``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our stdin
     system, threads = sys.argv[1], int(sys.argv[2])
     _pin(system, threads)

@@ -1,3 +1,5 @@
+"""``python -m mnistbench.cli``: the same as the ``mnistbench`` command."""
+
 import sys
 
 from . import main

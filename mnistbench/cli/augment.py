@@ -97,6 +97,7 @@ def describe(augment: dict[str, Any]) -> str:
 
 
 def add_parser(subparsers: Any) -> None:
+    """Add the ``augment`` subcommand and its flags."""
     parser = subparsers.add_parser(
         "augment",
         help="draw real digits before and after augmentation",
@@ -123,6 +124,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench augment``; returns the exit code."""
     from mnistbench._augmenting import config_for
     from mnistbench.kernels.augment import augment_batch
     from mnistbench.reference import plots

@@ -19,6 +19,7 @@ def add_parser(subparsers: Any, *, with_options: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench bench``; returns the exit code."""
     from mnistbench import bench
 
     return bench.run(args)

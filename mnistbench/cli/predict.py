@@ -15,6 +15,7 @@ EXIT_OK = 0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Add the ``predict`` subcommand and its flags."""
     parser = subparsers.add_parser(
         "predict",
         help="predict labels, write a Kaggle submission",
@@ -41,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench predict``; returns the exit code."""
     from mnistbench.estimator import MLPClassifier
     from mnistbench.reference.data import load_data
     from mnistbench.reference.files import atomic_write

@@ -21,6 +21,7 @@ EXIT_INTERRUPTED = 130
 
 
 def add_parser(subparsers: Any) -> None:
+    """Add the ``sweep`` subcommand and its flags."""
     parser = subparsers.add_parser(
         "sweep",
         help="run a hyper-parameter grid on Dask, or report on its results",
@@ -140,6 +141,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench sweep`` (a sweep, or ``--report``); returns the exit code."""
     args.sets = args.sets or []
     if args.report is not None:
         if args.grid is not None or args.sets:

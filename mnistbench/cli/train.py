@@ -59,6 +59,7 @@ def _lr_help() -> str:
 
 
 def add_parser(subparsers: Any) -> None:
+    """Add the ``train`` subcommand and its flags."""
     parser = subparsers.add_parser(
         "train",
         help="train the network and report dev accuracy",
@@ -223,6 +224,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``mnistbench train``; returns the exit code."""
     from sklearn.exceptions import ConvergenceWarning
 
     from mnistbench.estimator import MLPClassifier

@@ -99,6 +99,7 @@ class Grid:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The names of the grid's parameters, in order."""
         return tuple(d.name for d in self.dimensions)
 
     def with_options(self, **options: Any) -> Grid:
@@ -108,6 +109,7 @@ class Grid:
         return grid
 
     def check(self) -> None:
+        """Raise ``GridError`` naming the first option that is out of range."""
         if not isinstance(self.include_seed, bool):
             raise GridError(f"include_seed must be true or false, got {self.include_seed!r}")
         if self.search not in SEARCHES:

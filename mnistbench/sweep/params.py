@@ -50,6 +50,7 @@ __all__ = [
 
 
 def estimator_class() -> type:
+    """The estimator class trials train (imported when first needed)."""
     from mnistbench.estimator import MLPClassifier
 
     return MLPClassifier
@@ -86,6 +87,7 @@ def check_names(names: tuple[str, ...] | list[str]) -> None:
 
 
 def make_estimator(params: dict[str, Any]) -> Any:
+    """An estimator with ``params`` set."""
     return estimator_class()(**params)
 
 

@@ -57,6 +57,7 @@ def have_pyarrow() -> bool:
 
 
 def default_path() -> Path:
+    """The results file without ``--out``: Parquet where pyarrow is installed, else CSV."""
     return Path("sweep-results.parquet" if have_pyarrow() else "sweep-results.csv")
 
 
@@ -254,6 +255,7 @@ class ResultsFile:
 
     @property
     def n_old(self) -> int:
+        """Number of rows read from the file that existed before this sweep."""
         return 0 if self._old is None else len(self._old)
 
     def append(self, record: dict[str, Any], params: dict[str, Any]) -> None:
@@ -269,6 +271,7 @@ class ResultsFile:
         self.write()
 
     def frame(self):
+        """The old rows (not rerun) and this sweep's rows as one pandas DataFrame."""
         import pandas as pd
 
         columns = [*KEY_COLUMNS, *self.parameters, *OUTCOME_COLUMNS]
@@ -281,6 +284,7 @@ class ResultsFile:
         return pd.concat([old, new], ignore_index=True)
 
     def write(self) -> None:
+        """Rewrite the whole file atomically (temporary file, fsync, rename)."""
         if self._lock_fd is None:
             raise RuntimeError(f"{self.path} was closed: its lock is released")
         frame = self.frame()

@@ -36,6 +36,7 @@ class TrialData:
 
     @property
     def has_test(self) -> bool:
+        """Whether a test set was given."""
         return self.X_test is not None
 
 
