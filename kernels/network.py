@@ -118,7 +118,8 @@ def backward(
 class NetworkRunner:
     """Validated data, bound once; ``run`` trains one epoch in one njit call per thread (the
     epoch function :func:`train_network` hands to ``fit``). The workspace is allocated for the
-    largest batch size seen."""
+    largest batch size seen.
+    """
 
     def __init__(
         self,
@@ -150,7 +151,8 @@ class NetworkRunner:
         state: OptimizerState,
     ) -> tuple[Network, float, int]:
         """One epoch over consecutive ``batch_size`` slices of ``order`` (row indices); returns
-        (new network, loss sum, correct) and advances ``state`` in place."""
+        (new network, loss sum, correct) and advances ``state`` in place.
+        """
         layout = self.layout
         shapes = tuple(np.shape(a) for a in network)
         if shapes != layout.shapes or network[0].dtype != layout.dtype:
@@ -196,7 +198,8 @@ def network_epoch(
     """Numba twin of ``reference.network.network_epoch``: one epoch over consecutive
     ``batch_size`` slices of ``order``. X: (m, n_in) uint8 or float. Each batch's loss and
     correct count are measured before its update. Returns (new network, loss sum, correct); the
-    input network is untouched, ``state`` is advanced in place."""
+    input network is untouched, ``state`` is advanced in place.
+    """
     network = check_network(network)
     runner = NetworkRunner(network, X, Y, activation=activation, optimizer=optimizer, l2=l2)
     return runner.run(network, order, batch_size, learning_rate, state)

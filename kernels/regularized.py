@@ -45,7 +45,8 @@ __all__ = ["RegularizedRunner", "regularized_epoch"]
 
 class RegularizedRunner:
     """Validated data and options, bound once; :meth:`run` trains one epoch (the kernels'
-    :func:`regularized_epoch`). ``batch_norm``: whether ``run`` receives a BatchNorm."""
+    :func:`regularized_epoch`). ``batch_norm``: whether ``run`` receives a BatchNorm.
+    """
 
     def __init__(
         self,
@@ -124,7 +125,8 @@ class RegularizedRunner:
         """One epoch over consecutive ``batch_size`` slices of ``order``: (new network, new bn
         or None, loss sum, correct); ``state`` (over ``(*network, *bn)``) and ``running`` are
         updated in place. ``mask_rows``: the data-set rows of ``order``'s entries the dropout
-        masks are drawn for (default ``order``)."""
+        masks are drawn for (default ``order``).
+        """
         self._check(network, bn, running, state)
         order, batch_size = check_order(order, self.X.shape[0], batch_size)
         learning_rate = check_positive_float(learning_rate, "learning_rate")
@@ -231,7 +233,8 @@ def regularized_epoch(
 ) -> tuple[Network, BatchNorm | None, float, int]:
     """Numba twin of ``reference.regularized.regularized_epoch`` (same arguments, same
     returns): X (m, n_in) uint8 or float. The input network and bn are untouched; ``state``
-    and ``running`` are updated in place."""
+    and ``running`` are updated in place.
+    """
     runner = RegularizedRunner(
         network,
         X,
