@@ -19,8 +19,8 @@ threads, so results do not depend on the thread count (except the float64 loss s
 A barrier measured 3-15 us on the shared, oversubscribed 2-core machine this was written on
 (a ``prange`` region: ~1 us with the omp layer, ~50 us with workqueue; see ``_barrier.py``).
 
-Regularisation (TRAIN only, ``data[5]``, see ``_jit_regularized.py``): dropout masks hashed in
-the forward epilogue and multiplied into the activations and f'; L1 (``hyper[6]``) beside L2 in
+Regularisation (TRAIN only, ``data.reg``, see ``_jit_regularized.py``): dropout masks hashed in
+the forward epilogue and multiplied into the activations and f'; L1 (``hyper.l1``) beside L2 in
 the optimizer row step; batch norm (``BATCH_NORM``) after each hidden layer's GEMM, one barrier
 per hidden layer forward and one backward, gamma and beta after the network in ``params``
 (offsets ``goff``), the biases of normalised layers never updated (their gradient is 0).
@@ -32,6 +32,7 @@ import numpy as np
 
 from ._barrier import barrier
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
+from ._jit_blocks import block, copy, pack_row, split, weights
 from ._jit_dropout import stream_key
 from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
 from ._jit_rows import activate_row, softmax_row
@@ -41,7 +42,6 @@ from ._numba import inline, njit
 # Integer constants that reach a call are np.int64, never Python ints: Numba types a literal
 # argument as Literal[int](value) and compiles the callee once per distinct value.
 ZERO, ONE = np.int64(0), np.int64(1)
-X_UINT8, X_FLOAT32, X_FLOAT64 = (np.int64(i) for i in range(3))
 # What network_job does.
 FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
 # forward_rows flags: keep pre-activations, keep f', softmax the last layer; (TRAIN) dropout,
@@ -56,61 +56,12 @@ PREDICT_CHUNK = np.int64(64)
 UNIT_CHUNK = np.int64(96)
 
 
-@njit
-def split(n, parts, part, align):
-    """[lo, hi) of ``part`` when 0..n-1 is cut into ``parts`` pieces aligned to ``align``."""
-    chunk = ((n + parts - 1) // parts + align - 1) // align * align
-    lo = min(part * chunk, n)
-    return lo, min(lo + chunk, n)
-
-
-@njit
-def block(flat, cum, rows, layer, units):
-    """Layer ``layer``'s (rows, units) block of a flat per-row buffer."""
-    start = rows * cum[layer]
-    return flat[start : start + rows * units].reshape((rows, units))
-
-
-@njit
-def weights(params, woff, boff, sizes, layer):
-    """(W, b) of layer ``layer`` (1-based) as views into the flat params."""
-    n_out, n_in = sizes[layer], sizes[layer - 1]
-    W = params[woff[layer - 1] : woff[layer - 1] + n_out * n_in].reshape((n_out, n_in))
-    return W, params[boff[layer - 1] : boff[layer - 1] + n_out]
-
-
-@njit
-def copy(dst, src):
-    """dst[:] = src[:] for 1-D arrays (an explicit loop: slice assignment compiles Numba's
-    shape-mismatch message formatting, seconds of cold compile)."""
-    for i in range(dst.shape[0]):
-        dst[i] = src[i]
-
-
-@njit
-def pack_row(X, x_kind, src, dst, scale):
-    """dst <- row ``src`` of X (raw bytes read as ``x_kind``) in dst's dtype, times ``scale``."""
-    T = dst.dtype.type
-    raw = X[src]
-    if x_kind == X_UINT8:
-        for k in range(dst.shape[0]):
-            dst[k] = T(raw[k]) * scale
-    elif x_kind == X_FLOAT32:
-        values = raw.view(np.float32)
-        for k in range(dst.shape[0]):
-            dst[k] = T(values[k])
-    else:
-        values = raw.view(np.float64)
-        for k in range(dst.shape[0]):
-            dst[k] = T(values[k])
-
-
 # The phase functions network_job calls from one place each are inlined into it at Numba IR
 # level: compiled once, instead of once standalone and once more inside the caller (cold
 # compile of the whole path 6.9 -> 5.0 s CPU).
 @inline
 def forward_rows(
-    net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, bn, threads, start, step
+    net, code, acts, zs, ds, rows, r0, r1, flags, tile, spare, reg, scratch, threads, start, step
 ):
     """Layers 1..L for buffer rows r0..r1-1 (block 0 already packed), layer by layer.
 
@@ -121,7 +72,6 @@ def forward_rows(
     ``mask_rows[start + r]``); BATCH_NORM waits for every thread once per hidden layer.
     """
     params, sizes, woff, boff, cum = net
-    mask_rows, rates, keep, seed, goff, running_mean, running_var, momentum = reg
     sync, part, parts = threads
     L = sizes.shape[0] - 1
     for layer in range(1, L + 1):
@@ -132,25 +82,25 @@ def forward_rows(
         for j in range(0, units, UNIT_CHUNK):
             dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
         if flags & BATCH_NORM and layer < L:
-            at, off = goff[layer - 1], cum[layer]
+            at, off = reg.goff[layer - 1], cum[layer]
             bn_forward(
                 A,
                 block(zs, cum, rows, layer, units),
                 r0,
                 r1,
                 rows,
-                bn[0],
-                bn[2][part],
-                bn[1][part],
+                scratch.bn_blocks,
+                scratch.bn_merge[part],
+                scratch.bn_stats[part],
                 part,
                 parts,
                 sync,
                 off,
                 params[at : at + units],
                 params[at + units : at + 2 * units],
-                running_mean[off : off + units],
-                running_var[off : off + units],
-                momentum,
+                reg.running_mean[off : off + units],
+                reg.running_var[off : off + units],
+                reg.momentum,
             )
         for r in range(r0, r1):
             if flags & KEEP_Z:
@@ -162,23 +112,23 @@ def forward_rows(
                 activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
             else:
                 activate_row(A[r], spare[:units], code)
-        if flags & DROPOUT and layer < L and rates[layer - 1] > 0:
-            key = stream_key(seed, step, layer - 1)
+        if flags & DROPOUT and layer < L and reg.rates[layer - 1] > 0:
+            key = stream_key(reg.seed, step, layer - 1)
             drop_rows(
                 A,
                 block(ds, cum, rows, layer, units),
                 r0,
                 r1,
                 key,
-                mask_rows,
+                reg.mask_rows,
                 start,
-                rates[layer - 1],
-                keep[layer - 1],
+                reg.rates[layer - 1],
+                reg.keep[layer - 1],
             )
 
 
 @inline
-def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, threads):
+def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch, threads):
     """deltas of layers L-1..1 for rows r0..r1-1 from deltas of layer L: the chain
     dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S; with
     BATCH_NORM each hidden layer's then goes through batch norm's backward (a barrier)."""
@@ -205,8 +155,8 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, bn, thre
                 r0,
                 r1,
                 rows,
-                bn[0],
-                bn[1][part],
+                scratch.bn_blocks,
+                scratch.bn_stats[part],
                 parts,
                 sync,
                 cum[layer - 1],
@@ -222,7 +172,7 @@ def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
     cross-entropy (log-sum-exp) to stats[0]; else it holds probabilities already. Adds the
     correct count (argmax of the probabilities, first on ties) to stats[1].
     """
-    sizes, cum = net[1], net[4]
+    sizes, cum = net.sizes, net.cum
     L = sizes.shape[0] - 1
     T = acts.dtype.type
     probs = block(acts, cum, rows, L, sizes[L])
@@ -245,15 +195,16 @@ def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
 
 
 @inline
-def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat):
+def update_layer(
+    net, opt, step, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat
+):
     """dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l for this part's units (or inputs,
-    for layers narrower than 16 units a thread), then the optimizer on them (NO_UPDATE: into
-    grads). A ``normed`` (batch-norm) layer's biases stay (gradient 0); its gamma and beta take
-    the gradients in ``stat`` for this part's units."""
+    for layers narrower than 16 units a thread), then the optimizer at ``step`` on them
+    (NO_UPDATE: into grads). A ``normed`` (batch-norm) layer's biases stay (gradient 0); its
+    gamma and beta take the gradients in ``stat`` for this part's units."""
     params, sizes, woff, boff, cum = net
-    first, second, hyper, code, step = opt
-    lr, momentum, beta1, beta2, eps, l2 = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
-    l1 = hyper[6]
+    first, second, hyper = opt.first, opt.second, opt.hyper
+    beta1, beta2, l2, l1 = hyper.beta1, hyper.beta2, hyper.l2, hyper.l1
     units, n_in = sizes[layer], sizes[layer - 1]
     if units >= 16 * parts:  # split the units
         j0, j1 = split(units, parts, part, SLAB)
@@ -263,7 +214,16 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, 
         c0, c1 = split(n_in, parts, part, COLUMN_ALIGN)
         j0, j1 = 0, (units if c0 < c1 else 0)
         b0, b1 = 0, (units if part == 0 else 0)
-    rule = (code, lr, momentum, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step)
+    rule = (
+        opt.code,
+        hyper.learning_rate,
+        hyper.momentum,
+        beta1,
+        beta2,
+        hyper.eps,
+        1.0 - beta1**step,
+        1.0 - beta2**step,
+    )
     A_prev = block(acts, cum, rows, layer - 1, n_in)
     dZ = block(deltas, cum, rows, layer, units)
     for j in range(j0, j1, SLAB):
@@ -322,23 +282,24 @@ def update_layer(net, opt, layer, deltas, acts, rows, part, parts, grads, S, P, 
 def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, batch_size):
     """Part ``part`` of ``parts`` of a job; all parts run at once, one per thread.
 
-    TRAIN: one epoch over consecutive ``batch_size`` slices of ``order`` (data[4]), in place on
+    TRAIN: one epoch over consecutive ``batch_size`` slices of ``data.order``, in place on
     params and optimizer buffers, two barriers per batch; returns the new step count. Loss sums
-    and correct counts accumulate in scratch[4]. FORWARD: the forward pass of all rows,
-    keeping every layer. PREDICT: probabilities into buffers[6], PREDICT_CHUNK rows per
+    and correct counts accumulate in ``scratch.stats``. FORWARD: the forward pass of all rows,
+    keeping every layer. PREDICT: probabilities into ``buffers.out``, PREDICT_CHUNK rows per
     thread at a time through its own buffers (no barrier). BACKWARD: gradients into
-    buffers[4] from the stored forward pass. One flat function on purpose, each phase called
-    from one place: every njit call level compiles its callees' code again.
+    ``buffers.grads`` from the stored forward pass. The arguments are the named tuples of
+    ``_network_plumbing`` (``Net``, ``Optimizer``, ``Data``, ``Buffers``, ``Scratch``). One flat
+    function on purpose, each phase called from one place: every njit call level compiles its
+    callees' code again.
     """
-    sizes, cum = net[1], net[4]
+    sizes, cum = net.sizes, net.cum
     X, x_kind, scale, Y, order, reg = data
     acts, zs, ds, deltas, grads, labels, out = buffers
-    S, P, tile, spare = scratch[0][part], scratch[1][part], scratch[2][part], scratch[3][part]
-    stats = scratch[4][part]
-    bn = (scratch[5], scratch[6], scratch[7])
+    S, P = scratch.slabs[part], scratch.coefs[part]
+    tile, spare, stats = scratch.tile[part], scratch.spare[part], scratch.stats[part]
     threads = (sync, part, parts)
-    goff = reg[4]
-    first, second, hyper, opt_code, step = opt
+    goff = reg.goff
+    step = opt.step
     L = sizes.shape[0] - 1
     predict = job == PREDICT
     m = order.shape[0] if job == TRAIN else X.shape[0]
@@ -347,8 +308,8 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     else:
         rows = PREDICT_CHUNK * parts if predict else m
     flags = PROBS if predict else (KEEP_Z | PROBS if job == FORWARD else KEEP_D)
-    if job == TRAIN:  # regularisation trains only: reg[1] rates, reg[4] gamma offsets
-        flags |= (DROPOUT if reg[1].shape[0] > 0 else ZERO) | (
+    if job == TRAIN:  # regularisation trains only: dropout rates, gamma offsets
+        flags |= (DROPOUT if reg.rates.shape[0] > 0 else ZERO) | (
             BATCH_NORM if goff.shape[0] > 0 else ZERO
         )
     for start in range(0, m, rows):
@@ -385,7 +346,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
                 tile,
                 spare,
                 reg,
-                bn,
+                scratch,
                 threads,
                 start,
                 step,
@@ -398,16 +359,18 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
             continue
         logits = ONE if job == TRAIN else ZERO
         top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats)
-        backward_rows(net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, bn, threads)
+        backward_rows(
+            net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, scratch, threads
+        )
         barrier(sync, parts)
         if job == TRAIN:
             step += 1
-        update = (first, second, hyper, opt_code, step)
         for layer in range(L, 0, -1):
             normed = flags & BATCH_NORM and layer < L
             update_layer(
                 net,
-                update,
+                opt,
+                step,
                 layer,
                 deltas[0],
                 acts[0],
@@ -419,7 +382,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
                 P,
                 normed,
                 goff,
-                bn[1][part],
+                scratch.bn_stats[part],
             )
         barrier(sync, parts)
     return step

@@ -1,6 +1,11 @@
 """Plumbing of the layer-stack kernels for :mod:`.network`: input checks for networks and
-optimizer state, the flat layout of a network's arrays, the per-row workspace, and the launcher
-that runs ``_jit_network.network_job`` on every thread at once."""
+optimizer state, the flat layout of a network's arrays, the per-row workspace, the named tuples
+``_jit_network.network_job`` reads its arguments from, and the launcher that runs it on every
+thread at once.
+
+Numba passes a ``NamedTuple`` to jitted code like a plain tuple (same layout, same machine code)
+and lets it read the fields by name, as pynndescent does with its hyper-parameters.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,18 @@ import itertools
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 
 from mnistbench.reference.network import ACTIVATIONS, Network, activation_name
-from mnistbench.reference.optim import OptimizerState
+from mnistbench.reference.optim import OptimizerConfig, OptimizerState
 
 from . import _jit_network as _k
 from ._barrier import SYNC_WORDS
 from ._gemm import RANK, SLAB, TILE_ROWS, TILE_UNITS
+from ._jit_blocks import X_FLOAT32, X_FLOAT64, X_UINT8
 from ._jit_seed import NO_UPDATE
 from .checks import scale_for
 
@@ -69,6 +75,87 @@ def check_state(state: Any, network: Network) -> None:
         raise ValueError(f"state.t must be an integer >= 0, got {state.t!r}")
 
 
+class Net(NamedTuple):
+    """A network for the kernels: flat ``params`` and where each layer sits in it."""
+
+    params: np.ndarray  # W1, b1, ..., WL, bL (then batch norm's gamma, beta), C order
+    sizes: np.ndarray  # (n_in, h1, ..., n_out) int64
+    woff: np.ndarray  # offset of W_l in params, int64 per layer
+    boff: np.ndarray  # offset of b_l in params
+    cum: np.ndarray  # offset of layer l's units in a row of a per-row buffer
+
+
+class Hyper(NamedTuple):
+    """The optimizer's float64 hyper-parameters and the penalties."""
+
+    learning_rate: float
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    l2: float
+    l1: float
+
+
+class Optimizer(NamedTuple):
+    """Optimizer state flat like ``Net.params``, hyper-parameters, update rule, step count."""
+
+    first: np.ndarray
+    second: np.ndarray
+    hyper: Hyper
+    code: int  # SGD, MOMENTUM, ADAM, NESTEROV or NO_UPDATE (gradients into Buffers.grads)
+    step: int
+
+
+class Regularization(NamedTuple):
+    """Dropout and batch norm of a TRAIN job (see :func:`kernel_data`)."""
+
+    mask_rows: np.ndarray  # int64 data-set row of each entry of order (dropout masks)
+    rates: np.ndarray  # float64 dropout rate per hidden layer; empty: no dropout
+    keep: np.ndarray  # float64 scale of a kept unit per hidden layer
+    seed: np.uint64  # dropout seed
+    goff: np.ndarray  # int64 offset of gamma in params per hidden layer; empty: no batch norm
+    running_mean: np.ndarray  # compute dtype, hidden layer l at cum[l]
+    running_var: np.ndarray
+    momentum: float  # batch norm's running-statistics momentum
+
+
+class Data(NamedTuple):
+    """The inputs as the kernels read them."""
+
+    X: np.ndarray  # (m, bytes per row) uint8: raw bytes of the rows
+    x_kind: np.int64  # how to read them: X_UINT8, X_FLOAT32 or X_FLOAT64
+    scale: np.floating  # 1/255 for uint8 pixels, else 1 (compute dtype)
+    Y: np.ndarray  # int64 labels
+    order: np.ndarray  # int64 rows of a TRAIN job's epoch
+    reg: Regularization
+
+
+class Buffers(NamedTuple):
+    """The per-row buffers (one block per layer, see ``_jit_network``) and outputs."""
+
+    acts: np.ndarray
+    zs: np.ndarray
+    ds: np.ndarray
+    deltas: np.ndarray
+    grads: np.ndarray  # NO_UPDATE: the gradients, flat like Net.params
+    labels: np.ndarray
+    out: np.ndarray  # PREDICT: the probabilities
+
+
+class Scratch(NamedTuple):
+    """Per-thread scratch (first axis: the thread's part), batch norm's shared slots."""
+
+    slabs: np.ndarray  # (parts, SLAB, widest): a slab of dZ @ W or dW rows
+    coefs: np.ndarray  # (parts, SLAB, coefs): the packed operand of rank_slab
+    tile: np.ndarray  # (parts, TILE_ROWS, TILE_UNITS): dot_rows' register tile
+    spare: np.ndarray  # (parts, widest): f' nobody keeps
+    stats: np.ndarray  # (parts, 8) float64: loss sum, correct count
+    bn_blocks: np.ndarray  # (blocks, 5, total) float64 partial sums per block of TILE_ROWS rows
+    bn_stats: np.ndarray  # (parts, 4, total) each thread's statistics, compute dtype
+    bn_merge: np.ndarray  # (parts, 2, total) float64 merge scratch
+
+
 class Layout:
     """Offsets of a network's arrays in one flat vector and of its layers in per-row buffers."""
 
@@ -96,8 +183,8 @@ class Layout:
             at += size
         return out
 
-    def net(self, params: np.ndarray) -> tuple:
-        return (params, self.sizes, self.woff, self.boff, self.cum)
+    def net(self, params: np.ndarray) -> Net:
+        return Net(params, self.sizes, self.woff, self.boff, self.cum)
 
     def blocks(self, flat: np.ndarray, rows: int) -> list[np.ndarray]:
         """Views (rows, sizes[l]) of a flat per-row buffer, layers 0..L."""
@@ -128,27 +215,29 @@ class Workspace:
             (predict_rows, int(layout.sizes[-1])) if predict_rows else (1, 1), dtype
         )
         coefs = -(-max(rows, widest) // RANK) * RANK
-        self.scratch = (
-            np.zeros((parts, SLAB, widest), dtype),
-            np.zeros((parts, SLAB, coefs), dtype),
-            np.zeros((parts, TILE_ROWS, TILE_UNITS), dtype),
-            np.zeros((parts, widest), dtype),
-            np.zeros((parts, 8), np.float64),
-            # batch norm (see _jit_regularized): partial sums per block of TILE_ROWS rows
-            # (float64), each thread's statistics (dtype) and merge scratch (float64)
-            np.zeros(((-(-rows // TILE_ROWS), 5, total) if train else (1, 5, 1)), np.float64),
-            np.zeros((parts, 4, total) if train else (parts, 4, 1), dtype),
-            np.zeros((parts, 2, total) if train else (parts, 2, 1), np.float64),
+        self.scratch = Scratch(
+            slabs=np.zeros((parts, SLAB, widest), dtype),
+            coefs=np.zeros((parts, SLAB, coefs), dtype),
+            tile=np.zeros((parts, TILE_ROWS, TILE_UNITS), dtype),
+            spare=np.zeros((parts, widest), dtype),
+            stats=np.zeros((parts, 8), np.float64),
+            bn_blocks=np.zeros(
+                ((-(-rows // TILE_ROWS), 5, total) if train else (1, 5, 1)), np.float64
+            ),
+            bn_stats=np.zeros((parts, 4, total) if train else (parts, 4, 1), dtype),
+            bn_merge=np.zeros((parts, 2, total) if train else (parts, 2, 1), np.float64),
         )
 
-    def buffers(self) -> tuple:
-        return (self.acts, self.zs, self.ds, self.deltas, self.grads, self.labels, self.out)
+    def buffers(self) -> Buffers:
+        return Buffers(self.acts, self.zs, self.ds, self.deltas, self.grads, self.labels, self.out)
 
 
-def no_regularization(dtype: np.dtype) -> tuple:
-    """``data[5]`` of a job without dropout or batch norm (see :func:`kernel_data`)."""
+def no_regularization(dtype: np.dtype) -> Regularization:
+    """``Data.reg`` of a job without dropout or batch norm."""
     empty, no_stats = np.zeros(0, np.int64), np.zeros(1, dtype)
-    return (empty, np.zeros(0), np.zeros(0), np.uint64(0), empty, no_stats, no_stats, 0.1)
+    return Regularization(
+        empty, np.zeros(0), np.zeros(0), np.uint64(0), empty, no_stats, no_stats, 0.1
+    )
 
 
 def kernel_data(
@@ -156,16 +245,11 @@ def kernel_data(
     Y: np.ndarray | None,
     order: np.ndarray | None,
     dtype: np.dtype,
-    reg: tuple | None = None,
-):
-    """The kernels' view of the inputs: raw bytes, how to read them, scale, labels, order, and
-    the regularisation of a TRAIN job, ``reg`` = (mask_rows (int64, one per entry of order),
-    dropout rates and keep scales per hidden layer (float64; empty: no dropout), seed (uint64),
-    gamma offsets in params per hidden layer (int64; empty: no batch norm), running mean and
-    variance (dtype, hidden layer l at cum[l]), batch-norm momentum)."""
-    kind = {np.dtype(np.uint8): _k.X_UINT8, np.dtype(np.float32): _k.X_FLOAT32}.get(
-        X.dtype, _k.X_FLOAT64
-    )
+    reg: Regularization | None = None,
+) -> Data:
+    """The kernels' view of the inputs (see :class:`Data`); ``reg``: the regularisation of a
+    TRAIN job (default none)."""
+    kind = {np.dtype(np.uint8): X_UINT8, np.dtype(np.float32): X_FLOAT32}.get(X.dtype, X_FLOAT64)
     raw = X if X.dtype == np.uint8 else X.view(np.uint8).reshape(X.shape[0], -1)
     Y = np.zeros(1, np.int64) if Y is None else Y
     order = np.zeros(0, np.int64) if order is None else order
@@ -173,7 +257,7 @@ def kernel_data(
     # Read-only views whatever the caller's flags: Numba types a read-only array apart from a
     # writeable one, so mixed flags (read-only embedded labels when training, fresh zeros when
     # predicting) compiled network_job twice per dtype (~10 s CPU each on 2 cores).
-    return (_read_only(raw), kind, scale_for(X, dtype), _read_only(Y), _read_only(order), reg)
+    return Data(_read_only(raw), kind, scale_for(X, dtype), _read_only(Y), _read_only(order), reg)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -182,16 +266,41 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
-def no_optimizer(layout: Layout, code: int = NO_UPDATE, l2: float = 0.0) -> tuple:
+def optimizer(
+    first: np.ndarray,
+    second: np.ndarray,
+    learning_rate: float,
+    config: OptimizerConfig,
+    step: int,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> Optimizer:
+    """The kernels' optimizer: every hyper-parameter a Python float (one compiled type)."""
+    hyper = Hyper(
+        *(float(v) for v in (learning_rate, config.momentum, config.beta1, config.beta2)),
+        float(config.eps),
+        float(l2),
+        float(l1),
+    )
+    return Optimizer(first, second, hyper, int(config.code), int(step))
+
+
+def no_optimizer(layout: Layout, code: int = NO_UPDATE, l2: float = 0.0) -> Optimizer:
     empty = np.zeros(1, layout.dtype)
-    return (empty, empty, np.array([0.0, 0.0, 0.0, 0.0, 1.0, l2, 0.0]), code, 0)
+    return Optimizer(empty, empty, Hyper(0.0, 0.0, 0.0, 0.0, 1.0, float(l2), 0.0), code, 0)
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def launch(
-    work: Workspace, job: int, code: int, net: tuple, opt: tuple, data: tuple, batch_size: int = 1
+    work: Workspace,
+    job: int,
+    code: int,
+    net: Net,
+    opt: Optimizer,
+    data: Data,
+    batch_size: int = 1,
 ) -> int:
     """``network_job`` on ``work.parts`` threads at once (part 0 on this one); its result."""
     parts = work.parts

@@ -32,6 +32,7 @@ from ._network_plumbing import (
     kernel_data,
     launch,
     no_optimizer,
+    optimizer,
 )
 from .checks import check_l2, check_labels, check_order, check_positive_float, check_X, scale_for
 
@@ -169,10 +170,9 @@ class NetworkRunner:
         opt, work = self.optimizer, self.work
         params = layout.flatten(network).copy()
         first, second = layout.flatten(state.first).copy(), layout.flatten(state.second).copy()
-        hyper = np.array([learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2, 0.0])
-        stats = work.scratch[4]
+        stats = work.scratch.stats
         stats[:] = 0
-        optimizer_args = (first, second, hyper, opt.code, state.t)
+        optimizer_args = optimizer(first, second, learning_rate, opt, state.t, self.l2)
         data = kernel_data(self.X, self.Y, order, layout.dtype)
         state.t = launch(
             work, _k.TRAIN, self.code, layout.net(params), optimizer_args, data, batch_size

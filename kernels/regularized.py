@@ -32,11 +32,13 @@ from mnistbench.reference.regularized import check_penalty
 from . import _jit_network as _k
 from ._network_plumbing import (
     Layout,
+    Regularization,
     Workspace,
     check_activation,
     check_network,
     kernel_data,
     launch,
+    optimizer,
 )
 from .checks import check_labels, check_order, check_positive_float, check_X
 
@@ -157,11 +159,8 @@ class RegularizedRunner:
                 at = int(layout.cum[layer + 1])
                 means[at : at + mean.size], variances[at : at + var.size] = mean, var
         opt, work = self.optimizer, self.work
-        hyper = np.array(
-            [learning_rate, opt.momentum, opt.beta1, opt.beta2, opt.eps, self.l2, self.l1]
-        )
-        work.scratch[4][:] = 0
-        reg = (
+        work.scratch.stats[:] = 0
+        reg = Regularization(
             np.ascontiguousarray(mask_rows, dtype=np.int64),
             self.rates,
             self.keep,
@@ -177,7 +176,7 @@ class RegularizedRunner:
             _k.TRAIN,
             self.code,
             layout.net(params),
-            (first, second, hyper, opt.code, state.t),
+            optimizer(first, second, learning_rate, opt, state.t, self.l2, self.l1),
             data,
             batch_size,
         )
@@ -191,7 +190,7 @@ class RegularizedRunner:
             for layer, (mean, var) in enumerate(zip(running.mean, running.var, strict=True)):
                 at = int(layout.cum[layer + 1])
                 mean[...], var[...] = means[at : at + mean.size], variances[at : at + var.size]
-        stats = work.scratch[4]
+        stats = work.scratch.stats
         return (
             Network(arrays[: len(network)]),
             new_bn,
