@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ._approx import erf, exp, tanh
 from ._numba import njit
 
 # Positions in the reference's ACTIVATIONS.
@@ -34,13 +35,13 @@ def activate_row(a, d, code):
             a[j] = z if z > 0 else slope * z
     elif code == TANH:
         for j in range(n):
-            y = math.tanh(a[j])
+            y = tanh(a[j])
             a[j] = y
             d[j] = T(1) - y * y
     elif code == LOGISTIC:
         for j in range(n):
             z = a[j]
-            e = np.exp(-abs(z))
+            e = exp(-abs(z))
             y = T(1) / (T(1) + e) if z >= 0 else e / (T(1) + e)
             a[j] = y
             d[j] = y * (T(1) - y)
@@ -50,9 +51,9 @@ def activate_row(a, d, code):
     else:
         for j in range(n):
             z = a[j]
-            phi = T(0.5) * (T(1) + math.erf(z * T(_INV_SQRT2)))
+            phi = T(0.5) * (T(1) + erf(z * T(_INV_SQRT2)))
             a[j] = z * phi
-            d[j] = phi + z * np.exp(T(-0.5) * z * z) * T(_INV_SQRT_2PI)
+            d[j] = phi + z * exp(T(-0.5) * z * z) * T(_INV_SQRT_2PI)
 
 
 @njit

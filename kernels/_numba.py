@@ -20,7 +20,7 @@ import numba
 
 # First, before any function is decorated: fixes the CPU features Numba compiles for and the
 # variant chosen for them (vector width, register tile).
-from . import _cpu  # noqa: F401
+from . import _cache, _cpu  # noqa: F401
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 CACHE = os.environ.get("MNISTBENCH_NUMBA_CACHE", "1") != "0"
