@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,41 @@ from ._args import HelpFormatter, positive_int
 
 EXIT_OK = 0
 EXIT_TRIALS_LOST = 1
+EXIT_BAD_INPUT = 2  # raised as ValueError/OSError, turned into the code by mnistbench.cli
 EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "every trial ran; one that failed by itself (diverged, say) is a row with an error",
+    EXIT_TRIALS_LOST: "trials lost to the cluster (no worker for 20 s, or a trial's worker lost "
+    "3 times); the finished trials' rows are kept, --resume runs the rest",
+    EXIT_BAD_INPUT: "bad input, refused before any trial runs: grid, option, data, scheduler, or "
+    "results file (exists without --resume, holds another grid, is being written by another "
+    "sweep)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): the results file holds every finished trial, "
+    "--resume continues it",
+}
+EPILOG = "exit codes:\n" + "".join(f"  {code:<3}  {says}\n" for code, says in EXIT_CODES.items())
+
+
+class _Formatter(HelpFormatter):
+    """Keeps the epilog's lines (the exit-code table), wrapping each under its own indent."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text.strip():
+            return super()._fill_text(text, width, indent)
+        lines = []
+        for line in text.splitlines():
+            words = line.split(None, 1)
+            hang = len(line) - len(words[1]) if len(words) == 2 and line[:1] == " " else 0
+            lines.append(
+                textwrap.fill(
+                    line.strip(),
+                    width,
+                    initial_indent=indent + line[: len(line) - len(line.lstrip())],
+                    subsequent_indent=indent + " " * hang,
+                )
+            )
+        return "\n".join(lines)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -27,7 +62,8 @@ def add_parser(subparsers: Any) -> None:
         help="run a hyper-parameter grid on Dask, or report on its results",
         description="Train every setting of a grid (TOML file and/or --set flags naming "
         "MLPClassifier parameters), in parallel on Dask, writing one row per trial.",
-        formatter_class=HelpFormatter,
+        epilog=EPILOG,
+        formatter_class=_Formatter,
     )
     parser.add_argument("grid", nargs="?", metavar="GRID", help="TOML file with [grid], [sweep]")
     parser.add_argument(
@@ -181,7 +217,11 @@ def run(args: argparse.Namespace) -> int:
         serial=args.serial,
         exclusive=args.exclusive,
     )
-    summary, results = run_sweep(grid, options)
+    try:
+        summary, results = run_sweep(grid, options)
+    except KeyboardInterrupt:  # while the data loads or the cluster starts or closes
+        _say_interrupted(options.out)
+        return EXIT_INTERRUPTED
     ran = summary.done
     lost = f", {summary.lost} lost to the cluster" if summary.lost else ""
     print(
@@ -191,11 +231,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if summary.interrupted:
-        print(
-            f"mnistbench sweep: interrupted; {results.path} holds every finished trial, "
-            "rerun with --resume to continue",
-            file=sys.stderr,
-        )
+        _say_interrupted(results.path)
         return EXIT_INTERRUPTED
     if summary.lost:
         print(
@@ -205,6 +241,15 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_TRIALS_LOST
     return EXIT_OK
+
+
+def _say_interrupted(out: Path) -> None:
+    where = (
+        f"{out} holds every finished trial, rerun with --resume to continue"
+        if out.exists()
+        else f"no trial finished, {out} was not written"
+    )
+    print(f"mnistbench sweep: interrupted; {where}", file=sys.stderr, flush=True)
 
 
 def _report(args: argparse.Namespace) -> int:

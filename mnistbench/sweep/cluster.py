@@ -8,13 +8,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from .grid import GridError
+from .interrupts import sigint_held
 
 WORKER_ENV = {
     "NUMBA_NUM_THREADS": "1",
@@ -25,33 +23,30 @@ WORKER_ENV = {
 CONNECT_TIMEOUT_S = 5
 
 
-@contextlib.contextmanager
-def sigint_held() -> Iterator[None]:
-    """Hold SIGINT while the block runs (in the main thread, and in every thread and process
-    started meanwhile, which inherit the blocked signal); a Ctrl-C pressed meanwhile arrives
-    as ``KeyboardInterrupt`` when the block is done.
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker before SIGINT is held: starting it unblocks
+    SIGINT in the calling thread (CPython's fix for bpo-33613 unblocks rather than restores),
+    and the cluster's loop thread, which would start it otherwise, hands its mask on to every
+    worker process it spawns.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
 
 
 def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tuple[Any, Any]:
     """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each;
     ``exclusive``: one process whose Numba and BLAS use every core (for timing trials).
 
-    Started with SIGINT held (:func:`sigint_held`): the worker processes never see Ctrl-C,
-    and a Ctrl-C during the start closes the whole cluster before it arrives.
+    Started with SIGINT held (:func:`sigint_held`): the worker processes start with it blocked
+    and ignore it from their preload on, so they never see Ctrl-C; one pressed during the start
+    closes the whole cluster and then arrives as ``KeyboardInterrupt``.
     """
     from distributed import Client, LocalCluster
 
     n_workers = 1 if exclusive else n_workers or os.cpu_count() or 1
     cluster = client = None
+    _start_resource_tracker()
     try:
         with sigint_held():  # a Ctrl-C meanwhile arrives at the end of this block
             cluster = LocalCluster(
@@ -64,10 +59,21 @@ def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tupl
                 silence_logs=logging.CRITICAL,  # the sweep reports lost workers itself
             )
             client = Client(cluster)
+            _no_gc_diagnosis()
     except BaseException:
         close_cluster(client, cluster)
         raise
     return client, cluster
+
+
+def _no_gc_diagnosis() -> None:
+    """Stop the in-process scheduler's garbage-collector timing: a Ctrl-C that lands in its
+    callback is swallowed there (:mod:`.interrupts` keeps it) and leaves the timer broken,
+    printing an ``AssertionError`` at the next collection; the sweep does not log it anyway.
+    """
+    from distributed.gc import disable_gc_diagnosis
+
+    disable_gc_diagnosis(force=True)
 
 
 def close_cluster(client: Any, cluster: Any) -> None:

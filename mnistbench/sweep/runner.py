@@ -16,7 +16,8 @@ runs it.
 Ctrl-C (SIGINT) is held while the embedded cluster starts and while it closes, in this process
 and in every process started meanwhile (the workers inherit the blocked signal), and arrives as
 ``KeyboardInterrupt`` once the cluster is whole or gone: a half-started cluster is never left
-behind and no worker dies of it.
+behind and no worker dies of it. It is held too while a finished trial's row is written, and a
+Ctrl-C that Python swallowed (see :mod:`.interrupts`) is found within :data:`POLL_S`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ import asyncio
 import collections
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import interrupts
 from .grid import Trial
 from .trial import WARM_ROWS, TrialData, run_trial, warm_kernels, warm_settings
 
 MAX_ATTEMPTS = 3  # tries of a trial whose task the cluster loses (worker died, data lost)
 WORKER_WAIT_S = 20  # how long a cluster left with no worker is waited for
+POLL_S = 0.1  # how often the wait for trials looks for a swallowed Ctrl-C
 
 __all__ = [
     "Summary",
@@ -122,11 +125,13 @@ def run_serial(
     started = time.perf_counter()
     try:
         for trial in trials:
+            interrupts.check()
             progress.update(1)
             record = run_trial(trial.key, trial.index, trial.params, data, threads)
-            sink(trial, record)
-            summary.done += 1
-            summary.failed += bool(record["error"])
+            with interrupts.sigint_held():  # the row is written whole, then Ctrl-C counts
+                sink(trial, record)
+                summary.done += 1
+                summary.failed += bool(record["error"])
             progress.update(0, record)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -159,6 +164,18 @@ def run_dask(
     return summary
 
 
+def _completed(finished: Any) -> Iterator[Any]:
+    """The futures of ``finished`` (a Dask ``as_completed``) as they finish, looking for a
+    swallowed Ctrl-C (:func:`interrupts.check`) every :data:`POLL_S` seconds meanwhile.
+    """
+    while not finished.is_empty():
+        batch = finished.next_batch(block=False)
+        if not batch:
+            interrupts.check()
+            time.sleep(POLL_S)
+        yield from batch
+
+
 class _ClusterGone(Exception):
     """The cluster has had no worker for :data:`WORKER_WAIT_S`."""
 
@@ -183,6 +200,7 @@ def _run_tasks(
     ]
     client.gather(warmed, errors="skip")
     summary.warm_seconds = time.perf_counter() - warm_started
+    interrupts.check()
 
     def workers_present() -> None:
         try:
@@ -257,7 +275,7 @@ def _run_tasks(
     try:
         submit_more()
         progress.update(len(in_flight))
-        for future in finished:
+        for future in _completed(finished):
             trial = in_flight.pop(future)
             busy.pop(future, None)
             try:
@@ -277,9 +295,10 @@ def _run_tasks(
                 submit_more()
                 progress.update(len(in_flight))
                 continue
-            sink(trial, record)
-            summary.done += 1
-            summary.failed += bool(record["error"])
+            with interrupts.sigint_held():  # the row is written whole, then Ctrl-C counts
+                sink(trial, record)
+                summary.done += 1
+                summary.failed += bool(record["error"])
             submit_more()
             progress.update(len(in_flight), record)
     except _ClusterGone as e:

@@ -16,6 +16,7 @@ import numpy as np
 from . import params as estimator_params
 from .cluster import close_cluster, connect, local_cluster
 from .grid import Grid, GridError, Trial
+from .interrupts import interrupts_kept
 from .results import ResultsFile
 from .runner import Progress, Summary, run_dask, run_serial
 from .trial import TrialData
@@ -127,12 +128,13 @@ def run_sweep(grid: Grid, options: SweepOptions) -> tuple[Summary, ResultsFile]:
 
         progress = Progress(len(todo), tty=options.progress_tty)
         try:
-            if not todo:
-                summary = Summary()
-            elif options.serial:
-                summary = run_serial(todo, data, sink, progress, threads=None)
-            else:
-                summary = _run_on_cluster(todo, data, sink, progress, options)
+            with interrupts_kept():  # a Ctrl-C that Python swallows still stops the sweep
+                if not todo:
+                    summary = Summary()
+                elif options.serial:
+                    summary = run_serial(todo, data, sink, progress, threads=None)
+                else:
+                    summary = _run_on_cluster(todo, data, sink, progress, options)
         finally:
             progress.close()
     summary.total = len(trials)

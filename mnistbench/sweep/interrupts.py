@@ -1,0 +1,94 @@
+"""Ctrl-C during a sweep: held where it would break something, and never lost.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when SIGINT arrives.
+Two kinds of place make that wrong in a sweep. While the embedded cluster starts or closes, or
+while a row is written, it would leave a half-built cluster, workers dying mid-import or a row
+half-counted: :func:`sigint_held` holds the signal until the block is done. Inside code whose
+exceptions Python swallows (a garbage-collector callback, a finalizer: "Exception ignored in
+..."), the interrupt would vanish and the sweep run on: :func:`interrupts_kept` remembers every
+Ctrl-C, keeps the swallowed ones off the screen, and :func:`check` raises one again where the
+sweep looks (the runner looks at least every :data:`runner.POLL_S` seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["check", "interrupts_kept", "sigint_held"]
+
+_requested = threading.Event()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while the block runs; one pressed meanwhile calls the usual handler
+    (``KeyboardInterrupt``) when the block is done.
+
+    SIGINT is blocked in this thread, so every thread and process started meanwhile starts with
+    it blocked (the cluster's loop thread, its worker processes), and the handler only records
+    it meanwhile: Python runs handlers in the main thread whichever thread the kernel hands the
+    signal to, and threads started earlier (BLAS, Numba) do not block it.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    caught: list[int] = []
+    if callable(handler):  # SIG_IGN (a background job) and SIG_DFL stay as they are
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if callable(handler):
+            signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT arrives here
+        if caught:
+            handler(signal.SIGINT, None)
+
+
+@contextlib.contextmanager
+def interrupts_kept() -> Iterator[None]:
+    """Remember every Ctrl-C while the block runs, for :func:`check`; a ``KeyboardInterrupt``
+    that Python swallows meanwhile (raised in a callback it cannot propagate from) is not
+    printed. Outside the main thread, or with Ctrl-C ignored, nothing changes.
+    """
+    handler = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    if not callable(handler):
+        yield
+        return
+
+    def remember(signum: int, frame: Any) -> None:
+        _requested.set()
+        handler(signum, frame)
+
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    _requested.clear()
+    signal.signal(signal.SIGINT, remember)
+    sys.unraisablehook = quiet
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        sys.unraisablehook = hook
+        _requested.clear()
+
+
+def check() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed inside :func:`interrupts_kept`."""
+    if _requested.is_set():
+        raise KeyboardInterrupt
