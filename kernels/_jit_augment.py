@@ -1,7 +1,8 @@
 """Private Numba kernels for on-the-fly augmentation. No validation here: see ``augment.py``.
 
 They reproduce :mod:`mnistbench.reference.augment` (conventions, draw layout and the splitmix64
-stream) pixel for pixel; all arithmetic is float64, only the final store uses ``out``'s dtype.
+stream of :mod:`._jit_hash`) pixel for pixel; all arithmetic is float64, only the final store
+uses ``out``'s dtype.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import numpy as np
 
 from mnistbench.reference.augment import (
     CENTRE,
-    GOLDEN,
-    MIX1,
-    MIX2,
     STREAM_AFFINE,
     STREAM_ELASTIC_X,
     STREAM_ELASTIC_Y,
@@ -22,6 +20,7 @@ from mnistbench.reference.augment import (
 )
 from mnistbench.reference.model import N_PIXELS, SIDE
 
+from ._jit_hash import splitmix_step, unit_float
 from ._numba import njit
 
 LAST = SIDE - 1
@@ -29,7 +28,7 @@ LAST = SIDE - 1
 PAD = LAST
 # A bilinear sample reads pixels less than one away; the margin dwarfs coordinate rounding.
 _REACH = 1.0 + 1e-6
-_S11, _S27, _S30, _S31, _S32 = (np.uint64(s) for s in (11, 27, 30, 31, 32))
+_S32 = np.uint64(32)
 _HALF_PI = 0.5 * np.pi
 # Taylor coefficients, highest power first: sin to theta**17, cos to theta**18.
 _SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(8, -1, -1))
@@ -37,25 +36,16 @@ _COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
 
 
 @njit
-def mix64(z):
-    """splitmix64's step on a uint64 (wrapping arithmetic)."""
-    z = z + GOLDEN
-    z = (z ^ (z >> _S30)) * MIX1
-    z = (z ^ (z >> _S27)) * MIX2
-    return z ^ (z >> _S31)
-
-
-@njit
 def image_key(seed, epoch, row):
     """uint64 hash of (seed, epoch, row): the start of every draw for one image."""
-    return mix64(mix64(mix64(seed) ^ epoch) ^ np.uint64(row))
+    return splitmix_step(splitmix_step(splitmix_step(seed) ^ epoch) ^ np.uint64(row))
 
 
 @njit
 def uniform(key, stream, k):
     """Draw k of ``stream``: float64 in [0, 1) from the top 53 bits of the hash."""
     counter = (np.uint64(stream) << _S32) | np.uint64(k)
-    return np.float64(mix64(key ^ counter) >> _S11) * 2.0**-53
+    return unit_float(splitmix_step(key ^ counter))
 
 
 @njit

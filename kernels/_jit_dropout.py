@@ -1,39 +1,19 @@
-"""Private Numba twin of :mod:`mnistbench.reference.dropout`: the same counter-based hash.
+"""Private Numba twin of :mod:`mnistbench.reference.dropout`: the same counter-based hash
+(:mod:`._jit_hash`), bit for bit.
 
-Every operand is uint64 (Numba would promote a uint64 mixed with an int64 to float64), so the
-arithmetic wraps modulo 2**64 exactly as NumPy's. Other kernels call these from inside their own
-loops: ``stream_key`` once per layer and step, ``absorb(key, row)`` once per row, then
-``unit_uniform(row_key, unit)`` (or ``fill_mask_row``) per unit.
+Other kernels call these from inside their own loops: ``stream_key`` once per layer and step,
+``absorb(key, row)`` once per row, then ``unit_uniform(row_key, unit)`` (or ``fill_mask_row``)
+per unit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mnistbench.reference.dropout import GAMMA, MIX1, MIX2
-
+from ._jit_hash import absorb, unit_float
 from ._numba import njit
 
-_GAMMA = np.uint64(GAMMA)
-_MIX1 = np.uint64(MIX1)
-_MIX2 = np.uint64(MIX2)
-_ONE = np.uint64(1)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_TWO_POW_M53 = 2.0**-53
-
-
-@njit
-def mix64(z):
-    """splitmix64 finalizer of a uint64."""
-    z = (z ^ (z >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    return z ^ (z >> _S31)
-
-
-@njit
-def absorb(h, x):
-    """mix64(h + (x + 1) * GAMMA); h, x: uint64."""
-    return mix64(h + (x + _ONE) * _GAMMA)
+__all__ = ["absorb", "fill_mask", "fill_mask_row", "fill_uniform", "stream_key", "unit_uniform"]
 
 
 @njit
@@ -47,8 +27,7 @@ def stream_key(seed, step, layer):
 @njit
 def unit_uniform(row_key, unit):
     """Uniform in [0, 1) (float64) of ``unit`` in the row whose key is ``absorb(key, row)``."""
-    bits = absorb(row_key, np.uint64(unit))
-    return np.float64(bits >> _S11) * _TWO_POW_M53
+    return unit_float(absorb(row_key, np.uint64(unit)))
 
 
 @njit

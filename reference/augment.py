@@ -13,8 +13,10 @@ Conventions (the Numba kernels in :mod:`mnistbench.kernels.augment` follow them 
   reads the input at ``affine⁻¹(o + d(o))``: one resampling, never two;
 * pixel noise adds ``std * N(0, 1)`` per pixel and clips to [0, 1].
 
-Random draws come from a counter-based hash (splitmix64's mixer) of (seed, epoch, row, stream,
-k), so any image's transform is a pure function of those numbers, whatever the batch or thread.
+Random draws come from the counter-based hash of :mod:`.counter_hash` (splitmix64 steps) of
+(seed, epoch, row, stream, k), so any image's transform is a pure function of those numbers,
+whatever the batch or thread: ``key = step(step(step(seed) ^ epoch) ^ row)``, draw ``k`` of
+``stream`` is ``unit_float(step(key ^ (stream << 32 | k)))``.
 """
 
 from __future__ import annotations
@@ -26,19 +28,16 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .counter_hash import check_counter, check_row, splitmix_step, unit_float
 from .model import N_PIXELS, SIDE
 
 CENTRE = (SIDE - 1) / 2
 TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default
 MAX_ROTATE = 180.0
 MAX_ALPHA = 1000.0
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
 # Streams of draws per image: the affine parameters (k = 0..3: angle, scale, shift x, shift y),
 # the elastic noise fields (k = pixel index), and the pixel noise (Box-Muller pairs).
 STREAM_AFFINE, STREAM_ELASTIC_X, STREAM_ELASTIC_Y, STREAM_NOISE = 0, 1, 2, 3
-_U64_MAX = 2**64 - 1
 
 
 def _real(value: Any, name: str) -> float:
@@ -56,15 +55,6 @@ def _in_range(value: Any, name: str, high: float, *, closed: bool = True) -> flo
         bracket = "]" if closed else ")"
         raise ValueError(f"{name} must be in [0, {high:g}{bracket}, got {value!r}")
     return value
-
-
-def check_counter(value: Any, name: str) -> int:
-    """A seed or epoch: an integer in 0..2**64-1 (it is hashed as an unsigned 64-bit word)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if not 0 <= int(value) <= _U64_MAX:
-        raise ValueError(f"{name} must be in 0..2**64-1, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -119,27 +109,18 @@ class AugmentConfig:
         return self.geometric or self.noise > 0
 
 
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64's step on uint64 arrays (wrapping arithmetic)."""
-    z = z + GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * MIX1
-    z = (z ^ (z >> np.uint64(27))) * MIX2
-    return z ^ (z >> np.uint64(31))
-
-
 def image_key(seed: int, epoch: int, row: int) -> np.ndarray:
     """(1,) uint64: the hash every draw for image ``row`` of ``epoch`` starts from."""
     seed, epoch = check_counter(seed, "seed"), check_counter(epoch, "epoch")
-    z = _mix64(np.array([seed], np.uint64))
-    z = _mix64(z ^ np.uint64(epoch))
-    return _mix64(z ^ np.uint64(check_counter(row, "row")))
+    z = splitmix_step(np.array([seed], np.uint64))
+    z = splitmix_step(z ^ np.uint64(epoch))
+    return splitmix_step(z ^ np.uint64(check_row(row)))
 
 
 def uniforms(key: np.ndarray, stream: int, count: int) -> np.ndarray:
     """(count,) float64 in [0, 1): draws k = 0..count-1 of ``stream``, 53 random bits each."""
     counters = (np.uint64(stream) << np.uint64(32)) | np.arange(count, dtype=np.uint64)
-    bits = _mix64(key ^ counters) >> np.uint64(11)
-    return bits.astype(np.float64) * 2.0**-53
+    return unit_float(splitmix_step(key ^ counters))
 
 
 def normals(key: np.ndarray, stream: int, count: int) -> np.ndarray:

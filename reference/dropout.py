@@ -2,20 +2,17 @@
 
 A mask entry is a pure function of its coordinates, so the NumPy oracle and the Numba kernels
 (``kernels/_jit_dropout.py``) draw identical masks without sharing a generator's state, in any
-order and on any number of threads. All arithmetic is on uint64, modulo 2**64:
+order and on any number of threads. The hash, ``mix64`` and ``absorb(h, x) = mix64(h + (x + 1) *
+GAMMA)``, and its limits are :mod:`.counter_hash`'s:
 
-* ``mix64(z)``: the splitmix64 finalizer,
-  ``z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9; z = (z ^ z >> 27) * 0x94D049BB133111EB; z ^ z >> 31``;
-* ``absorb(h, x) = mix64(h + (x + 1) * GAMMA)`` with ``GAMMA = 0x9E3779B97F4A7C15``, so
-  ``absorb(0, x)`` is output ``x + 1`` of splitmix64 seeded with 0;
 * ``key = absorb(absorb(absorb(0, seed), step), layer)``, once per layer per optimizer step;
 * ``bits = absorb(absorb(key, row), unit)``; ``u = (bits >> 11) * 2**-53``, in [0, 1) exactly;
 * a unit is kept when ``u >= rate``; kept units are scaled by ``dtype(1 / (1 - rate))``, the
   quotient taken in float64 then cast (inverted dropout), dropped ones are 0.
 
 ``step`` is the optimizer's step count before the update (``OptimizerState.t``), ``layer`` the
-0-based hidden layer, ``row`` the sample's row in the full data set (an entry of ``order``), and
-``unit`` the 0-based unit of that layer.
+0-based hidden layer, ``row`` the sample's row in the full data set (an entry of ``order``,
+0..2**63-1), and ``unit`` the 0-based unit of that layer.
 """
 
 from __future__ import annotations
@@ -26,36 +23,34 @@ from collections.abc import Sequence
 
 import numpy as np
 
-GAMMA = 0x9E3779B97F4A7C15
-MIX1 = 0xBF58476D1CE4E5B9
-MIX2 = 0x94D049BB133111EB
+from .counter_hash import (
+    GOLDEN,
+    MIX1,
+    MIX2,
+    absorb,
+    check_counter,
+    check_rows,
+    mix64,
+    unit_float,
+)
+
+# The hash and its limits live in .counter_hash; the names stay importable from here.
+GAMMA = GOLDEN
 _U64 = np.uint64
-_MAX_U64 = 2**64 - 1
-
-
-def mix64(z: np.ndarray) -> np.ndarray:
-    """The splitmix64 finalizer, elementwise on a uint64 array (a bijection of uint64)."""
-    z = np.asarray(z, dtype=_U64)
-    with np.errstate(over="ignore"):  # wraparound is the point; 0-d operands would warn
-        z = (z ^ (z >> _U64(30))) * _U64(MIX1)
-        z = (z ^ (z >> _U64(27))) * _U64(MIX2)
-    return z ^ (z >> _U64(31))
-
-
-def absorb(h: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """mix64(h + (x + 1) * GAMMA) modulo 2**64; h and x broadcast, both read as uint64."""
-    x = np.asarray(x, dtype=_U64)
-    with np.errstate(over="ignore"):
-        return mix64(np.asarray(h, dtype=_U64) + (x + _U64(1)) * _U64(GAMMA))
-
-
-def check_counter(value: object, what: str) -> int:
-    """``value`` as an int, checked to be an integer in 0..2**64-1 (``what`` is for the message)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
-    if not 0 <= value <= _MAX_U64:
-        raise ValueError(f"{what} must be in 0..2**64-1, got {value!r}")
-    return int(value)
+__all__ = [
+    "GAMMA",
+    "MIX1",
+    "MIX2",
+    "absorb",
+    "check_counter",
+    "check_rate",
+    "dropout_mask",
+    "dropout_rates",
+    "dropout_uniform",
+    "keep_scale",
+    "mix64",
+    "stream_key",
+]
 
 
 def stream_key(seed: int, step: int, layer: int) -> np.uint64:
@@ -66,31 +61,23 @@ def stream_key(seed: int, step: int, layer: int) -> np.uint64:
     return _U64(h)
 
 
-def _rows(rows: object) -> np.ndarray:
-    rows = np.asarray(rows)
-    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "ui"):
-        raise ValueError(f"rows must be a 1-D integer array, got {rows.dtype} {rows.shape}")
-    if rows.size and rows.min() < 0:
-        raise ValueError(f"rows must be >= 0, got {rows.min()}")
-    return rows.astype(_U64)
-
-
 def dropout_uniform(seed: int, step: int, layer: int, rows: np.ndarray, units: int) -> np.ndarray:
     """(len(rows), units) float64 uniforms in [0, 1), entry [i, j] for (row rows[i], unit j)."""
     key = stream_key(seed, step, layer)
-    row_keys = absorb(key, _rows(rows))
+    row_keys = absorb(key, check_rows(rows))
     units = check_counter(units, "units")
     bits = absorb(row_keys[:, None], np.arange(units, dtype=_U64)[None, :])
-    return (bits >> _U64(11)).astype(np.float64) * 2.0**-53
+    return unit_float(bits)
 
 
 def check_rate(rate: object, what: str = "dropout rate") -> float:
     """A dropout rate as a float in [0, 1); TypeError/ValueError naming the value otherwise."""
     if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
         raise TypeError(f"{what} must be a real number in [0, 1), got {rate!r}")
-    if not (math.isfinite(rate) and 0 <= rate < 1):
+    value = float(rate)
+    if not (math.isfinite(value) and 0 <= value < 1):
         raise ValueError(f"{what} must be in [0, 1), got {rate!r}")
-    return float(rate)
+    return value
 
 
 def dropout_rates(dropout: float | Sequence[float], depth: int) -> tuple[float, ...]:
@@ -107,7 +94,7 @@ def dropout_rates(dropout: float | Sequence[float], depth: int) -> tuple[float, 
     return tuple(check_rate(r, f"dropout rate (in {tuple(dropout)!r})") for r in dropout)
 
 
-def keep_scale(rate: float, dtype: np.typing.DTypeLike) -> np.floating:
+def keep_scale(rate: float, dtype: np.dtype | type[np.floating]) -> np.floating:
     """The value of a kept unit: ``dtype(1 / (1 - rate))``, divided in float64."""
     return np.dtype(dtype).type(1.0 / (1.0 - rate))
 
