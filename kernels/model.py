@@ -40,17 +40,44 @@ class Workspace:
         self.grads = Params(*(np.zeros_like(p) for p in params))
 
 
-def _validate(params: Any, X: Any, Y: Any = None) -> tuple[Params, np.ndarray, np.ndarray | None]:
+def _validate(params: Any, X: Any) -> tuple[Params, np.ndarray]:
     params = check_params(params)
-    X = check_X(X, params.n_in, params.dtype)
-    if Y is not None:
-        Y = check_labels(Y, X.shape[0], params.W2.shape[0])
-    return params, X, Y
+    return params, check_X(X, params.n_in, params.dtype)
+
+
+def _validate_labeled(params: Any, X: Any, Y: Any) -> tuple[Params, np.ndarray, np.ndarray]:
+    params, X = _validate(params, X)
+    return params, X, check_labels(Y, X.shape[0], params.W2.shape[0])
 
 
 def forward_prop(params: Params, X: np.ndarray) -> Activations:
-    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype."""
-    params, X, _ = _validate(params, X)
+    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype.
+
+    The Numba twin of :func:`mnistbench.reference.model.forward_prop`, with its arguments.
+
+    Parameters
+    ----------
+    params : Params
+        The seed network's weights, float32 or float64.
+    X : numpy.ndarray
+        (m, n_in) uint8 pixels (scaled by 1/255 inside the kernel) or floats.
+
+    Returns
+    -------
+    Activations
+        ``Z1``, ``A1`` (m, hidden), ``Z2``, ``A2`` (m, n_out), in the params' dtype.
+
+    Examples
+    --------
+    >>> from mnistbench import reference
+    >>> params = reference.init_params(hidden=10, seed=0)
+    >>> X = np.random.default_rng(0).integers(0, 256, (4, 784), dtype=np.uint8)
+    >>> fast = forward_prop(params, X)
+    >>> slow = reference.forward_prop(params, X / 255.0)
+    >>> bool(np.allclose(fast.A2, slow.A2, atol=1e-12))
+    True
+    """
+    params, X = _validate(params, X)
     m, dtype = X.shape[0], params.dtype
     acts = Activations(
         np.empty((m, params.hidden), dtype),
@@ -66,7 +93,7 @@ def backward_prop(
     params: Params, acts: Activations, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
 ) -> Params:
     """Gradients of the mean cross-entropy (+ L2 on weights) from stored activations."""
-    params, X, Y = _validate(params, X, Y)
+    params, X, Y = _validate_labeled(params, X, Y)
     m, hidden, n_out = X.shape[0], params.hidden, params.W2.shape[0]
     expected = ((m, hidden), (m, hidden), (m, n_out), (m, n_out))
     acts = Activations(*(np.ascontiguousarray(a, dtype=params.dtype) for a in acts))
@@ -125,7 +152,7 @@ def fused_gradients(
     params: Params, X: np.ndarray, Y: np.ndarray, l2: float = 0.0
 ) -> tuple[Params, float, float]:
     """One fused parallel pass over X: (mean gradients, mean loss, accuracy before the update)."""
-    params, X, Y = _validate(params, X, Y)
+    params, X, Y = _validate_labeled(params, X, Y)
     l2 = check_l2(l2)
     work = Workspace(params)
     m = X.shape[0]

@@ -121,7 +121,7 @@ def training_loop(
         state["carry"], mean_loss = run_epoch(state["carry"], X_all, Y_all, order_j, batch_size)
         return float(mean_loss)
 
-    epoch.params = lambda: [np.asarray(p) for p in state["carry"][0]]
+    epoch.params = lambda: [np.asarray(p) for p in state["carry"][0]]  # type: ignore[attr-defined]
     return epoch
 
 

@@ -120,9 +120,10 @@ def check_momentum(momentum: object) -> float:
     """Batch-norm momentum as a float in (0, 1); TypeError/ValueError naming it otherwise."""
     if isinstance(momentum, (bool, np.bool_)) or not isinstance(momentum, numbers.Real):
         raise TypeError(f"batch norm momentum must be a real number in (0, 1), got {momentum!r}")
-    if not (math.isfinite(momentum) and 0 < momentum < 1):
+    value = float(momentum)
+    if not (math.isfinite(value) and 0 < value < 1):
         raise ValueError(f"batch norm momentum must be in (0, 1), got {momentum!r}")
-    return float(momentum)
+    return value
 
 
 def check_batch_norm(bn: object, hidden_units: tuple[int, ...], dtype: np.dtype) -> None:

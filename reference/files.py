@@ -24,9 +24,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     if not directory.is_dir():
         raise FileNotFoundError(f"directory {directory} does not exist (writing {path.name})")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    text = "b" not in mode
+    encoding, newline = (None, None) if "b" in mode else ("utf-8", "")
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as f:
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 -> what open() gives
             yield f
             f.flush()

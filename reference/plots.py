@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .files import atomic_write
 from .model import SIDE, History, Params, forward_prop, get_predictions
@@ -146,7 +147,7 @@ def plot_learning_curve(history: History, path: str | Path = "learning_curve.png
     return save_png(figure, path)
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int = 10):
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int = 10) -> np.ndarray:
     """(n_classes, n_classes) int64 counts; rows are true labels, columns predictions."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
@@ -222,4 +223,4 @@ def test_prediction(
     return prediction
 
 
-test_prediction.__test__ = False  # a seed name, not a pytest test
+test_prediction.__test__ = False  # type: ignore[attr-defined]  # a seed name, not a pytest test

@@ -65,9 +65,10 @@ def check_penalty(value: object, name: str) -> float:
     """An L1 or L2 coefficient as a finite float >= 0; TypeError/ValueError naming it."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
+    coefficient = float(value)
+    if not (math.isfinite(coefficient) and coefficient >= 0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return float(value)
+    return coefficient
 
 
 def _check_masks(masks: Masks | None, network: Network, m: int) -> tuple:
@@ -232,7 +233,9 @@ def backward(
             dA = dA * fwd.masks[hidden]
         dZ = dA * activation_grad(activation, fwd.H[hidden], fwd.F[hidden])
         if bn is not None:
-            dZ, dgamma, dbeta = batchnorm.backward(dZ, bn[2 * hidden], fwd.stats[hidden])
+            stats = fwd.stats[hidden]
+            assert stats is not None  # forward_train with bn keeps every hidden layer's
+            dZ, dgamma, dbeta = batchnorm.backward(dZ, bn[2 * hidden], stats)
             bn_grads[2 * hidden], bn_grads[2 * hidden + 1] = inv_m * dgamma, inv_m * dbeta
     if bn is not None:
         for hidden in range(network.depth):
@@ -343,7 +346,9 @@ def regularized_epoch(
         loss_sum += cross_entropy(fwd.Z[-1], Yb) * rows.size
         correct += int(np.sum(get_predictions(fwd.A[-1]) == Yb))
         if bn is not None:
+            assert running is not None  # checked with bn above
             for hidden, stats in enumerate(fwd.stats):
+                assert stats is not None
                 batchnorm.update_running(
                     running.mean[hidden], running.var[hidden], stats, rows.size, bn_momentum
                 )
@@ -351,6 +356,7 @@ def regularized_epoch(
         if bn is None:
             network = optimizer_step(network, grads, state, learning_rate, optimizer)
         else:
+            assert bn_grads is not None  # backward gives bn's gradients when given bn
             new = optimizer_step(
                 tuple(network) + tuple(bn),
                 tuple(grads) + tuple(bn_grads),

@@ -19,6 +19,7 @@ from .model import History, Params, backward_prop, forward_prop, get_predictions
 from .optim import (
     OPTIMIZERS,
     SCHEDULES,
+    ArraysT,
     OptimizerConfig,
     OptimizerState,
     init_state,
@@ -167,18 +168,19 @@ def minibatch_epoch(
     return params, loss_sum, correct
 
 
-EpochFn = Callable[[Params, np.ndarray, int, float, OptimizerState], tuple[Params, float, int]]
-PredictFn = Callable[[Params, np.ndarray], np.ndarray]
+# Generic in the weights (Params, Network, or a network with its batch-norm arrays).
+EpochFn = Callable[[ArraysT, np.ndarray, int, float, OptimizerState], tuple[ArraysT, float, int]]
+PredictFn = Callable[[ArraysT, np.ndarray], np.ndarray]
 Callback = Callable[[int, float, float, float], None]
 LearningRateFn = Callable[[int], float]
-StopFn = Callable[[int, float, Params], bool]
+StopFn = Callable[[int, float, ArraysT], bool]
 
 
 def fit(
-    epoch_fn: EpochFn,
-    predict_fn: PredictFn,
+    epoch_fn: EpochFn[ArraysT],
+    predict_fn: PredictFn[ArraysT],
     m: int,
-    params: Params,
+    params: ArraysT,
     config: TrainConfig,
     optimizer: OptimizerConfig,
     *,
@@ -191,8 +193,8 @@ def fit(
     start_epoch: int = 0,
     epochs: int | None = None,
     learning_rate: LearningRateFn | None = None,
-    stop: StopFn | None = None,
-) -> tuple[Params, History]:
+    stop: StopFn[ArraysT] | None = None,
+) -> tuple[ArraysT, History]:
     """The training loop shared by both engines.
 
     ``epoch_fn(params, order, batch_size, learning_rate, state)`` runs one epoch on data it has

@@ -5,8 +5,9 @@ Throughput: the Numba kernels (:func:`mnistbench.kernels.augment.augment_batch`,
 as in training) against the same transform written with ``scipy.ndimage`` (``affine_transform``,
 ``gaussian_filter`` + ``map_coordinates``, order 1) with NumPy's generator drawing the random
 parameters, given the same threads (scipy's calls run on a thread pool of that size). Epoch
-time: the estimator's epoch function (:class:`mnistbench._augmenting.AugmentingEpoch`) against
-its plain one on the same data, adam. Before anything is timed, the kernels are checked against
+time: the estimator's epoch function
+(:class:`mnistbench.estimator._augmenting.AugmentingEpoch`) against its plain one on the same
+data, adam. Before anything is timed, the kernels are checked against
 the scipy oracle (:mod:`mnistbench.reference.augment`) and the augmenting Numba epoch against
 the NumPy engine's; a mismatch refuses the whole section.
 """
@@ -66,8 +67,10 @@ def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: 
         image = X[row].reshape(SIDE, SIDE) / 255.0
         angle, factor = config.rotate * u[i, 0], 1.0 + config.scale * u[i, 1]
         shift = (config.shift * u[i, 2], config.shift * u[i, 3])
-        if config.elastic:
-            dx, dy = ref.displacement_field(*fields[i], config.elastic_alpha, config.elastic_sigma)
+        if fields is not None:  # config.elastic
+            dx, dy = ref.displacement_field(
+                fields[i, 0], fields[i, 1], config.elastic_alpha, config.elastic_sigma
+            )
             image = ref.warp(image, angle, factor, shift, dx, dy)
         elif config.geometric:
             image = ref.affine(image, angle, factor, shift)
@@ -126,8 +129,8 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
     """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``,
     augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ...
     """
-    from mnistbench._augmenting import AugmentingEpoch
-    from mnistbench.engines import ENGINES
+    from mnistbench.estimator._augmenting import AugmentingEpoch
+    from mnistbench.estimator.engines import ENGINES
     from mnistbench.reference.optim import OptimizerConfig, init_state
 
     engine, optimizer = ENGINES[engine_name], OptimizerConfig("adam")
@@ -149,9 +152,9 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
 
 def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH) -> None:
     """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one
-    (``rows`` samples, float64) to :data:`mnistbench.variants.TRAJECTORY_TOL`.
+    (``rows`` samples, float64) to :data:`mnistbench.reference.tolerances.TRAJECTORY_TOL`.
     """
-    from mnistbench.variants import TRAJECTORY_TOL
+    from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
     order = np.random.default_rng(0).permutation(X.shape[0])[:rows]
     fast, loss_fast, _ = epoch_functions("numba", X, y, hidden, np.float64, config)(order)
@@ -237,6 +240,7 @@ def training_digits() -> tuple[np.ndarray, np.ndarray]:
     from mnistbench.reference.data import load_embedded, train_dev_split
 
     data = load_embedded()
+    assert data.y is not None  # the embedded digits carry labels
     X, y, _, _ = train_dev_split(data.X, data.y)
     return np.ascontiguousarray(X), np.ascontiguousarray(y, dtype=np.int64)
 

@@ -55,12 +55,12 @@ def seed_step(
     variant: str, dtype: str, input_dtype: str, m: int, hidden: int, extra_work: float = 0.0
 ):
     """One full-batch gradient-descent step of the seed network (registry ``FULL_BATCH``)."""
-    from mnistbench.variants import FULL_BATCH, check_against_reference
+    from mnistbench.bench.variants import FULL_BATCH, check_against_reference
 
     X8, Y = seed_data(m)
-    dtype = np.dtype(dtype).type
-    X = _inputs(X8, dtype, input_dtype)
-    params = init_params(hidden, X8.shape[1], seed=0, dtype=dtype)
+    float_type = np.dtype(dtype).type
+    X = _inputs(X8, float_type, input_dtype)
+    params = init_params(hidden, X8.shape[1], seed=0, dtype=float_type)
     check_against_reference(variant, params, X, Y)
     step = _planted(FULL_BATCH[variant], params, X, Y, extra_work)
     return (lambda: step(params, LEARNING_RATE_STEP)), {}
@@ -70,12 +70,12 @@ def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, 
     """One plain-SGD mini-batch epoch of the seed network (registry ``MINIBATCH``), checked
     against the reference's epoch over the first rows before it is timed.
     """
-    from mnistbench.variants import MINIBATCH, check_epoch_against_reference
+    from mnistbench.bench.variants import MINIBATCH, check_epoch_against_reference
 
     X8, Y = seed_data(m)
-    dtype = np.dtype(dtype).type
-    X = _inputs(X8, dtype, input_dtype)
-    params = init_params(hidden, X8.shape[1], seed=0, dtype=dtype)
+    float_type = np.dtype(dtype).type
+    X = _inputs(X8, float_type, input_dtype)
+    params = init_params(hidden, X8.shape[1], seed=0, dtype=float_type)
     order = np.random.default_rng(0).permutation(m)
     check_epoch_against_reference(variant, params, X, Y, order)
     epoch = MINIBATCH[variant](params, X, Y)

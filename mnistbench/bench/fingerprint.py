@@ -24,7 +24,8 @@ PACKAGES = ("numpy", "numba", "llvmlite", "torch", "jax", "optax", "threadpoolct
 
 def _cpuinfo() -> tuple[str, list[str]]:
     """CPU model name and the :data:`SIMD_FLAGS` it has, from /proc/cpuinfo (Linux)."""
-    model, flags = None, set()
+    model: str | None = None
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")

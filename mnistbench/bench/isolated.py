@@ -141,9 +141,11 @@ class Workers:
     def close(self) -> None:
         """Ask every worker to exit and wait for it; a worker already gone is skipped."""
         for worker in self._workers.values():
+            stdin = worker.process.stdin
+            assert stdin is not None  # every worker starts with stdin=PIPE
             try:
-                pickle.dump(("exit",), worker.process.stdin)
-                worker.process.stdin.close()
+                pickle.dump(("exit",), stdin)
+                stdin.close()
             except (BrokenPipeError, OSError):
                 pass
         for worker in self._workers.values():

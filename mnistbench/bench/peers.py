@@ -30,6 +30,7 @@ def peer_gradients(engine: str, start, X, y) -> tuple[float, tuple]:
     loss.backward()
     grads = []
     for layer in (m for m in sequential_layers(model) if isinstance(m, torch.nn.Linear)):
+        assert layer.weight.grad is not None and layer.bias.grad is not None  # after backward()
         grads += [layer.weight.grad.numpy(), layer.bias.grad.numpy()]
     return float(loss.detach()), tuple(grads)
 
@@ -47,7 +48,7 @@ def check_peer_gradients(engine: str, start, X, y, rows: int) -> None:
     """
     from mnistbench.reference.kinks import kink_envelope
     from mnistbench.reference.network import Network, backward, forward, loss
-    from mnistbench.variants import TOL
+    from mnistbench.reference.tolerances import TOL
 
     rows = min(rows, len(y))
     X64 = as_float(X[:rows], np.float64)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             results = [load_result(path) for path in args.compare]
             if len(results) == 2:
-                return _compare_and_report(*results, args, str(args.compare[1]))
+                return _compare_and_report(results[0], results[1], args, str(args.compare[1]))
             here = {"machine": fingerprint(counts[0]), "workload": results[0].get("workload")}
             problems = mismatches(results[0], here)
             if problems and not args.force:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if args.variants:
-        from mnistbench.variants import FULL_BATCH, MINIBATCH
+        from mnistbench.bench.variants import FULL_BATCH, MINIBATCH
 
         unknown = sorted(set(args.variants) - set(FULL_BATCH) - set(MINIBATCH))
         if unknown:
@@ -190,14 +190,14 @@ def _report(args: argparse.Namespace, threads: int) -> int:
         except CompareError as error:
             return _error(str(error))
 
-    from mnistbench.reference.data import seed_scale_matrix
-    from mnistbench.variants import (
+    from mnistbench.bench.variants import (
         DTYPES_OF_VARIANT,
         ENGINE_OF_VARIANT,
         FULL_BATCH,
         MINIBATCH,
         system_of,
     )
+    from mnistbench.reference.data import seed_scale_matrix
 
     progress = progress_printer(args.quiet)
     engines = set(args.engines)
@@ -230,7 +230,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
                 if dtype not in DTYPES_OF_VARIANT[variant]:
                     continue
                 for kind in ["float"] + (["uint8"] if variant == "numba_fused" else []):
-                    input_dtype = "uint8" if kind == "uint8" else dtype
+                    input_dtype: str = "uint8" if kind == "uint8" else dtype
                     progress(f"full batch: checking and warming {variant} {dtype} {kind}")
                     key = f"full_batch {variant} {dtype} {input_dtype}"
                     keys = add_in_processes(

@@ -3,7 +3,7 @@
 One Adam epoch (float32, uint8 pixels in) per architecture and batch size, side by side:
 
 * ``numba``: the estimator's Numba engine (fused seed kernels for one ReLU layer of <= 32 units,
-  the layer-stack GEMM kernels otherwise; :mod:`mnistbench.engines`);
+  the layer-stack GEMM kernels otherwise; :mod:`mnistbench.estimator.engines`);
 * ``numpy``: the NumPy reference's layer stack (``reference.network.network_epoch``, BLAS);
 * ``torch`` / ``torch_compile``: the loop people write (``nn.Sequential``, ``torch.optim.Adam``,
   ``F.cross_entropy``), eager and with the model in ``torch.compile``, where PyTorch is installed;
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,7 @@ def workload(m: int | None) -> tuple[np.ndarray, np.ndarray, str]:
 
     if m is None and Path(FASHION_MNIST_DIR).is_dir():
         data = load_fashion_mnist("train")
+        assert data.y is not None  # the IDX train files carry labels
         return data.X, data.y, "Fashion-MNIST train (60,000 rows)"
     X, y = seed_scale_matrix(m or 41_000, seed=0)
     return X, y, f"seed-scale digits ({len(y):,} rows)"
@@ -106,7 +108,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
     start = init_network(sizes, activation="relu", seed=0, dtype=np.float32)
     adam = OptimizerConfig("adam")
     if engine == "numba":
-        from mnistbench.engines import ENGINES as ESTIMATOR_ENGINES
+        from mnistbench.estimator.engines import ENGINES as ESTIMATOR_ENGINES
 
         check(X, y, sizes, batch_size)
         bound = ESTIMATOR_ENGINES["numba"].bind("relu")
@@ -124,7 +126,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
             from mnistbench.jax_engine import training_loop
         else:
             from mnistbench.torch_engine import training_loop
-        options = {"compiled": True} if engine == "torch_compile" else {}
+        options: dict[str, Any] = {"compiled": True} if engine == "torch_compile" else {}
         loop = training_loop(start, X, y, optimizer="adam", learning_rate=LEARNING_RATE, **options)
         return lambda: loop(order, batch_size)
     raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -132,8 +134,8 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
 
 def check(X, y, sizes, batch_size) -> None:
     """The Numba engine's epoch over the first rows against the reference's, or refuse."""
-    from mnistbench.engines import ENGINES
-    from mnistbench.variants import TRAJECTORY_TOL
+    from mnistbench.estimator.engines import ENGINES
+    from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
     rows = np.arange(min(CHECK_ROWS, len(y)))
     engine = ENGINES["numba"].bind("relu")
@@ -225,7 +227,7 @@ def run_section(
         peers = {r["engine"]: r["median_ms"] for r in same if r["engine"] in PEERS}
         row["speedup_vs"] = {peer: ms / row["median_ms"] for peer, ms in peers.items()}
         row["speedup_vs_torch"] = row["speedup_vs"].get("torch")
-        best = min(peers, key=peers.get) if peers else None
+        best = min(peers, key=lambda peer: peers[peer]) if peers else None
         row["best_peer"] = best
         row["speedup_vs_best_peer"] = peers[best] / row["median_ms"] if best else None
     return {

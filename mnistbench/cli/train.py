@@ -25,7 +25,7 @@ from ._regularization_flags import add_regularization_flags, regularization_sett
 
 EXIT_OK = 0
 # --optimizer in the estimator's (scikit-learn's) terms.
-_SOLVERS = {
+_SOLVERS: dict[str, dict[str, Any]] = {
     "sgd": {"solver": "sgd", "momentum": 0.0},
     "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
     "adam": {"solver": "adam"},

@@ -138,15 +138,17 @@ class Grid:
             if size > MAX_TRIALS:
                 raise GridError(f"the full grid has {size:,} points (more than {MAX_TRIALS:,})")
             return self._all_points()
-        size = self.distinct_settings()
-        if size is not None and self.trials > size:
+        distinct = self.distinct_settings()
+        trials = self.trials
+        assert trials is not None  # check(): random search needs --trials
+        if distinct is not None and trials > distinct:
             raise GridError(
-                f"--trials {self.trials} is more than the {size} distinct settings of a grid "
+                f"--trials {trials} is more than the {distinct} distinct settings of a grid "
                 "without ranges: run them all with --search grid, or give a parameter a range "
                 "({loguniform = [low, high]} or {uniform = [low, high]})"
             )
         drawn: set[str] = set()
-        return [self._draw(i, drawn) for i in range(self.trials)]
+        return [self._draw(i, drawn) for i in range(trials)]
 
     def distinct_settings(self) -> int | None:
         """How many distinct points the dimensions hold; None when one of them is a range."""
@@ -210,11 +212,11 @@ class Grid:
             raise GridError(f"the grid sets {seed_name}; use its values or --repeat, not both")
         if seed_name is None and self.repeat > 1:
             raise GridError("--repeat needs an estimator parameter for the seed")
-        seeded = seed_name is not None and seed_name not in self.names
-        trials = []
+        seed_key = seed_name if seed_name is not None and seed_name not in self.names else None
+        trials: list[Trial] = []
         for point in self.points() if points is None else points:
             for seed in range(self.repeat):
-                params = {**point, seed_name: seed} if seeded else dict(point)
+                params = dict(point) if seed_key is None else {**point, seed_key: seed}
                 trials.append(Trial(start + len(trials), params, trial_key(params)))
         return trials
 
@@ -342,7 +344,9 @@ def parse_set(text: str) -> tuple[str, tuple[Any, ...]]:
 
 
 def _split_top_level(text: str, whole: str) -> list[str]:
-    items, depth, current = [], 0, []
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[(":
             depth += 1

@@ -79,11 +79,11 @@ def load_trial_data(
     trial_data = TrialData(
         X, y, X_dev, y_dev, None if test is None else test.X, None if test is None else test.y
     )
-    context = {
-        "train": _digest(train.X, train.y),
-        "dev_size": dev_size,
-        "test": None if test is None else _digest(test.X, test.y),
-    }
+    test_digest = None
+    if test is not None:
+        assert test.y is not None  # --test-data's labels are checked above; IDX files have them
+        test_digest = _digest(test.X, test.y)
+    context = {"train": _digest(train.X, train.y), "dev_size": dev_size, "test": test_digest}
     return trial_data, context
 
 

@@ -102,7 +102,7 @@ def run_trial(
 
 def _kernel_signature(point: dict[str, Any]) -> tuple:
     """Categorical values and the depth of tuple values (e.g. layer sizes) of a setting."""
-    parts = []
+    parts: list[tuple[str, str | int]] = []
     for name, value in sorted(point.items()):
         if isinstance(value, (str, bool)) or value is None:
             parts.append((name, repr(value)))
