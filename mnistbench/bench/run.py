@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if args.variants:
-        from mnistbench.bench.variants import FULL_BATCH, MINIBATCH
+        from mnistbench.variants import FULL_BATCH, MINIBATCH
 
         unknown = sorted(set(args.variants) - set(FULL_BATCH) - set(MINIBATCH))
         if unknown:
@@ -190,14 +190,14 @@ def _report(args: argparse.Namespace, threads: int) -> int:
         except CompareError as error:
             return _error(str(error))
 
-    from mnistbench.bench.variants import (
+    from mnistbench.reference.data import seed_scale_matrix
+    from mnistbench.variants import (
         DTYPES_OF_VARIANT,
         ENGINE_OF_VARIANT,
         FULL_BATCH,
         MINIBATCH,
         system_of,
     )
-    from mnistbench.reference.data import seed_scale_matrix
 
     progress = progress_printer(args.quiet)
     engines = set(args.engines)
