@@ -51,7 +51,9 @@ __all__ = [
 
 # Application names that used to be importable from here, and their new modules. Importing
 # them from ``mnistbench.kernels`` still works, with a DeprecationWarning, and loads the
-# application only then: importing the kernels never imports the layer above them.
+# application only then: importing the kernels never imports the layer above them. The old path
+# goes in REMOVED_IN (CHANGELOG.md announces it).
+REMOVED_IN = "0.2.0"
 _MOVED = {
     "MLPClassifier": "mnistbench.estimator",
     "NotFittedError": "mnistbench.estimator",
@@ -62,10 +64,11 @@ _MOVED = {
 
 
 def __getattr__(name: str):
+    """Deprecated application names, loaded from their new modules with a warning."""
     if name in _MOVED:
         warnings.warn(
             f"mnistbench.kernels.{name} moved to {_MOVED[name]} (from mnistbench import {name}); "
-            "the old import will be removed",
+            f"the old import will be removed in mnistbench {REMOVED_IN}",
             DeprecationWarning,
             stacklevel=2,
         )

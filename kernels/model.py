@@ -51,7 +51,32 @@ def _validate_labeled(params: Any, X: Any, Y: Any) -> tuple[Params, np.ndarray, 
 
 
 def forward_prop(params: Params, X: np.ndarray) -> Activations:
-    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype."""
+    """X: (m, n_in) uint8 or float -> Z1, A1 (m, hidden), Z2, A2 (m, n_out) in params' dtype.
+
+    The Numba twin of :func:`mnistbench.reference.model.forward_prop`, with its arguments.
+
+    Parameters
+    ----------
+    params : Params
+        The seed network's weights, float32 or float64.
+    X : numpy.ndarray
+        (m, n_in) uint8 pixels (scaled by 1/255 inside the kernel) or floats.
+
+    Returns
+    -------
+    Activations
+        ``Z1``, ``A1`` (m, hidden), ``Z2``, ``A2`` (m, n_out), in the params' dtype.
+
+    Examples
+    --------
+    >>> from mnistbench import reference
+    >>> params = reference.init_params(hidden=10, seed=0)
+    >>> X = np.random.default_rng(0).integers(0, 256, (4, 784), dtype=np.uint8)
+    >>> fast = forward_prop(params, X)
+    >>> slow = reference.forward_prop(params, X / 255.0)
+    >>> bool(np.allclose(fast.A2, slow.A2, atol=1e-12))
+    True
+    """
     params, X = _validate(params, X)
     m, dtype = X.shape[0], params.dtype
     acts = Activations(

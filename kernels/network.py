@@ -60,7 +60,39 @@ def _prepare(network: Any, X: Any, activation: Any) -> tuple[Network, int, np.nd
 
 
 def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
-    """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype."""
+    """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype.
+
+    The Numba twin of :func:`mnistbench.reference.network.forward`.
+
+    Parameters
+    ----------
+    network : Network
+        The weights, float32 or float64 (see :func:`~mnistbench.reference.network.init_network`).
+    X : numpy.ndarray
+        (m, n_in) uint8 pixels (scaled by 1/255 inside the kernel) or floats.
+    activation : str
+        The hidden layers' activation; the output layer is always softmax.
+
+    Returns
+    -------
+    Forward
+        ``Z`` and ``A``, one (m, units) array per layer, in the network's dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A malformed network, X of the wrong shape, dtype or with non-finite values, an unknown
+        activation (the message names the offending value).
+
+    Examples
+    --------
+    >>> from mnistbench.reference import network as reference
+    >>> net = reference.init_network((784, 32, 10), seed=0, dtype=np.float32)
+    >>> X = np.random.default_rng(0).random((5, 784), dtype=np.float32)
+    >>> fast, slow = forward(net, X), reference.forward(net, X)
+    >>> bool(np.allclose(fast.A[-1], slow.A[-1], atol=1e-5))
+    True
+    """
     network, code, X, layout = _prepare(network, X, activation)
     m = X.shape[0]
     work = Workspace(layout, m, train=False, keep_z=True)
@@ -71,7 +103,16 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
 
 
 def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
-    """X: (m, n_in) uint8 or float -> class probabilities (m, n_out) in the network's dtype."""
+    """X: (m, n_in) uint8 or float -> class probabilities (m, n_out) in the network's dtype.
+
+    Examples
+    --------
+    >>> from mnistbench.reference.network import init_network
+    >>> net = init_network((784, 32, 10), seed=0, dtype=np.float32)
+    >>> proba = predict_proba(net, np.zeros((3, 784), dtype=np.uint8))
+    >>> proba.shape, proba.dtype, bool(np.allclose(proba.sum(axis=1), 1.0, atol=1e-6))
+    ((3, 10), dtype('float32'), True)
+    """
     network, code, X, layout = _prepare(network, X, activation)
     work = Workspace(layout, 0, train=False, predict_rows=X.shape[0])
     data = kernel_data(X, None, None, layout.dtype)
@@ -230,6 +271,39 @@ def train_network(
     ``init_network(sizes, activation=..., seed=seed, dtype=dtype or float32)``) or a Network to
     start from (converted to ``dtype`` if given). ``batch_size=None`` trains full batch.
     ``optimizer`` defaults to Adam. Returns (trained network, history).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        (m, n_in) uint8 pixels or floats in [0, 1].
+    Y : numpy.ndarray
+        (m,) integer labels in ``0..n_out - 1``.
+    sizes_or_network : sequence of int or Network
+        The layer sizes to initialise, or the network to train on from.
+    activation, optimizer, batch_size, epochs, learning_rate, lr_schedule, l2, seed, dtype
+        The training recipe, as in :class:`~mnistbench.reference.training.TrainConfig`.
+    X_dev, Y_dev : numpy.ndarray, optional
+        A dev set whose accuracy is logged in the history.
+    callback : callable, optional
+        Called after each logged epoch (see :func:`~mnistbench.reference.training.fit`).
+    state : OptimizerState, optional
+        An optimizer state to continue from.
+
+    Returns
+    -------
+    network : Network
+        The trained weights.
+    history : History
+        Loss and accuracies per epoch.
+
+    Examples
+    --------
+    >>> from mnistbench.reference.data import load_embedded, train_dev_split
+    >>> data = load_embedded()
+    >>> X, y, X_dev, y_dev = train_dev_split(data.X, data.y)
+    >>> net, history = train_network(X, y, (784, 64, 10), epochs=3, X_dev=X_dev, Y_dev=y_dev)
+    >>> len(history), bool(history.dev_accuracy[-1] > 0.8)
+    (3, True)
     """
     check_activation(activation)
     optimizer = optimizer or OptimizerConfig("adam")

@@ -228,7 +228,44 @@ def gradient_descent(
     callback: Callback | None = None,
     dtype: np.typing.DTypeLike | None = None,
 ) -> tuple[Params, History]:
-    """The seed's full-batch gradient descent, each iteration one fused parallel kernel call."""
+    """The seed's full-batch gradient descent, each iteration one fused parallel kernel call.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        (m, 784) uint8 pixels or floats in [0, 1].
+    Y : numpy.ndarray
+        (m,) integer labels 0..9.
+    alpha : float
+        The learning rate (the seed's 0.10).
+    iterations : int
+        Full-batch steps (the seed's 500).
+    hidden, seed, params, dtype
+        The network: ``hidden`` units initialised with ``seed`` as the seed does, or ``params``
+        to start from; float64 unless ``dtype`` says otherwise.
+    X_dev, Y_dev : numpy.ndarray, optional
+        A dev set whose accuracy is logged.
+    log_interval : int
+        Log every ``log_interval`` iterations.
+    callback : callable, optional
+        Called at each logged step.
+
+    Returns
+    -------
+    params : Params
+        The trained weights.
+    history : History
+        Loss and accuracies at each logged step.
+
+    Examples
+    --------
+    >>> from mnistbench.reference.data import load_embedded, train_dev_split
+    >>> data = load_embedded()
+    >>> X, y, X_dev, y_dev = train_dev_split(data.X, data.y)
+    >>> params, history = gradient_descent(X, y, 0.10, 50, X_dev=X_dev, Y_dev=y_dev)
+    >>> history.step[-1], bool(history.loss[-1] < history.loss[0])  # steps count from 0
+    (49, True)
+    """
     config = gradient_descent_config(X, alpha, iterations, hidden, seed, log_interval, dtype)
     return train(X, Y, config, params=params, X_dev=X_dev, Y_dev=Y_dev, callback=callback)
 

@@ -1,4 +1,4 @@
-"""Every ```bash and ```python block of README.md (and docs/*.md) runs as written.
+"""Every ```bash and ```python block of README.md and docs/*.md runs as written; docs agree.
 
 Each block runs in a fresh process in an empty temporary folder: python blocks as a script
 (``python block.py``), bash blocks with ``bash -e`` (``MPLBACKEND=Agg`` for both). HTML comments
@@ -12,7 +12,10 @@ on the lines right above a fence say what a block needs::
                                              the folder of every block of the same section
 
 A block passes when it exits 0 without a traceback; a python block also without a warning.
-Test ids are ``<section>-<n>``, n counting the runnable blocks of the section from 1.
+Test ids are ``<section>-<n>`` for README.md and ``<page>-<section>-<n>`` for docs/PAGE.md, n
+counting the runnable blocks of the section from 1. Beside the blocks: every docs page is in
+mkdocs.yml's nav, every relative link of README.md and docs/ leads to a file that exists, and
+CHANGELOG.md's release is the project's version and announces the deprecated path's removal.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,8 +228,55 @@ def test_an_unclosed_fence_is_an_error():
 def test_readme_ids_are_unique_and_every_skip_names_a_reason():
     params = _params()
     ids = [p.id for p in params]
-    assert len(ids) == len(set(ids)) and "usage-1" in ids and "sweeps-1" in ids
+    assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
+    assert "a-30-second-tour-1" in ids and "sweeps-sweeps-1" in ids and "data-data-1" in ids
     for param in params:
         for mark in param.marks:
             if mark.name == "skip":
                 assert len(mark.kwargs["reason"]) > 10, param.id
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
+
+
+def _relative_links(text: str) -> list[str]:
+    """Targets of the Markdown links in ``text`` that are paths (no scheme, no bare anchor)."""
+    return [m.group(1) for m in LINK.finditer(text) if "://" not in m.group(1)]
+
+
+def test_every_docs_page_is_in_the_mkdocs_nav():
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = set(re.findall(r"^\s+- [^:]+: (\S+\.md)\s*$", config, flags=re.MULTILINE))
+    pages = {path.name for path in (ROOT / "docs").glob("*.md")}
+    assert pages == nav, f"pages not in nav: {pages - nav}; nav entries, no page: {nav - pages}"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_relative_links_lead_to_files_that_exist(document: Path):
+    missing = [
+        target
+        for target in _relative_links(document.read_text(encoding="utf-8"))
+        if not (document.parent / target).exists()
+    ]
+    assert not missing, f"{document.relative_to(ROOT)} links to missing files: {missing}"
+
+
+def test_a_missing_link_target_is_caught():
+    assert _relative_links("[a](docs/nowhere.md#x) [b](https://x.org/y.md) [c](#here)") == [
+        "docs/nowhere.md"
+    ]
+
+
+def test_changelog_releases_the_project_version_and_dates_the_removal():
+    from mnistbench import kernels
+
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"$', pyproject, re.MULTILINE).group(1)
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
+    assert releases and releases[0] == version, (releases, version)
+    assert f"will be removed in {kernels.REMOVED_IN}" in changelog
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kernels.MLPClassifier  # noqa: B018 (the deprecated import path)
+    assert any(f"removed in mnistbench {kernels.REMOVED_IN}" in str(w.message) for w in caught)
