@@ -2,7 +2,7 @@
 
 Same math as the reference: manual forward/backward, or autograd with ``F.cross_entropy``.
 Imported lazily: PyTorch is optional and never needed by the package or its tests.
-The step functions follow the registry contract of ``variants.py`` (numpy params in and out).
+The step functions follow the registry contract of ``bench/variants.py`` (numpy params in and out).
 """
 
 from __future__ import annotations

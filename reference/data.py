@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import N_CLASSES, N_PIXELS, SIDE
+from .workloads import SEED
 
 DEFAULT_DEV_SIZE = 1000
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -309,7 +310,7 @@ def scale(X: np.ndarray, dtype: np.typing.DTypeLike = np.float64) -> np.ndarray:
 
 
 def seed_scale_matrix(
-    m: int = 41000, seed: int = 0, source: Dataset | None = None
+    m: int = SEED.rows, seed: int = 0, source: Dataset | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A benchmark-sized (m, 784) uint8 matrix and its int64 labels, made of real images.
 

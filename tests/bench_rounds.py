@@ -18,6 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from mnistbench.reference.workloads import SEED
+
 FIXTURE = Path(__file__).parent / "data" / "bench_rounds.json"
 THREADS = 2
 THREAD_VARIABLES = (
@@ -51,7 +53,7 @@ def slowed(factory, extra: float = 0.2):
 @contextmanager
 def registered(name: str, factory, like: str):
     """``name`` in the registry for the duration, with the engine and dtypes of ``like``."""
-    from mnistbench import variants
+    from mnistbench.bench import variants
 
     variants.FULL_BATCH[name] = factory
     variants.ENGINE_OF_VARIANT[name] = variants.ENGINE_OF_VARIANT[like]
@@ -71,13 +73,13 @@ def wait_for_quiet(limit: float, timeout: float = 60.0) -> float:
     return time.monotonic() - started
 
 
-NAMES = ["notebook", "reference", "numba", "numba_fused", SLOW]
+NAMES = ["notebook", "reference", "numba_unfused", "numba_fused", SLOW]
 
 
 def run_child(path: str, m: int, repeats: int) -> int:
     """One bench run in this (pinned) process, with the slowed variant registered."""
     from mnistbench.bench import main
-    from mnistbench.variants import FULL_BATCH
+    from mnistbench.bench.variants import FULL_BATCH
 
     argv = [
         "--threads",
@@ -100,7 +102,7 @@ def run_child(path: str, m: int, repeats: int) -> int:
         return main(argv)
 
 
-def record(runs: int, m: int = 41_000, repeats: int = 7, out: Path | None = None) -> dict:
+def record(runs: int, m: int = SEED.rows, repeats: int = 7, out: Path | None = None) -> dict:
     """Record ``runs`` bench runs, each in a fresh process as a user would run them; with ``out``,
     write what is recorded so far after each."""
     import json

@@ -1,4 +1,4 @@
-"""Shared fixtures; the tolerance table every numeric comparison uses is the registry's."""
+"""Shared fixtures and assertions; the tolerances are :mod:`mnistbench.reference.tolerances`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnistbench.reference.model import Params, init_params
-from mnistbench.variants import TOL, TRAJECTORY_TOL
+from mnistbench.reference.tolerances import ADAM_STEP_BOUND, OUTLIER_SHARE, TOL, TRAJECTORY_TOL
 
 __all__ = [
     "ADAM_STEP_BOUND",
@@ -25,13 +25,6 @@ DTYPES = [np.float64, np.float32]
 def assert_close(actual, expected, dtype, table=TOL, err_msg: str = "") -> None:
     atol, rtol = table[np.dtype(dtype)]
     np.testing.assert_allclose(actual, expected, atol=atol, rtol=rtol, err_msg=err_msg)
-
-
-# |one Adam update| / learning rate <= (1 - beta1) / sqrt(1 - beta2) (Kingma & Ba, section 2.1),
-# ~3.16 with the defaults 0.9 / 0.999.
-ADAM_STEP_BOUND = (1 - 0.9) / np.sqrt(1 - 0.999)
-# float32 trajectories: the share of elements that may sit outside the elementwise bound.
-OUTLIER_SHARE = 1e-3
 
 
 def assert_trajectory_close(

@@ -19,8 +19,9 @@ from mnistbench.kernels import _jit_augment
 from mnistbench.kernels.augment import AugmentConfig, augment_batch
 from mnistbench.reference import augment as ref
 from mnistbench.reference.data import load_embedded
+from mnistbench.reference.tolerances import AUGMENT_ATOL
 
-ATOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+ATOL = AUGMENT_ATOL
 ROWS = np.arange(7, 5000, 77)[:64]  # 64 real digits spread over all classes
 SEED, EPOCH = 20240917, 3
 CONFIGS = {

@@ -24,6 +24,7 @@ from mnistbench.bench.compare import (
     verdict,
 )
 from mnistbench.bench.report import SCHEMA
+from mnistbench.reference.workloads import SEED
 
 MACHINE = {
     "cpu": "Test CPU",
@@ -39,7 +40,13 @@ MACHINE = {
     "torch": None,
     "blas": "openblas 0.3.31 Haswell, 2 threads",
 }
-WORKLOAD = {"m": 41000, "n_in": 784, "hidden": 10, "n_out": 10, "repeats": 7}
+WORKLOAD = {
+    "m": SEED.rows,
+    "n_in": SEED.n_in,
+    "hidden": SEED.hidden,
+    "n_out": SEED.n_out,
+    "repeats": 7,
+}
 
 
 def result_of(rows: dict[str, list[float]], machine=MACHINE, load=(1.0, 1.0)) -> dict:
@@ -228,12 +235,14 @@ def test_a_slowdown_of_recorded_noise_is_flagged(recorded):
 def test_fail_above_exits_1_only_when_the_interval_clears_it(tmp_path, capsys):
     rng = np.random.default_rng(3)
     base = 50 * rng.lognormal(0, 0.02, 7)
-    old = write(tmp_path / "old.json", result_of({"numba|float64|float64": base}))
-    slower = write(tmp_path / "slow.json", result_of({"numba|float64|float64": base * 1.3}))
-    slightly = write(tmp_path / "slight.json", result_of({"numba|float64|float64": base * 1.07}))
+    old = write(tmp_path / "old.json", result_of({"numba_unfused|float64|float64": base}))
+    slower = write(tmp_path / "slow.json", result_of({"numba_unfused|float64|float64": base * 1.3}))
+    slightly = write(
+        tmp_path / "slight.json", result_of({"numba_unfused|float64|float64": base * 1.07})
+    )
     assert main(["--compare", str(old), str(slower), "--fail-above", "1.10"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL: numba float64 float64" in out and "slower" in out
+    assert "FAIL: numba_unfused float64 float64" in out and "slower" in out
     assert main(["--compare", str(old), str(slower)]) == 0  # reported, not failed
     capsys.readouterr()
     assert main(["--compare", str(old), str(slightly), "--fail-above", "1.10"]) == 0
@@ -474,3 +483,56 @@ def test_per_process_rounds_carry_the_spread_between_processes_into_the_interval
     del result_new["full_batch"][0]["times_ms_by_process"]  # pooled rounds only
     (row,), _ = compare(result_old, result_new)
     assert row.verdict != "same"
+
+
+def test_results_written_before_the_numba_variants_were_renamed_still_compare():
+    """Before 0.2.0 the registry's unfused full-batch step and its mini-batch epoch were both
+    ``numba``; their rows pair with ``numba_unfused`` and ``numba_fused bs=...`` today."""
+    rng = np.random.default_rng(7)
+    base = 40 * rng.lognormal(0, 0.01, 7)
+    old = result_of({"numba|float32|float32": base, "numba_fused|float32|float32": base / 2})
+    old["minibatch"] = [
+        {
+            "name": "numba bs=128",
+            "dtype": "float32",
+            "input_dtype": "float32",
+            "times_ms": list(base),
+        }
+    ]
+    new = result_of(
+        {"numba_unfused|float32|float32": base * 1.3, "numba_fused|float32|float32": base / 2}
+    )
+    new["minibatch"] = [
+        {
+            "name": "numba_fused bs=128",
+            "dtype": "float32",
+            "input_dtype": "float32",
+            "times_ms": list(base),
+        }
+    ]
+    rows, notes = compare(old, new)
+    verdicts = {row.key[:2]: row.verdict for row in rows}
+    assert verdicts == {
+        ("full_batch", "numba_unfused"): "slower",
+        ("full_batch", "numba_fused"): "same",
+        ("minibatch", "numba_fused bs=128"): "same",
+    }, notes
+    assert not any("only in" in note for note in notes), notes
+
+
+def test_the_old_registry_path_warns_and_serves_the_same_registry():
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import mnistbench.variants as old\n"
+        "from mnistbench.bench import variants\n"
+        "assert old.FULL_BATCH is variants.FULL_BATCH\n"
+        "print([str(w.message) for w in caught if w.category is DeprecationWarning])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "removed in 0.3.0" in result.stdout

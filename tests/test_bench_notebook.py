@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from mnistbench.baselines import notebook
+from mnistbench.bench.variants import BASELINES, FULL_BATCH, check_against_reference
 from mnistbench.reference import model as ref
 from mnistbench.reference.data import seed_scale_matrix
-from mnistbench.variants import BASELINES, FULL_BATCH, TOL, check_against_reference
+from mnistbench.reference.tolerances import TOL
 
 ATOL, RTOL = TOL[np.dtype(np.float64)]
 
@@ -106,7 +107,7 @@ def test_registry_marks_the_notebook_a_float64_baseline(data):
 
 
 def test_the_check_still_refuses_wrong_variants_and_broken_baselines(data, monkeypatch):
-    from mnistbench import variants
+    from mnistbench.bench import variants
 
     X8, Y, params = data
 

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close
 from mnistbench import kernels
+from mnistbench.bench.variants import BASELINES, DTYPES_OF_VARIANT, FULL_BATCH, MINIBATCH
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.data import seed_scale_matrix
-from mnistbench.variants import BASELINES, DTYPES_OF_VARIANT, FULL_BATCH, MINIBATCH
 
 M = 8000
 INPUTS = {
@@ -78,7 +78,7 @@ def test_minibatch_epoch(benchmark, variant, input_label, batch_size):
 @pytest.mark.parametrize("input_label", list(INPUTS))
 @pytest.mark.parametrize("engine", ["reference", "numba"])
 def test_predict(benchmark, engine, input_label):
-    _, X, X_ref, _, params = _case(FULL_BATCH, "numba", input_label)
+    _, X, X_ref, _, params = _case(FULL_BATCH, "numba_unfused", input_label)
     predict = ref.make_predictions if engine == "reference" else kernels.make_predictions
     X_in = X_ref if engine == "reference" else X
     labels = benchmark.pedantic(predict, (X_in, params), rounds=5, warmup_rounds=1)

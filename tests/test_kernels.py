@@ -8,11 +8,11 @@ import pytest
 
 from conftest import TRAJECTORY_TOL, assert_close, assert_params_close, digit_like, params_for
 from mnistbench import jax_engine, kernels
+from mnistbench.bench.variants import BASELINES, FULL_BATCH, MINIBATCH
 from mnistbench.kernels import parallel
 from mnistbench.reference import model as ref
 from mnistbench.reference import training as ref_training
 from mnistbench.reference.optim import OptimizerConfig, init_state
-from mnistbench.variants import BASELINES, FULL_BATCH, MINIBATCH
 
 BATCH_SIZES = [1, 7, 64, 1000]
 INPUTS = ["float", "uint8"]
@@ -238,7 +238,7 @@ def test_batches_split_across_threads_match_reference(dtype):
 def test_registry_steps_refuse_inputs_that_would_index_out_of_bounds(data_1000):
     X, Y = data_1000
     params = params_for(np.float32, 10)
-    epoch = MINIBATCH["numba"](params, X, Y)
+    epoch = MINIBATCH["numba_fused"](params, X, Y)
     with pytest.raises(ValueError, match=r"order indices must be in 0\.\.999"):
         epoch(params, np.array([0, 1, 1000]), 2, 0.1)
     with pytest.raises(ValueError, match=r"batch_size must be in 1\.\.1000"):

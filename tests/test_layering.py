@@ -132,6 +132,7 @@ print(" ".join(sorted(sys.modules)))
                 "mnistbench.cli",
                 "mnistbench.bench",
                 "mnistbench.variants",
+                "mnistbench.bench.variants",
             ),
         ),
     ],

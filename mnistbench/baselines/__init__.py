@@ -2,5 +2,5 @@
 
 The oracle is :mod:`mnistbench.reference` (correct math). A baseline reproduces what a user had
 before, bugs and all, so that speedups can be quoted against it; the registry marks it
-"baseline, not validated" (:data:`mnistbench.variants.BASELINES`).
+"baseline, not validated" (:data:`mnistbench.bench.variants.BASELINES`).
 """

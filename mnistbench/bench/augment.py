@@ -22,6 +22,7 @@ import numpy as np
 from mnistbench.reference import augment as ref
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import N_PIXELS, SIDE
+from mnistbench.reference.tolerances import AUGMENT_ATOL
 
 from .isolated import time_isolated
 from .measure import PAUSE
@@ -50,7 +51,7 @@ TRANSFORMS = {
 BATCH = 128
 CHECK_ROWS = 16
 SCIPY_IMAGES = 500  # scipy.ndimage is timed on fewer images (it is ~10x slower)
-CHECK_ATOL = 1e-6  # float32 output: its rounding, ~6e-8, plus the oracle's ~1e-14
+CHECK_ATOL = AUGMENT_ATOL[np.dtype(np.float32)]  # the float32 batch against the oracle
 
 
 def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int) -> np.ndarray:
@@ -151,9 +152,9 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
 
 def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH) -> None:
     """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one
-    (``rows`` samples, float64) to :data:`mnistbench.variants.TRAJECTORY_TOL`.
+    (``rows`` samples, float64) to :data:`mnistbench.reference.tolerances.TRAJECTORY_TOL`.
     """
-    from mnistbench.variants import TRAJECTORY_TOL
+    from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
     order = np.random.default_rng(0).permutation(X.shape[0])[:rows]
     fast, loss_fast, _ = epoch_functions("numba", X, y, hidden, np.float64, config)(order)

@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from mnistbench.reference.workloads import SEED
+
 from .compare import SAME_WITHIN, UNRESOLVED, compare
 from .isolated import Workers, time_isolated
 from .measure import PAUSE
@@ -60,7 +62,7 @@ def single_run(
     """One bench-like run of :data:`CASE` (plus the calibration case) in ``processes`` fresh
     worker processes, as the result dict ``--compare`` reads.
     """
-    from mnistbench.variants import system_of
+    from mnistbench.bench.variants import system_of
 
     from .run import add_in_processes
 
@@ -109,7 +111,7 @@ def calibrate(
     threads: int,
     pairs: int = 20,
     conditions=CONDITIONS,
-    m: int = 41_000,
+    m: int = SEED.rows,
     hidden: int = 10,
     repeats: int = 7,
     pause: float = PAUSE,

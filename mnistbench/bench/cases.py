@@ -55,7 +55,7 @@ def seed_step(
     variant: str, dtype: str, input_dtype: str, m: int, hidden: int, extra_work: float = 0.0
 ):
     """One full-batch gradient-descent step of the seed network (registry ``FULL_BATCH``)."""
-    from mnistbench.variants import FULL_BATCH, check_against_reference
+    from mnistbench.bench.variants import FULL_BATCH, check_against_reference
 
     X8, Y = seed_data(m)
     float_type = np.dtype(dtype).type
@@ -70,7 +70,7 @@ def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, 
     """One plain-SGD mini-batch epoch of the seed network (registry ``MINIBATCH``), checked
     against the reference's epoch over the first rows before it is timed.
     """
-    from mnistbench.variants import MINIBATCH, check_epoch_against_reference
+    from mnistbench.bench.variants import MINIBATCH, check_epoch_against_reference
 
     X8, Y = seed_data(m)
     float_type = np.dtype(dtype).type

@@ -42,6 +42,9 @@ RESAMPLES = 4000
 MIN_ROWS_FOR_SHIFT = 3
 SAME_WITHIN = 0.05
 WORKLOAD_KEYS = ("m", "n_in", "hidden", "n_out")
+# section -> {a registry variant's name before 0.2.0: its name now} (mnistbench.bench.variants):
+# results written before still compare with today's.
+RENAMED = {"full_batch": {"numba": "numba_unfused"}, "minibatch": {"numba": "numba_fused"}}
 
 
 class CompareError(ValueError):
@@ -130,12 +133,20 @@ def _calibration(result: dict) -> list | None:
     return samples if samples else None
 
 
+def current_name(section: str, name: str) -> str:
+    """Row ``name`` of ``section`` as written today: an old variant name (:data:`RENAMED`)
+    replaced, a suffix such as ``" bs=128"`` kept.
+    """
+    variant, space, rest = name.partition(" ")
+    return RENAMED.get(section, {}).get(variant, variant) + space + rest
+
+
 def _rows(result: dict) -> dict[tuple[str, str, str, str], list]:
     """Each row's samples: per-process rounds where it was timed in two or more processes, else
     its flat rounds.
     """
     return {
-        (section, row["name"], row["dtype"], row["input_dtype"]): (
+        (section, current_name(section, row["name"]), row["dtype"], row["input_dtype"]): (
             row["times_ms_by_process"]
             if len(row.get("times_ms_by_process") or []) >= 2
             else row["times_ms"]

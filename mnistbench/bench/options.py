@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from mnistbench.cli._args import non_negative_float, positive_float
+from mnistbench.reference.workloads import QUICK, SEED
 
 from . import wide as wide_options
 from .compare import SAME_WITHIN
@@ -45,7 +46,12 @@ def thread_counts(text: str) -> list[int]:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add every ``mnistbench bench`` option to ``parser``."""
     parser.add_argument("--quick", action="store_true", help="m=4,000 rows and fewer rounds")
-    parser.add_argument("--m", type=int, default=None, help="rows of the workload (41,000)")
+    parser.add_argument(
+        "--m",
+        type=int,
+        default=None,
+        help=f"rows of the workload ({SEED.rows:,}; --quick: {QUICK.rows:,})",
+    )
     parser.add_argument("--hidden", type=int, default=10, help="hidden units (10)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (7)")
     parser.add_argument(

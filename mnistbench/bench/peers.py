@@ -48,7 +48,7 @@ def check_peer_gradients(engine: str, start, X, y, rows: int) -> None:
     """
     from mnistbench.reference.kinks import kink_envelope
     from mnistbench.reference.network import Network, backward, forward, loss
-    from mnistbench.variants import TOL
+    from mnistbench.reference.tolerances import TOL
 
     rows = min(rows, len(y))
     X64 = as_float(X[:rows], np.float64)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mnistbench import jax_engine, torch_engine
 from mnistbench.reference.files import atomic_write
+from mnistbench.reference.workloads import QUICK, SEED
 
 from . import wide as wide_options
 from .compare import (
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if args.variants:
-        from mnistbench.variants import FULL_BATCH, MINIBATCH
+        from mnistbench.bench.variants import FULL_BATCH, MINIBATCH
 
         unknown = sorted(set(args.variants) - set(FULL_BATCH) - set(MINIBATCH))
         if unknown:
@@ -116,7 +117,7 @@ def _calibrate(args: argparse.Namespace, threads: int) -> int:
         threads,
         args.pairs,
         conditions,
-        m=args.m or 41_000,
+        m=args.m or SEED.rows,
         hidden=args.hidden,
         repeats=args.repeats or 7,
         pause=args.pause,
@@ -190,14 +191,14 @@ def _report(args: argparse.Namespace, threads: int) -> int:
         except CompareError as error:
             return _error(str(error))
 
-    from mnistbench.reference.data import seed_scale_matrix
-    from mnistbench.variants import (
+    from mnistbench.bench.variants import (
         DTYPES_OF_VARIANT,
         ENGINE_OF_VARIANT,
         FULL_BATCH,
         MINIBATCH,
         system_of,
     )
+    from mnistbench.reference.data import seed_scale_matrix
 
     progress = progress_printer(args.quiet)
     engines = set(args.engines)
@@ -209,7 +210,7 @@ def _report(args: argparse.Namespace, threads: int) -> int:
                 file=sys.stderr,
             )
             engines.discard(engine)
-    m = args.m or (4000 if args.quick else 41000)
+    m = args.m or (QUICK if args.quick else SEED).rows
     repeats = args.repeats or (3 if args.quick else 7)
     processes = args.processes or (1 if args.quick else PROCESSES)
     X8, _ = seed_scale_matrix(m, seed=0)

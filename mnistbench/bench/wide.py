@@ -36,6 +36,7 @@ from mnistbench.reference.network import init_network, network_epoch
 from mnistbench.reference.optim import OptimizerConfig, init_state
 from mnistbench.reference.plots import new_figure, save_png
 from mnistbench.reference.training import as_float
+from mnistbench.reference.workloads import SEED
 
 from .isolated import time_isolated
 from .measure import PAUSE
@@ -78,7 +79,7 @@ def workload(m: int | None) -> tuple[np.ndarray, np.ndarray, str]:
         data = load_fashion_mnist("train")
         assert data.y is not None  # the IDX train files carry labels
         return data.X, data.y, "Fashion-MNIST train (60,000 rows)"
-    X, y = seed_scale_matrix(m or 41_000, seed=0)
+    X, y = seed_scale_matrix(m or SEED.rows, seed=0)
     return X, y, f"seed-scale digits ({len(y):,} rows)"
 
 
@@ -135,7 +136,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
 def check(X, y, sizes, batch_size) -> None:
     """The Numba engine's epoch over the first rows against the reference's, or refuse."""
     from mnistbench.engines import ENGINES
-    from mnistbench.variants import TRAJECTORY_TOL
+    from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
     rows = np.arange(min(CHECK_ROWS, len(y)))
     engine = ENGINES["numba"].bind("relu")
