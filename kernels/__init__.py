@@ -5,6 +5,14 @@ reference's functions with the same signatures, running on jitted, parallel kern
 holds Numba code only; the estimator, model files, CLI and bench report live in :mod:`mnistbench`.
 """
 
+# The folder kernels/ is installed as mnistbench.kernels. Imported by its bare name (``import
+# kernels`` with the repository root on sys.path) it would load a second copy of every module.
+if __name__ != "mnistbench.kernels":
+    raise ImportError(
+        f"the folder kernels/ is the package mnistbench.kernels: import mnistbench.kernels, not "
+        f"{__name__} (that would load a second copy of the kernels)"
+    )
+
 import importlib
 import warnings
 

@@ -3,6 +3,14 @@
 Never imports Numba. The seed notebook's names are all here.
 """
 
+# The folder reference/ is installed as mnistbench.reference. Imported by its bare name (``import
+# reference`` with the repository root on sys.path) it would load a second copy of every module.
+if __name__ != "mnistbench.reference":
+    raise ImportError(
+        f"the folder reference/ is the package mnistbench.reference: import mnistbench.reference, "
+        f"not {__name__} (that would load a second copy of the reference)"
+    )
+
 from .model import (
     Activations,
     History,
