@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -56,6 +57,9 @@ def test_report_prints_the_side_by_side_table(report):
     assert lines[1].startswith("machine: ") and lines[2].startswith("software: Python ")
     assert "; BLAS " in lines[2] and "Numba layer" in lines[2]
     assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+    assert re.search(r"GFLOP/s f32 \(openblas \w+", stdout), "the peak's BLAS kernel is named"
+    target = re.search(r"our kernels: compiled for (\S+) \((\w+)\), (\d+)-bit vectors", stdout)
+    assert target, "the kernels' CPU variant is named"
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.png"]  # no temp files
 
 
@@ -70,6 +74,7 @@ def test_json_has_machine_workload_and_every_case(report):
     assert ("numba_fused", "float32", "uint8") in names
     assert {r["batch_size"] for r in data["minibatch"]} == {128}
     assert data["peaks"]["gflops_float32"] > 0 and data["peaks"]["copy_gbps"] > 0
+    assert "peak_note" not in data["peaks"]  # the peak's own process ran
     assert data["schema"] == "mnistbench-bench/2"
     assert data["full_batch"][0]["name"] == "notebook"
     assert [r["dtype"] for r in data["full_batch"] if r["name"] == "notebook"] == ["float64"]
@@ -132,3 +137,25 @@ def test_ratios_and_rates_agree_with_the_times(report):
             row["roofline_fraction"], row["floor_ms"] / row["median_ms"], rtol=1e-9
         )
         assert row["speedup_vs_torch"] is None  # torch engines were not asked for
+
+
+def test_the_peak_is_that_of_the_kernels_vector_width(monkeypatch):
+    """The peak's process drops OpenBLAS's pinned coretype (its widest kernel) or pins Haswell
+    where the kernels are compiled for AVX2; the kernel it ran is recorded."""
+    from mnistbench.bench import measure
+
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(command, 0, '{"blas_kernel": "openblas X"}\n', "")
+
+    monkeypatch.setattr(measure.subprocess, "run", fake_run)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+avx,+avx2,+fma,+avx512f")
+    peaks = measure.measure_peaks(1)
+    assert "OPENBLAS_CORETYPE" not in seen and peaks["blas_env"] == {}
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+avx,+avx2,+fma,-avx512f")
+    peaks = measure.measure_peaks(1)
+    assert seen["OPENBLAS_CORETYPE"] == "Haswell"
+    assert peaks["blas_env"] == {"OPENBLAS_CORETYPE": "Haswell"}

@@ -165,6 +165,26 @@ def _processes_line(result: dict) -> list[str]:
     ]
 
 
+def _peak_kernel(peaks: dict) -> str:
+    """Which BLAS kernel set the matmul peak (older JSON files do not say)."""
+    kernel = peaks.get("blas_kernel", "BLAS kernel not recorded")
+    if "blas_env" in peaks:
+        pinned = " ".join(f"{k}={v}" for k, v in peaks["blas_env"].items())
+        kernel += f", {pinned}" if pinned else ", OpenBLAS's own choice for this CPU"
+    return kernel + (f"; {peaks['peak_note']}" if peaks.get("peak_note") else "")
+
+
+def _kernels_line(result: dict) -> list[str]:
+    """The variant our kernels were compiled as (kernels/_cpu.py), from the numba worker."""
+    target = (result.get("processes") or {}).get("numba", {}).get("kernel_target")
+    if not target:
+        return []
+    return [
+        f"our kernels: compiled for {target['cpu']} ({target['isa']}), "
+        f"{target['vector_bits']}-bit vectors, {target['tile']} forward tile"
+    ]
+
+
 def format_report(result: dict) -> str:
     """The full-batch and mini-batch result as the text report the bench prints."""
     machine, work, peaks = result["machine"], result["workload"], result["peaks"]
@@ -176,7 +196,9 @@ def format_report(result: dict) -> str:
         f"{work['hidden']}, {work['flops_per_iteration'] / 1e9:.3f} GFLOP; "
         f"{work['repeats']} interleaved rounds, median [min-max]",
         f"measured peaks: matmul {peaks['gflops_float64']:.0f} GFLOP/s f64, "
-        f"{peaks['gflops_float32']:.0f} GFLOP/s f32; copy {peaks['copy_gbps']:.1f} GB/s",
+        f"{peaks['gflops_float32']:.0f} GFLOP/s f32 ({_peak_kernel(peaks)}); "
+        f"copy {peaks['copy_gbps']:.1f} GB/s",
+        *_kernels_line(result),
         *_conditions_line(result),
         "",
         f"{'variant':<15}{'dtype':<9}{'input':<9}{'ms/iter':>9}{'  [min-max]':<17}"

@@ -51,6 +51,12 @@ def numba_threading_layer() -> str | None:
     return numba.threading_layer()
 
 
+def kernel_target() -> dict | None:
+    """The CPU variant our kernels were compiled as, if this process loaded them."""
+    module = sys.modules.get("mnistbench.kernels._cpu")
+    return module.target().as_dict() if module is not None else None
+
+
 def facts(system: str, threads: int) -> dict:
     """What this worker process has loaded (libraries and versions), its pid and thread settings."""
     loaded = {}
@@ -70,6 +76,7 @@ def facts(system: str, threads: int) -> dict:
         "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
         "libraries": loaded,
         "numba_threading_layer": numba_threading_layer(),
+        "kernel_target": kernel_target(),
         "torch_threads": torch_threads,
     }
 
