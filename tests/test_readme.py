@@ -280,3 +280,15 @@ def test_changelog_releases_the_project_version_and_dates_the_removal():
         warnings.simplefilter("always")
         kernels.MLPClassifier  # noqa: B018 (the deprecated import path)
     assert any(f"removed in mnistbench {kernels.REMOVED_IN}" in str(w.message) for w in caught)
+
+
+def test_the_layout_names_every_module():
+    layout = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    modules = [
+        path
+        for folder in ("reference", "kernels", "mnistbench", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    ]
+    missing = [str(path.relative_to(ROOT)) for path in modules if f"`{path.name}`" not in layout]
+    assert not missing, f"docs/development.md's Layout does not name {missing}"
