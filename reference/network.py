@@ -183,36 +183,11 @@ def init_network(
     glorot: W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0.
     ``init=None`` takes :func:`default_init` of ``activation``.
 
-    Parameters
-    ----------
-    sizes : sequence of int
-        ``(n_in, h1, ..., n_out)``, at least one hidden layer.
-    activation : str
-        One of :data:`ACTIVATIONS` (or an alias); it chooses the default ``init``.
-    init : {"seed", "he", "glorot"} or None
-        The distribution above; None: He for the ReLU family, Glorot for the rest.
-    seed : int, numpy.random.Generator or None
-        Seeds ``np.random.default_rng``.
-    dtype : dtype-like
-        float64 (default) or float32.
-
-    Returns
-    -------
-    Network
-        ``(W1, b1, ..., WL, bL)`` with ``W_l`` of shape ``(sizes[l], sizes[l - 1])``.
-
-    Raises
-    ------
-    ValueError
-        Fewer than three sizes, a size < 1, an unknown activation or init, another dtype.
-
     Examples
     --------
-    >>> net = init_network((784, 128, 64, 10), activation="relu", seed=0)
-    >>> net.sizes, net.depth, net.dtype
-    ((784, 128, 64, 10), 2, dtype('float64'))
-    >>> [W.shape for W in net.weights]
-    [(128, 784), (64, 128), (10, 64)]
+    >>> net = init_network((784, 128, 64, 10), seed=0)
+    >>> net.sizes, [W.shape for W in net.weights]
+    ((784, 128, 64, 10), [(128, 784), (64, 128), (10, 64)])
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 3:
         raise ValueError(
@@ -241,9 +216,7 @@ def init_network(
 
 
 def activation_name(name: str) -> str:
-    """``name`` in :data:`ACTIVATIONS` (an alias resolved: "sigmoid" is "logistic"); raises
-    ValueError naming the accepted ones.
-    """
+    """``name`` in :data:`ACTIVATIONS`, an alias resolved ("sigmoid"), else ValueError."""
     name = ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
     if name not in ACTIVATIONS:
         raise ValueError(
@@ -275,10 +248,7 @@ def activate(name: str, Z: np.ndarray) -> np.ndarray:
 
 
 def activation_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """dA/dZ elementwise, given Z and A = activate(name, Z).
-
-    At Z == 0 relu's derivative is 0 (as :func:`.model.ReLU_deriv`), leaky_relu's the slope.
-    """
+    """dA/dZ given Z and A = activate(name, Z); at Z == 0 relu's is 0, leaky_relu's the slope."""
     name = activation_name(name)
     dtype = Z.dtype.type
     if name == "identity":
@@ -296,10 +266,7 @@ def activation_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
 
 
 class Forward(NamedTuple):
-    """Pre-activations Z and activations A of every layer, each ``(m, units)``.
-
-    ``A[-1]`` is the softmax probabilities; ``Z[-1]`` the logits.
-    """
+    """Pre-activations Z and activations A per layer, each (m, units); A[-1] the probabilities."""
 
     Z: tuple[np.ndarray, ...]
     A: tuple[np.ndarray, ...]
@@ -328,32 +295,7 @@ def _check_labels(Y: np.ndarray, m: int, n_out: int) -> np.ndarray:
 
 
 def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
-    """X: (m, n_in) in the network's dtype -> Z, A per layer, each (m, units).
-
-    Parameters
-    ----------
-    network : Network
-        The weights (see :func:`init_network`).
-    X : numpy.ndarray
-        (m, n_in) samples as rows, in the network's dtype.
-    activation : str
-        The hidden layers' activation; the output layer is always softmax.
-
-    Returns
-    -------
-    Forward
-        ``Z`` and ``A``, tuples with one (m, units) array per layer; ``A[-1]`` holds the class
-        probabilities.
-
-    Examples
-    --------
-    >>> net = init_network((4, 3, 2), activation="tanh", seed=0)
-    >>> fwd = forward(net, np.ones((5, 4)), activation="tanh")
-    >>> [A.shape for A in fwd.A]
-    [(5, 3), (5, 2)]
-    >>> bool(np.allclose(fwd.A[-1].sum(axis=1), 1.0))
-    True
-    """
+    """X: (m, n_in) in the network's dtype -> Z, A per layer, each (m, units)."""
     _check_batch(network, X)
     _check_activation(activation)
     Zs, As = [], []
@@ -391,9 +333,7 @@ def backward(
     activation: str = "relu",
     l2: float = 0.0,
 ) -> Network:
-    """Gradients of :func:`loss` w.r.t. every array: weight grads (units_out, units_in) averaged
-    over rows (plus ``l2 * W``), bias grads per unit, means over rows.
-    """
+    """Gradients of :func:`loss`: per-array means over rows, plus ``l2 * W`` on the weights."""
     _check_batch(network, X)
     _check_activation(activation)
     Y = _check_labels(Y, X.shape[0], network.n_out)
@@ -420,14 +360,7 @@ def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> 
 
 
 def predict(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
-    """X: (m, n_in) -> most probable class per row, (m,) int64.
-
-    Examples
-    --------
-    >>> net = init_network((2, 4, 3), seed=0)
-    >>> predict(net, np.zeros((2, 2))).shape
-    (2,)
-    """
+    """X: (m, n_in) -> most probable class per row, (m,) int64."""
     return get_predictions(predict_proba(network, X, activation))
 
 

@@ -30,11 +30,9 @@ _SOLVERS: dict[str, dict[str, Any]] = {
     "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
     "adam": {"solver": "adam"},
 }
-# --lr's default per --optimizer, (full batch, mini-batch). Plain SGD keeps the seed's 0.1 for
-# full-batch gradient descent (each step follows the mean gradient over every row, so it can be
-# long) and takes Keras's 0.01 on mini-batches; momentum 0.9 makes steady steps 10x longer, so
-# it gets a tenth of that (1e-3 on mini-batches: scikit-learn's learning_rate_init for sgd, which
-# has momentum 0.9); Adam normalises its steps and takes 1e-3 (scikit-learn's and PyTorch's).
+# --lr's default per --optimizer, (full batch, mini-batch): SGD the seed's 0.1 full batch (a step
+# follows the mean gradient of every row) and Keras's 0.01; momentum 0.9 makes steps 10x longer,
+# so a tenth (1e-3: scikit-learn's sgd default, with momentum 0.9); Adam 1e-3 (sklearn, PyTorch).
 DEFAULT_LR = {"sgd": (0.1, 0.01), "momentum": (0.01, 1e-3), "adam": (1e-3, 1e-3)}
 
 
@@ -333,9 +331,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _warm_up(args: argparse.Namespace, model: Any, X, y, X_dev, y_dev) -> float | None:
-    """Numba engine: compile (or load from the cache) every kernel the fit needs before the
-    first epoch, saying on stderr when that means compiling; the seconds it took, else None.
-    """
+    """Numba engine: compile or load each kernel the fit needs, noting compiles; seconds or None."""
     if args.engine != "numba":
         return None
     from mnistbench.reference.model import N_CLASSES
