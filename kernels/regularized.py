@@ -7,7 +7,7 @@ layer, data-set row, unit), bit-identical to the reference's masks; L1's ``l1 * 
 L2 in the optimizer's row step; batch norm normalises each hidden layer's pre-activations with
 the batch's statistics (one barrier per hidden layer forward, one backward) and moves the
 running statistics in place. Prediction with batch norm is an affine map per unit that folds
-into the weights (see ``mnistbench._regularizing.folded``), so it needs no kernel of its own.
+into the weights (``mnistbench.estimator.BatchNormState.folded``): it needs no kernel of its own.
 """
 
 from __future__ import annotations

@@ -50,14 +50,18 @@ class EpochRunner:
         self._bind(params, X, check_labels(Y, X.shape[0], params.W2.shape[0]), optimizer, l2)
 
     @classmethod
-    def _trusted(
+    def from_checked(
         cls, params: Params, X: np.ndarray, Y: np.ndarray, optimizer: OptimizerConfig, l2: float
     ) -> EpochRunner:
-        """A runner on arrays a public boundary has already checked, without checking again.
+        """A runner on arrays the caller has already checked; nothing is checked again.
 
-        The caller guarantees what :mod:`.checks` would: params as ``check_params`` returns
-        them, X C-contiguous uint8 or in the params' dtype with ``params.n_in`` columns, Y
-        C-contiguous int64 labels in ``0..n_out-1``, one per row (the estimator does).
+        For a caller that validated its inputs at its own public boundary (the estimator does)
+        and binds runners often (one per augmentation or sparse buffer). It trusts, and a
+        violation reads or writes out of bounds: ``params`` as :func:`.checks.check_params`
+        returns them (finite, C-contiguous float32/float64); X C-contiguous, uint8 or in the
+        params' dtype, with ``params.n_in`` columns; Y C-contiguous int64 labels in
+        ``0..n_out-1``, one per row of X; ``optimizer`` an ``OptimizerConfig``; ``l2`` >= 0.
+        Anything else: use the validating constructor ``EpochRunner(params, X, Y, ...)``.
         """
         runner = cls.__new__(cls)
         runner._bind(params, X, Y, optimizer, l2)

@@ -5,11 +5,11 @@ A model file (format version 2) holds the weights ``W1 (h1, n_in)``, ``b1 (h1,)`
 unicode, one per output), optionally ``feature_names``, and ``metadata``: a 0-d unicode array
 holding a JSON object (format name and version, layer widths, activation, dtype, package
 version, the estimator's parameters and training record). Version 1 files (784 -> hidden -> 10,
-labels 0..9, the estimator's old parameter names) still load. A batch-normalised network
-(:class:`mnistbench._regularizing.BatchNormNetwork`) adds ``gamma1, beta1, running_mean1,
+labels 0..9, the estimator's old parameter names) still load. A batch-normalised network (its
+:class:`~mnistbench.estimator.BatchNormState`) adds ``gamma1, beta1, running_mean1,
 running_var1``, ... per hidden layer and ``"batch_norm": true`` to the metadata; files without
-them load as before. Files are read with
-``allow_pickle=False``, so loading never runs code. Writes go to a temporary file in the
+them load as before. Weights are read back as a ``Network`` whatever their depth. Files are read
+with ``allow_pickle=False``, so loading never runs code. Writes go to a temporary file in the
 target's directory that replaces the target only once complete (``os.replace``), so an
 interrupted save never leaves a corrupt model; the temporary file is removed on any failure.
 """
@@ -22,7 +22,7 @@ import math
 import os
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -32,9 +32,11 @@ from mnistbench.reference.files import atomic_write
 from mnistbench.reference.model import N_CLASSES, N_PIXELS, History, Params
 from mnistbench.reference.network import Network
 
-from ._inputs import ACTIVATIONS, architecture
-from ._regularizing import BatchNormNetwork, bn_keys, with_batch_norm
-from .engines import weights_for
+from .estimator._state import BatchNormState, bn_keys
+from .estimator._validation import ACTIVATIONS, architecture
+
+if TYPE_CHECKING:
+    from .estimator import MLPClassifier
 
 FORMAT = "mnistbench-model"
 FORMAT_VERSION = 2
@@ -67,10 +69,11 @@ class ModelFileError(ValueError):
 class ModelFile(NamedTuple):
     """What a model file holds."""
 
-    params: Params | Network  # Params for one hidden layer, as the seed functions take
+    params: Network  # the weights (W1, b1, ..., WL, bL), any depth
     classes: np.ndarray
     feature_names: np.ndarray | None
     metadata: dict[str, Any]
+    batch_norm: BatchNormState | None = None  # batch-normalised networks only
 
 
 def package_version() -> str:
@@ -86,27 +89,28 @@ def array_keys(n_layers: int) -> tuple[str, ...]:
     return tuple(f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb")
 
 
-def _checked(params: Any, where: str, error: type[Exception] | None) -> Params | Network:
-    """The kernels' checks (``check_params`` for one hidden layer, ``check_network`` for
-    deeper ones), the message prefixed with ``where`` (re-raised as ``error`` when given)."""
+def _checked(params: Any, where: str, error: type[Exception] | None) -> Network:
+    """The kernels' checks as a Network (``check_params``' messages for a 4-tuple that is not
+    a Network, the seed's ``Params``), prefixed with ``where`` (re-raised as ``error``)."""
     try:
         if isinstance(params, tuple) and len(params) == 4 and not isinstance(params, Network):
-            return check_params(params)
-        network = check_network(params)
-        return network.to_params() if network.depth == 1 else network
+            return Network(tuple(check_params(params)))
+        return check_network(params)
     except (TypeError, ValueError) as e:
         raise (error or type(e))(f"{where}: {e}") from e
 
 
-def _bn_checked(network: Any, arrays: tuple, where: str, error: type[Exception]) -> Network:
+def _bn_checked(
+    network: Network, arrays: tuple, where: str, error: type[Exception]
+) -> BatchNormState:
     try:
-        return with_batch_norm(network, arrays)
+        return BatchNormState.from_arrays(network, tuple(arrays))
     except (TypeError, ValueError) as e:
         raise error(f"{where}: {e}") from e
 
 
-def _layers(params: Params | Network) -> list[int]:
-    return [params[0].shape[1], *(W.shape[0] for W in params[0::2])]
+def _layers(network: Network) -> list[int]:
+    return list(network.sizes)
 
 
 def _labels(classes: Any, n_out: int, where: str) -> np.ndarray:
@@ -128,25 +132,26 @@ def _labels(classes: Any, n_out: int, where: str) -> np.ndarray:
 
 def save_model(
     path: str | os.PathLike[str],
-    params: Params,
+    params: Network | Params,
     metadata: dict[str, Any] | None = None,
     *,
     classes: Any = None,
     feature_names: Any = None,
     activation: str = "relu",
+    batch_norm: BatchNormState | None = None,
 ) -> Path:
     """Write ``params``, class labels (default 0..n_out-1) and JSON-serialisable ``metadata``
-    to ``path`` (an ``.npz``) atomically.
+    to ``path`` (an ``.npz``) atomically; ``batch_norm``: the network's batch norm, if any.
 
     Refuses non-finite or inconsistent params (``ValueError``/``TypeError`` from
     :func:`mnistbench.kernels.checks.check_params`) before touching the disk. The file name is
     used as given (no ``.npz`` is appended). Returns the path written.
     """
     where = "refusing to save the model"
-    bn = params.bn_arrays() if isinstance(params, BatchNormNetwork) else None
     params = _checked(params, where, None)
-    if bn is not None:
-        params = _bn_checked(params, bn, where, ValueError)
+    bn = None
+    if batch_norm is not None:
+        bn = _bn_checked(params, batch_norm.arrays(), where, ValueError).arrays()
     layers = _layers(params)
     classes = _labels(classes, layers[-1], where)
     if metadata is not None and not isinstance(metadata, dict):
@@ -176,8 +181,9 @@ def save_model(
     return path
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[Params | Network, dict[str, Any]]:
-    """``(params, metadata)`` of a model file; see :func:`read_model`."""
+def load_model(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
+    """``(weights, metadata)`` of a model file; see :func:`read_model` (which also gives a
+    batch-normalised network's batch norm, needed to predict with it)."""
     model = read_model(path)
     return model.params, model.metadata
 
@@ -234,6 +240,7 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
         )
     params = _checked(tuple(arrays[k] for k in keys), where, ModelFileError)
     layers = _layers(params)
+    batch_norm = None
     if metadata.get("batch_norm") is True:
         names = bn_keys(len(layers) - 2)
         missing = [k for k in names if k not in arrays]
@@ -241,7 +248,7 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
             raise ModelFileError(
                 f"{where}: metadata says batch_norm but the file has no {', '.join(missing)}"
             )
-        params = _bn_checked(params, tuple(arrays[k] for k in names), where, ModelFileError)
+        batch_norm = _bn_checked(params, tuple(arrays[k] for k in names), where, ModelFileError)
     elif "gamma1" in arrays:
         raise ModelFileError(
             f"{where} has batch-norm arrays but its metadata does not say batch_norm"
@@ -258,7 +265,7 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
     features = arrays.get(FEATURES_KEY)
     if features is not None and (features.dtype.kind != "U" or features.shape != (layers[0],)):
         raise ModelFileError(f"{where}: feature_names must be {layers[0]} strings")
-    return ModelFile(params, classes, features, metadata)
+    return ModelFile(params, classes, features, metadata, batch_norm)
 
 
 def _parse_metadata(raw: np.ndarray, where: str) -> dict[str, Any]:
@@ -301,7 +308,7 @@ def history_from_dict(recorded: Any, where: str) -> History:
     return history
 
 
-def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
+def save_estimator(estimator: MLPClassifier, path: str | os.PathLike[str]) -> Path:
     """Write a fitted ``MLPClassifier``: weights, labels, parameters and training record."""
     settings = estimator.get_params(deep=False)
     settings = {
@@ -325,12 +332,14 @@ def save_estimator(estimator: Any, path: str | os.PathLike[str]) -> Path:
         classes=estimator.classes_,
         feature_names=getattr(estimator, "feature_names_in_", None),
         activation=ACTIVATIONS[estimator.activation],
+        batch_norm=estimator.batch_norm_state_,
     )
 
 
-def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
+def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> MLPClassifier:
     """A fitted ``cls`` (MLPClassifier) from a model file, with fresh optimizer state."""
-    from ._fitting import Progress
+    from .estimator._progress import Progress
+    from .estimator._state import ModelState
 
     model = read_model(path)
     where, metadata, params = f"model file {path}", model.metadata, model.params
@@ -341,7 +350,7 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
         settings = _renamed(settings)
     names = set(cls().get_params(deep=False)) - {"callback"}
     settings = {name: value for name, value in settings.items() if name in names}
-    hidden = tuple(W.shape[0] for W in params[0::2][:-1])
+    hidden = params.sizes[1:-1]
     saved = settings.get("hidden_layer_sizes")
     if tuple(np.atleast_1d(saved).tolist()) != hidden:  # the weights decide; keep the spelling
         settings["hidden_layer_sizes"] = hidden
@@ -359,24 +368,27 @@ def load_estimator(cls: type, path: str | os.PathLike[str]) -> Any:
     n_iter = metadata.get("n_iter", len(history))
     n_iter = n_iter if isinstance(n_iter, int) else 0
     progress = Progress(
-        None,
-        None,
-        math.nan,
-        n_iter,
-        metadata.get("t", 0) or 0,
-        list(metadata.get("loss_curve") or history.loss),
+        state=None,
+        rng=None,
+        initial_loss=math.nan,
+        epochs_done=n_iter,
+        samples_seen=metadata.get("t", 0) or 0,
+        loss_curve=list(metadata.get("loss_curve") or history.loss),
     )
     progress.best_loss = metadata.get("best_loss", min(progress.loss_curve, default=math.inf))
     progress.validation_scores = metadata.get("validation_scores")
     progress.best_validation_score = metadata.get("best_validation_score")
-    layer_stack = bool(estimator.l1) or bool(estimator.batch_norm) or np.any(estimator.dropout)
-    params = weights_for(params, ACTIVATIONS[estimator.activation], layer_stack=layer_stack)
+    # Trained with dropout, L1 or batch norm: on the layer-stack kernels, and kept to them.
+    layer_stack = (
+        bool(estimator.l1) or bool(estimator.batch_norm) or bool(np.any(estimator.dropout))
+    )
     estimator.classes_ = model.classes
     estimator.n_features_in_ = params[0].shape[1]
     if model.feature_names is not None:
         estimator.feature_names_in_ = model.feature_names.astype(object)
     seconds = metadata.get("fit_seconds", math.nan)
-    estimator._set_fitted(params, history, progress, n_iter, float(seconds))
+    state = ModelState(params, model.batch_norm)
+    estimator._set_fitted(state, layer_stack, history, progress, n_iter, float(seconds))
     return estimator
 
 

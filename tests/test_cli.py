@@ -91,7 +91,7 @@ def test_default_train_writes_three_plots_and_the_model(default_run):
         assert (cwd / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in cwd.iterdir()) == ["figures", "model.npz"]
     model = MLPClassifier.load(cwd / "model.npz")
-    assert model.n_iter_ == 500 and model.params_.hidden == 10
+    assert model.n_iter_ == 500 and model.params_.sizes[1:-1] == (10,)
 
 
 def test_predict_writes_a_kaggle_submission_for_unlabeled_test_csv(default_run, tmp_path):
@@ -213,7 +213,7 @@ def test_minibatch_numpy_float32_run_with_every_option(tmp_path):
     assert len(re.findall(r"^epoch [123]/3 ", result.stdout, re.MULTILINE)) == 3
     assert float(summary_value(result.stdout, "time per epoch")) > 0
     model = MLPClassifier.load(tmp_path / "m.npz")
-    assert model.params_.dtype == np.float32 and model.params_.hidden == 32
+    assert model.params_.dtype == np.float32 and model.params_.sizes[1:-1] == (32,)
     settings = model.get_params()
     assert (settings["solver"], settings["momentum"], settings["nesterovs_momentum"]) == (
         "sgd",

@@ -16,9 +16,10 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import TRAJECTORY_TOL, assert_close
-from mnistbench import MLPClassifier, _augmenting
-from mnistbench._augmenting import AugmentingEpoch, config_for
-from mnistbench.engines import ENGINES
+from mnistbench import MLPClassifier
+from mnistbench.estimator import _augmenting
+from mnistbench.estimator._augmenting import AugmentingEpoch, config_for
+from mnistbench.estimator.engines import ENGINES
 from mnistbench.kernels.augment import augment_batch
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.data import load_embedded, train_dev_split
@@ -90,6 +91,9 @@ class _Recorder:
 
     def augment(self, X, rows, config, seed, epoch, out):
         ENGINES["numba"].augment(X, rows, config, seed, epoch, out)
+
+    def step_threads(self, network, batch_size, threads):
+        return ENGINES["numba"].step_threads(network, batch_size, threads)
 
 
 @pytest.mark.parametrize("chunk_rows", [64, 200])

@@ -17,7 +17,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 
-from mnistbench import MLPClassifier, _sparse
+from mnistbench import MLPClassifier
+from mnistbench.estimator import _sparse
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -10,9 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from conftest import TRAJECTORY_TOL
 from mnistbench import MLPClassifier
-from mnistbench.engines import SEED_KERNEL_MAX_HIDDEN
+from mnistbench.estimator.engines import SEED_KERNEL_MAX_HIDDEN, seed_layout
+from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference.data import load_embedded, train_dev_split
-from mnistbench.reference.model import Params
 from mnistbench.reference.network import Network
 
 
@@ -29,22 +29,38 @@ def _fit(X, y, **settings) -> MLPClassifier:
 
 
 @pytest.mark.parametrize(
-    ("hidden", "activation", "kind"),
+    ("hidden", "activation", "extra", "seed_kernels"),
     [
-        ((10,), "relu", Params),
-        ((SEED_KERNEL_MAX_HIDDEN,), "relu", Params),
-        ((SEED_KERNEL_MAX_HIDDEN + 1,), "relu", Network),
-        ((10,), "tanh", Network),
-        ((16, 8), "relu", Network),
+        ((10,), "relu", {}, True),
+        ((SEED_KERNEL_MAX_HIDDEN,), "relu", {}, True),
+        ((SEED_KERNEL_MAX_HIDDEN + 1,), "relu", {}, False),
+        ((10,), "tanh", {}, False),
+        ((16, 8), "relu", {}, False),
+        ((10,), "relu", {"l1": 1e-4}, False),  # regularised: the layer stack at any shape
     ],
 )
 def test_seed_kernels_serve_narrow_relu_nets_and_the_layer_stack_the_rest(
-    digits, hidden, activation, kind
+    digits, monkeypatch, hidden, activation, extra, seed_kernels
 ):
+    """The weights are a Network whatever the shape; only the Numba engine's seed_layout
+    decides which kernels train them (seen here by the seed runners it binds)."""
     X, y, _, _ = digits
-    model = _fit(X[:200], y[:200], hidden_layer_sizes=hidden, activation=activation, max_iter=1)
-    assert type(model.params_) is kind
+    bound = []
+    from_checked = EpochRunner.from_checked
+
+    def recording(*args):
+        bound.append(args[0].hidden)
+        return from_checked(*args)
+
+    monkeypatch.setattr(EpochRunner, "from_checked", recording)
+    model = _fit(
+        X[:200], y[:200], hidden_layer_sizes=hidden, activation=activation, max_iter=1, **extra
+    )
+    assert type(model.params_) is Network and model.batch_norm_state_ is None
     assert model.coefs_[0].shape == (784, hidden[0])
+    assert bound == ([hidden[0]] if seed_kernels else [])
+    layout = seed_layout(model.params_, activation, model._layer_stack)
+    assert (layout is not None) == seed_kernels
 
 
 @pytest.mark.parametrize(

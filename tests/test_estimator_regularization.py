@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from bad_cases import rewrite_npz
 from conftest import TOL, TRAJECTORY_TOL
 from mnistbench import MLPClassifier
-from mnistbench._regularizing import BatchNormNetwork
+from mnistbench.estimator import BatchNormState, ModelState
 from mnistbench.model_files import ModelFileError, read_model
 from mnistbench.reference import network as ref_network
 from mnistbench.reference import regularized
@@ -46,8 +46,7 @@ def _fit(X, y, **settings) -> MLPClassifier:
 
 
 def _arrays(model: MLPClassifier) -> tuple[np.ndarray, ...]:
-    params = model.params_
-    return params.all_arrays() if isinstance(params, BatchNormNetwork) else tuple(params)
+    return ModelState(model.params_, model.batch_norm_state_).arrays()
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
@@ -62,8 +61,8 @@ def test_numba_and_numpy_engines_train_the_same_regularized_network(digits, dtyp
     numba = _fit(X, y, engine="numba", **settings)
     numpy = _fit(X, y, engine="numpy", **settings)
     atol, rtol = TRAJECTORY_TOL[np.dtype(dtype)]
-    assert type(numba.params_) is type(numpy.params_)
-    assert isinstance(numba.params_, Network)  # never the seed's Params
+    assert type(numba.params_) is type(numpy.params_) is Network
+    assert (numba.batch_norm_state_ is None) == (numpy.batch_norm_state_ is None)
     np.testing.assert_allclose(numba.loss_curve_, numpy.loss_curve_, atol=atol, rtol=rtol)
     chaotic = dtype == "float32" and solver == "adam" and settings.get("l1", 0) > 1e-4
     for i, (a, b) in enumerate(zip(_arrays(numba), _arrays(numpy), strict=True)):
@@ -115,13 +114,13 @@ def test_batch_norm_predicts_with_running_statistics(digits, engine, dtype):
     reference's prediction-mode forward pass with the saved running statistics."""
     X, y, X_dev, _ = digits
     model = _fit(X, y, engine=engine, batch_norm=True, dtype=dtype)
-    params = model.params_
-    assert not np.allclose(params.running.mean[0], 0) and not np.allclose(params.bn[0], 1)
+    network, state = model.params_, model.batch_norm_state_
+    assert not np.allclose(state.running.mean[0], 0) and not np.allclose(state.bn[0], 1)
     proba = model.predict_proba(X_dev)
     atol, rtol = TOL[np.dtype(dtype)]
     np.testing.assert_allclose(model.predict_proba(X_dev[5:6])[0], proba[5], atol=atol, rtol=rtol)
     expected = regularized.predict_proba(
-        params.network, as_float(X_dev, dtype), bn=params.bn, running=params.running
+        network, as_float(X_dev, dtype), bn=state.bn, running=state.running
     )
     np.testing.assert_allclose(proba, expected, atol=atol, rtol=rtol)
 
@@ -156,14 +155,17 @@ def test_model_file_keeps_batch_norm_and_predicts_the_same(digits, tmp_path):
     model = _fit(X, y, batch_norm=True, dropout=(0.2, 0.1), l1=1e-4, bn_momentum=0.3)
     path = model.save(tmp_path / "bn.npz")
     loaded = MLPClassifier.load(path)
-    assert isinstance(loaded.params_, BatchNormNetwork)
+    assert isinstance(loaded.batch_norm_state_, BatchNormState)
     for a, b in zip(_arrays(loaded), _arrays(model), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.predict_proba(X_dev), model.predict_proba(X_dev))
     assert loaded.get_params()["dropout"] == [0.2, 0.1] and loaded.bn_momentum == 0.3
     assert read_model(path).metadata["batch_norm"] is True
     plain = _fit(X, y, hidden_layer_sizes=(10,), l1=1e-4)  # layer stack even at the seed's shape
-    assert type(MLPClassifier.load(plain.save(tmp_path / "l1.npz")).params_) is Network
+    reloaded = MLPClassifier.load(plain.save(tmp_path / "l1.npz"))
+    assert type(reloaded.params_) is Network and reloaded.batch_norm_state_ is None
+    assert reloaded._layer_stack and plain._layer_stack  # predicts on the kernels it trained on
+    np.testing.assert_array_equal(reloaded.predict_proba(X_dev), plain.predict_proba(X_dev))
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_regular_install_imports_from_outside_the_repo(tmp_path):
     assert (site / "mnistbench" / "reference" / "model.py").is_file()
     assert not (site / "kernels").exists(), "no top-level 'kernels' module may be installed"
     assert not (site / "reference").exists()
-    assert (site / "mnistbench" / "estimator.py").is_file()
+    assert (site / "mnistbench" / "estimator" / "_classifier.py").is_file()
     assert (site / "mnistbench" / "cli" / "train.py").is_file()
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "

@@ -140,4 +140,4 @@ def test_train_with_every_regularization_flag_saves_a_batch_norm_model(tmp_path,
     assert "dropout (0.2, 0.1), l1 1e-05, batch norm (momentum 0.2)" in out
     loaded = MLPClassifier.load(model)
     assert loaded.batch_norm is True and loaded.bn_momentum == 0.2 and loaded.l1 == 1e-5
-    assert loaded.params_.running.var[1].shape == (8,)
+    assert loaded.batch_norm_state_.running.var[1].shape == (8,)

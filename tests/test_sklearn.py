@@ -20,8 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mnistbench import _fitting
 from mnistbench.estimator import MLPClassifier
+from mnistbench.estimator._progress import Plan, Progress
 from mnistbench.kernels import _jit_seed
 from mnistbench.reference.optim import OptimizerConfig, init_state, optimizer_step
 from mnistbench.reference.training import TrainConfig
@@ -223,11 +223,19 @@ def test_verbose_prints_scikit_learns_iteration_lines(digits, capsys):
 
 def test_invscaling_rate_falls_with_the_samples_seen():
     """scikit-learn: rate = learning_rate_init / (t + 1) ** power_t, t = samples seen."""
-    config = TrainConfig(hidden=4, batch_size=10, epochs=5, learning_rate=0.5)
-    plan = _fitting.Plan(
-        None, config, OptimizerConfig("sgd"), "invscaling", 0.25, 1e-4, 10, True, False
+    config = TrainConfig(batch_size=10, epochs=5, learning_rate=0.5)
+    plan = Plan(
+        engine=None,
+        config=config,
+        optimizer=OptimizerConfig("sgd"),
+        learning_rate="invscaling",
+        power_t=0.25,
+        tol=1e-4,
+        n_iter_no_change=10,
+        shuffle=True,
+        verbose=False,
     )
-    progress = _fitting.Progress(None, None, 1.0, samples_seen=0)
+    progress = Progress(state=None, rng=None, initial_loss=1.0, samples_seen=0)
     assert progress.learning_rate(plan, 0) == 0.5
     progress.samples_seen = progress.rate_samples = 80
     assert progress.learning_rate(plan, 1) == pytest.approx(0.5 / 81**0.25, rel=1e-15)

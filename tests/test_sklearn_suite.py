@@ -223,8 +223,8 @@ GRADIENT_ACTIVATIONS = ["logistic", "tanh", "relu"]
 def test_gradient_matches_finite_differences(activation, n_labels):
     """test_gradient's check on our engine's full-batch gradient (what lbfgs minimises):
     central differences of loss + 0.5 * l2 * |W|^2 agree to 1e-7 (float64, eps 1e-5)."""
-    from mnistbench._inputs import ACTIVATIONS, penalty
-    from mnistbench.engines import ENGINES
+    from mnistbench.estimator._validation import ACTIVATIONS, penalty
+    from mnistbench.estimator.engines import ENGINES
     from mnistbench.reference.optim import arrays_like
 
     rng = np.random.RandomState(42)

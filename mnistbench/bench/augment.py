@@ -5,8 +5,9 @@ Throughput: the Numba kernels (:func:`mnistbench.kernels.augment.augment_batch`,
 as in training) against the same transform written with ``scipy.ndimage`` (``affine_transform``,
 ``gaussian_filter`` + ``map_coordinates``, order 1) with NumPy's generator drawing the random
 parameters, given the same threads (scipy's calls run on a thread pool of that size). Epoch
-time: the estimator's epoch function (:class:`mnistbench._augmenting.AugmentingEpoch`) against
-its plain one on the same data, adam. Before anything is timed, the kernels are checked against
+time: the estimator's epoch function
+(:class:`mnistbench.estimator._augmenting.AugmentingEpoch`) against its plain one on the same
+data, adam. Before anything is timed, the kernels are checked against
 the scipy oracle (:mod:`mnistbench.reference.augment`) and the augmenting Numba epoch against
 the NumPy engine's; a mismatch refuses the whole section.
 """
@@ -129,8 +130,8 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
     """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``,
     augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ...
     """
-    from mnistbench._augmenting import AugmentingEpoch
-    from mnistbench.engines import ENGINES
+    from mnistbench.estimator._augmenting import AugmentingEpoch
+    from mnistbench.estimator.engines import ENGINES
     from mnistbench.reference.optim import OptimizerConfig, init_state
 
     engine, optimizer = ENGINES[engine_name], OptimizerConfig("adam")

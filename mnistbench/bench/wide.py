@@ -3,7 +3,7 @@
 One Adam epoch (float32, uint8 pixels in) per architecture and batch size, side by side:
 
 * ``numba``: the estimator's Numba engine (fused seed kernels for one ReLU layer of <= 32 units,
-  the layer-stack GEMM kernels otherwise; :mod:`mnistbench.engines`);
+  the layer-stack GEMM kernels otherwise; :mod:`mnistbench.estimator.engines`);
 * ``numpy``: the NumPy reference's layer stack (``reference.network.network_epoch``, BLAS);
 * ``torch`` / ``torch_compile``: the loop people write (``nn.Sequential``, ``torch.optim.Adam``,
   ``F.cross_entropy``), eager and with the model in ``torch.compile``, where PyTorch is installed;
@@ -109,7 +109,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
     start = init_network(sizes, activation="relu", seed=0, dtype=np.float32)
     adam = OptimizerConfig("adam")
     if engine == "numba":
-        from mnistbench.engines import ENGINES as ESTIMATOR_ENGINES
+        from mnistbench.estimator.engines import ENGINES as ESTIMATOR_ENGINES
 
         check(X, y, sizes, batch_size)
         bound = ESTIMATOR_ENGINES["numba"].bind("relu")
@@ -135,7 +135,7 @@ def epoch_case(engine: str, X, y, sizes, order, batch_size):
 
 def check(X, y, sizes, batch_size) -> None:
     """The Numba engine's epoch over the first rows against the reference's, or refuse."""
-    from mnistbench.engines import ENGINES
+    from mnistbench.estimator.engines import ENGINES
     from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
     rows = np.arange(min(CHECK_ROWS, len(y)))

@@ -39,7 +39,7 @@ def names(text: str) -> tuple[str, ...]:
 
 def add_flags(parser: argparse.ArgumentParser, default: tuple[str, ...] | None = None) -> None:
     """The augmentation flags; each setting's default is the estimator's."""
-    from mnistbench._augmenting import DEFAULTS
+    from mnistbench.estimator._augmenting import DEFAULTS
 
     group = parser.add_argument_group("augmentation (each training batch, on the fly)")
     listed = "none" if default is None else ",".join(default)
@@ -64,7 +64,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The estimator's augmentation parameters from the flags, validated (ValueError naming
     the flag): a setting of a family ``--augment`` does not list is refused, not ignored.
     """
-    from mnistbench._augmenting import DEFAULTS, config_for
+    from mnistbench.estimator._augmenting import DEFAULTS, config_for
 
     chosen = args.augment or ()
     for flag, (name, family, _) in FLAGS.items():
@@ -125,7 +125,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mnistbench augment``; returns the exit code."""
-    from mnistbench._augmenting import config_for
+    from mnistbench.estimator._augmenting import config_for
     from mnistbench.kernels.augment import augment_batch
     from mnistbench.reference import plots
     from mnistbench.reference.data import load_data

@@ -3,7 +3,7 @@
 Nothing here hard-codes the estimator's parameter list: names come from
 ``MLPClassifier().get_params()`` and values are checked by constructing the estimator and
 running its own validation: scikit-learn's ``_validate_params``, then every check ``fit`` makes
-of a setting before it looks at the data (``mnistbench._fitting.check_settings``).
+of a setting before it looks at the data (``mnistbench.estimator.check_settings``).
 """
 
 from __future__ import annotations
@@ -114,11 +114,11 @@ def check_points(points: list[dict[str, Any]]) -> None:
 def _validate(estimator: Any) -> None:
     """The estimator's own validation of a setting, what ``fit`` checks before it looks at the
     data: types and ranges, then architecture, activation, regularisation and augmentation
-    (``mnistbench._fitting.check_settings``); a one-epoch fit on 10 rows for an estimator
+    (``mnistbench.estimator.check_settings``); a one-epoch fit on 10 rows for an estimator
     without it.
     """
     if hasattr(estimator, "_validate_params"):
-        from mnistbench._fitting import check_settings
+        from mnistbench.estimator import check_settings
 
         estimator._validate_params()
         check_settings(estimator)

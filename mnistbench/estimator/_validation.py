@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -24,7 +23,11 @@ from mnistbench.reference.network import ACTIVATION_ALIASES, INITS, activation_n
 from mnistbench.reference.network import ACTIVATIONS as REFERENCE_ACTIVATIONS
 from mnistbench.reference.optim import SCHEDULES
 
+from ._sklearn_compat import Interval, InvalidParameterError, Options, StrOptions
 from .engines import ENGINES
+
+if TYPE_CHECKING:
+    from ._classifier import MLPClassifier
 
 # validate_data keeps these dtypes and converts others to the first: uint8 stays uint8 (pixels,
 # scaled by 1/255 inside the kernels), ints, bools and numeric objects become floats.
@@ -67,7 +70,7 @@ CONSTRAINTS: dict[str, list] = {
     "init": [StrOptions({"auto", *INITS})],
     "callback": [callable, None],
     "log_interval": [Interval(Integral, 1, None, closed="left")],
-    # Content and combinations are checked by mnistbench._augmenting.config_for at fit time.
+    # Content and combinations: mnistbench.estimator._augmenting.config_for, at fit time.
     "augment": [None, str, list, tuple, set, frozenset],
     "rotate": [Interval(Real, 0, MAX_ROTATE, closed="both")],
     "scale": [Interval(Real, 0, 1, closed="left")],
@@ -75,7 +78,7 @@ CONSTRAINTS: dict[str, list] = {
     "elastic_alpha": [Interval(Real, 0, MAX_ALPHA, closed="both")],
     "elastic_sigma": [Interval(Real, 0, SIDE, closed="both")],
     "noise": [Interval(Real, 0, 1, closed="both")],
-    # A sequence's length (one rate per hidden layer) and rates: mnistbench._regularizing.
+    # A sequence's length (one rate per hidden layer) and rates: mnistbench.estimator._regularizing.
     "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     "l1": [Interval(Real, 0, None, closed="left")],
     "batch_norm": ["boolean"],
@@ -97,7 +100,7 @@ def architecture(hidden_layer_sizes: Any, activation: str, engine: str) -> tuple
     return hidden, activation
 
 
-def weights_dtype(est: Any) -> np.dtype:
+def weights_dtype(est: MLPClassifier) -> np.dtype:
     """The dtype the estimator trains in: its ``dtype``, or (None) the one the last
     ``fit``/``partial_fit`` resolved from X (:func:`dtype_for`)."""
     if est.dtype is not None:
@@ -118,7 +121,7 @@ def dtype_for(dtype: Any, X: np.ndarray, fitted: np.dtype | None) -> np.dtype:
 def kernel_X(X: Any, dtype: np.typing.DTypeLike) -> Any:
     """The engines' input: uint8 pixels as they are, anything else in the weights' dtype;
     sparse X stays sparse (CSR; uint8 pixels as floats / 255, as the reference reads them),
-    densified a chunk of rows at a time (mnistbench._sparse)."""
+    densified a chunk of rows at a time (mnistbench.estimator._sparse)."""
     if scipy.sparse.issparse(X):
         dtype = np.dtype(dtype)
         X = X.tocsr()
@@ -182,7 +185,9 @@ def cross_entropy(proba: np.ndarray, codes: np.ndarray) -> float:
     return float(-np.mean(np.log(np.maximum(picked, np.finfo(proba.dtype).tiny))))
 
 
-def dev_set(est: Any, X_dev: Any, y_dev: Any, classes: np.ndarray):
+def dev_set(
+    est: MLPClassifier, X_dev: Any, y_dev: Any, classes: np.ndarray
+) -> tuple[Any, np.ndarray] | None:
     """``fit``'s optional dev set, checked like X (same features) and encoded like y."""
     if (X_dev is None) != (y_dev is None):
         raise ValueError("pass both X_dev and y_dev, or neither")

@@ -14,15 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 
-from mnistbench.kernels import parallel
 from mnistbench.reference.augment import AugmentConfig
-from mnistbench.reference.model import N_PIXELS, Params
+from mnistbench.reference.model import N_PIXELS
+from mnistbench.reference.network import Network
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState
+
+from ._regularizing import Regularization
+from ._sparse import bind_step
+from ._state import ModelState
+
+if TYPE_CHECKING:
+    from ._classifier import MLPClassifier
+    from .engines import Engine
 
 __all__ = [
     "DEFAULTS",
@@ -97,7 +105,7 @@ def config_for(names: Any, **settings: float) -> AugmentConfig | None:
     return config
 
 
-def augment_config(est: Any) -> AugmentConfig | None:
+def augment_config(est: MLPClassifier) -> AugmentConfig | None:
     """The estimator's ``augment`` and its settings as a validated config (None: off)."""
     return config_for(est.augment, **{name: getattr(est, name) for name in DEFAULTS})
 
@@ -120,15 +128,6 @@ def check_images(X: np.ndarray) -> None:
         )
 
 
-def _step_threads(params: Any, batch_size: int, threads: int) -> int:
-    """Threads a training step on ``batch_size`` rows keeps busy: the seed kernels split a batch
-    only when it is big enough (:func:`mnistbench.kernels.parallel.chunk_count`); any other
-    network's step may use them all (the layer-stack kernels spin at barriers: never share)."""
-    if isinstance(params, Params):
-        return parallel.chunk_count(batch_size, params.hidden, threads)
-    return threads
-
-
 def _worker() -> ThreadPoolExecutor:
     if not _background:
         _background.append(ThreadPoolExecutor(1, thread_name_prefix="mnistbench-augment"))
@@ -142,16 +141,18 @@ class AugmentingEpoch:
     of whole batches at a time (:data:`CHUNK_ROWS`) into one of two buffers, and the engine's
     own epoch function trains on the chunk, batch by batch.
 
-    ``engine``: a :class:`mnistbench.engines.Engine`; X: (m, 784) uint8 or floats in [0, 1]
-    (checked by :func:`check_images`); y: (m,) int64 codes; ``epoch_now()`` gives the index of
-    the epoch about to run (the draws' counter, so ``partial_fit`` continues the sequence);
-    ``regularization``: dropout/L1/batch norm for the engine's epoch function, or None.
-    Loss and accuracy are those of the augmented batches, measured before each update.
+    ``engine``: a :class:`mnistbench.estimator.engines.Engine`; X: (m, 784) uint8 or floats in
+    [0, 1] (checked by :func:`check_images`); y: (m,) int64 codes; ``epoch_now()`` gives the
+    index of the epoch about to run (the draws' counter, so ``partial_fit`` continues the
+    sequence); ``regularization``: dropout/L1/batch norm, or None. It steps what the engine's
+    epoch function steps (:func:`mnistbench.estimator._sparse.bind_step`): the weights alone,
+    or a ``ModelState`` where regularised. Loss and accuracy are those of the augmented
+    batches, measured before each update.
     """
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         X: np.ndarray,
         y: np.ndarray,
         optimizer: OptimizerConfig,
@@ -159,23 +160,28 @@ class AugmentingEpoch:
         config: AugmentConfig,
         seed: int,
         epoch_now: Callable[[], int],
-        regularization: Any = None,
+        regularization: Regularization | None = None,
     ) -> None:
         self.engine, self.X, self.y = engine, X, y
         self.optimizer, self.l2, self.regularization = optimizer, l2, regularization
         self.config, self.seed, self.epoch_now = config, seed, epoch_now
         self._bound: dict[int, tuple] = {}
 
-    def _buffers(self, params: Params, rows: int) -> tuple:
+    def _buffers(self, params: Network | ModelState, rows: int) -> tuple:
         """Two (X, y, step) triples on preallocated (rows, 784) buffers, built once."""
         if rows not in self._bound:
             triples = []
             for _ in range(2):
                 X_batch = np.zeros((rows, N_PIXELS), params.dtype)
                 y_batch = np.zeros(rows, np.int64)
-                extra = () if self.regularization is None else (self.regularization,)
-                step = self.engine.epoch_fn(
-                    params, X_batch, y_batch, self.optimizer, self.l2, *extra
+                step = bind_step(
+                    self.engine,
+                    params,
+                    X_batch,
+                    y_batch,
+                    self.optimizer,
+                    self.l2,
+                    self.regularization,
                 )
                 triples.append((X_batch, y_batch, step))
             self._bound[rows] = tuple(triples)
@@ -197,12 +203,12 @@ class AugmentingEpoch:
 
     def __call__(
         self,
-        params: Params,
+        params: Network | ModelState,
         order: np.ndarray,
         batch_size: int,
         learning_rate: float,
         state: OptimizerState,
-    ) -> tuple[Params, float, int]:
+    ) -> tuple[Network | ModelState, float, int]:
         epoch, m = self.epoch_now(), order.shape[0]
         # A chunk of whole batches per step call: the same batches, fewer calls (a layer-stack
         # step copies its weights and optimizer state on every call).
@@ -211,7 +217,10 @@ class AugmentingEpoch:
         natural = np.arange(chunk, dtype=np.int64)
         starts = range(0, m, chunk)
         threads = numba.get_num_threads()
-        spare = threads - _step_threads(params, batch_size, threads)
+        # Threads a step leaves idle augment the next chunk meanwhile (a regularised step runs
+        # the layer-stack kernels, which keep them all).
+        network = params if self.regularization is None else params.network
+        spare = threads - self.engine.step_threads(network, batch_size, threads)
         overlap = spare >= 1 and len(starts) > 1
         loss_sum, correct = 0.0, 0
         pending: Future | None = None

@@ -10,11 +10,11 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from mnistbench.reference.model import History, Params
-from mnistbench.reference.optim import arrays_like
+from mnistbench.reference.model import History
+from mnistbench.reference.network import Network
 
-from ._inputs import penalty
 from ._sparse import gradients
+from ._validation import penalty
 from .engines import Engine
 
 __all__ = ["lbfgs"]
@@ -22,7 +22,7 @@ __all__ = ["lbfgs"]
 
 def lbfgs(
     engine: Engine,
-    params: Params,
+    network: Network,
     X: np.ndarray,
     y: np.ndarray,
     *,
@@ -32,20 +32,21 @@ def lbfgs(
     tol: float,
     verbose: bool = False,
     l1: float = 0.0,
-) -> tuple[Params, History, int, float]:
-    """SciPy's L-BFGS-B on the engine's full-batch loss: (params, history, iterations, loss).
+) -> tuple[Network, History, int, float]:
+    """SciPy's L-BFGS-B on the engine's full-batch loss: (network, history, iterations, loss).
 
     The objective is scikit-learn's: mean cross-entropy + ``0.5 * l2 * sum |W|^2`` with
     ``l2 = alpha / n_samples``; ``max_iter``, ``max_fun`` and ``tol`` (as ``gtol``) as there;
     plus ``l1 * sum |W|`` with its subgradient ``l1 * sign(W)``.
     """
-    shapes, dtype = [p.shape for p in params], params[0].dtype
+    shapes, dtype = [p.shape for p in network], network.dtype
     ends = np.cumsum([int(np.prod(s)) for s in shapes])
 
-    def unpack(x: np.ndarray) -> Params:
+    def unpack(x: np.ndarray) -> Network:
         pieces = np.split(x.astype(dtype), ends[:-1])
-        arrays = (np.ascontiguousarray(p.reshape(s)) for p, s in zip(pieces, shapes, strict=True))
-        return arrays_like(params, arrays)
+        return Network(
+            np.ascontiguousarray(p.reshape(s)) for p, s in zip(pieces, shapes, strict=True)
+        )
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         current = unpack(x)
@@ -66,7 +67,7 @@ def lbfgs(
             len(history), intermediate_result.fun, math.nan, math.nan, time.perf_counter() - started
         )
 
-    x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
+    x0 = np.concatenate([p.ravel() for p in network]).astype(np.float64)
     result = scipy.optimize.minimize(
         objective,
         x0,

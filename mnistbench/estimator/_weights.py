@@ -1,36 +1,34 @@
 """The estimator's starting weights: fresh for its architecture, a warm copy of its fitted ones,
-or the ``coefs_``/``intercepts_`` a user assigned, each checked and in the type the engines
-dispatch on."""
+or the ``coefs_``/``intercepts_`` a user assigned, each checked."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnistbench.reference.model import Params
 from mnistbench.reference.network import Network
 
-from ._inputs import architecture, weights_dtype
-from ._regularizing import BatchNormNetwork, Regularization, regularization_for, regularized_weights
-from .engines import ENGINES, weights_for
+from ._state import BatchNormState, ModelState
 
-__all__ = ["assigned_params", "regularization", "same_views", "start_params"]
+if TYPE_CHECKING:
+    from ._classifier import MLPClassifier
+    from ._stochastic import Setup
 
-
-def regularization(est: Any, seed: int) -> Regularization | None:
-    """The estimator's dropout, l1 and batch norm, checked (None when all are off)."""
-    hidden, _ = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    return regularization_for(est, len(hidden), seed)
+__all__ = ["assigned_weights", "same_views", "start_model"]
 
 
-def assigned_params(
-    est: Any, coefs: Any, intercepts: Any, n_out: int | None, previous: Params | None
-) -> Params:
+def assigned_weights(
+    est: MLPClassifier,
+    coefs: Any,
+    intercepts: Any,
+    n_out: int | None,
+    previous: Network | None,
+) -> Network:
     """Weights from ``coefs_`` (``(n_in_i, n_out_i)`` each) and ``intercepts_`` as the user
     assigned them, checked (layer count, chained shapes, ``n_features_in_``, ``n_out``,
     finite numbers) and cast to the fitted weights' dtype (unfitted: the arrays' own
-    float32/float64, else float64), in the type the engines dispatch on."""
+    float32/float64, else float64)."""
     if not isinstance(coefs, list | tuple) or not isinstance(intercepts, list | tuple):
         raise ValueError(
             "coefs_ and intercepts_ must both be lists of arrays, got "
@@ -77,43 +75,40 @@ def assigned_params(
     weights = []
     for coef, intercept in zip(coefs, intercepts, strict=True):
         weights += [np.ascontiguousarray(coef.T, dtype), np.ascontiguousarray(intercept, dtype)]
-    if isinstance(previous, BatchNormNetwork):
-        return BatchNormNetwork(weights, previous.bn, previous.running)
-    _, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    layer_stack = previous is not None and not isinstance(previous, Params)
-    return weights_for(Network(weights), activation, layer_stack=layer_stack)
+    return Network(weights)
 
 
-def start_params(est: Any, n_in: int, n_out: int, seed: int, warm: bool) -> Params:
-    """Fresh weights for the estimator's architecture, or (warm) a copy of its fitted ones;
-    a layer stack (with batch norm where asked for) when any regularisation is on."""
-    hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
-    dtype = weights_dtype(est)
-    reg = regularization(est, seed)
+def start_model(
+    est: MLPClassifier, setup: Setup, n_in: int, n_out: int, seed: int, warm: bool
+) -> ModelState:
+    """Fresh weights for the estimator's architecture (with fresh batch norm where asked for),
+    or (warm) a copy of its fitted ones and their batch norm."""
+    hidden, dtype, reg = setup.hidden, setup.dtype, setup.regularization
+    batch_norm = reg is not None and reg.batch_norm
     if not warm:
         init = None if est.init == "auto" else est.init
-        params = ENGINES[est.engine].init((n_in, *hidden, n_out), activation, init, seed, dtype)
-        return params if reg is None else regularized_weights(params, reg.batch_norm)
-    fitted = est.params_
-    if isinstance(fitted, BatchNormNetwork) != bool(est.batch_norm):
+        sizes = (n_in, *hidden, n_out)
+        network = setup.engine.init(sizes, setup.activation, init, seed, dtype)
+        return ModelState(network, BatchNormState.fresh(hidden, dtype) if batch_norm else None)
+    fitted, fitted_bn = est.params_, est.batch_norm_state_
+    if (fitted_bn is not None) != bool(est.batch_norm):
         raise ValueError(
             f"batch_norm={bool(est.batch_norm)} does not match the fitted network (batch_norm="
-            f"{isinstance(fitted, BatchNormNetwork)}); fit it afresh (warm_start=False)"
+            f"{fitted_bn is not None}); fit it afresh (warm_start=False)"
         )
-    if (fitted[0].shape[1], fitted[-1].shape[0]) != (n_in, n_out):
+    if (fitted.n_in, fitted.n_out) != (n_in, n_out):
         raise ValueError(
-            f"the fitted network maps {fitted[0].shape[1]} features to {fitted[-1].shape[0]} "
+            f"the fitted network maps {fitted.n_in} features to {fitted.n_out} "
             f"outputs, the data needs {n_in} to {n_out}; fit it afresh (warm_start=False)"
         )
-    fitted_hidden = tuple(W.shape[0] for W in fitted[0::2][:-1])
+    fitted_hidden = fitted.sizes[1:-1]
     if hidden != fitted_hidden or fitted.dtype != dtype:
         raise ValueError(
             f"hidden_layer_sizes={hidden}, dtype={dtype.name} do not match the fitted "
             f"network (hidden_layer_sizes={fitted_hidden}, dtype={fitted.dtype.name}); "
             "fit it afresh (warm_start=False)"
         )
-    fitted = fitted.copy()
-    return fitted if reg is None else regularized_weights(fitted, reg.batch_norm)
+    return ModelState(fitted, fitted_bn).copy()
 
 
 def same_views(coefs: Any, intercepts: Any, views: tuple) -> bool:
