@@ -223,7 +223,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         Path
             The path written.
         """
-        from mnistbench.model_files import save_estimator
+        from ._files import save_estimator  # model_files imports this package: import late
 
         check_is_fitted(self)
         self._assigned_weights()
@@ -243,7 +243,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         MLPClassifier
             The fitted estimator.
         """
-        from mnistbench.model_files import load_estimator
+        from ._files import load_estimator
 
         return load_estimator(cls, path)
 
