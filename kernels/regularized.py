@@ -144,7 +144,12 @@ class RegularizedRunner:
         rows = min(batch_size, order.shape[0])
         if self.work is None or self.work.rows < rows:
             self.work = Workspace(layout, rows, train=True, keep_z=self.batch_norm)
-        extra = tuple(bn) if self.batch_norm else ()
+        extra: tuple[np.ndarray, ...] = ()
+        running_stats: list[tuple[np.ndarray, np.ndarray]] = []
+        if self.batch_norm:
+            assert bn is not None and running is not None  # _check: both given with batch_norm
+            extra = tuple(bn)
+            running_stats = list(zip(running.mean, running.var, strict=True))
         params = np.concatenate([layout.flatten(network), *extra]).astype(layout.dtype)
         first, second = (
             np.concatenate(
@@ -155,7 +160,7 @@ class RegularizedRunner:
         total = int(layout.cum[-1])
         means, variances = np.zeros(total, layout.dtype), np.ones(total, layout.dtype)
         if self.batch_norm:
-            for layer, (mean, var) in enumerate(zip(running.mean, running.var, strict=True)):
+            for layer, (mean, var) in enumerate(running_stats):
                 at = int(layout.cum[layer + 1])
                 means[at : at + mean.size], variances[at : at + var.size] = mean, var
         opt, work = self.optimizer, self.work
@@ -187,7 +192,7 @@ class RegularizedRunner:
         new_bn = None
         if self.batch_norm:
             new_bn = BatchNorm(arrays[len(network) :])
-            for layer, (mean, var) in enumerate(zip(running.mean, running.var, strict=True)):
+            for layer, (mean, var) in enumerate(running_stats):
                 at = int(layout.cum[layer + 1])
                 mean[...], var[...] = means[at : at + mean.size], variances[at : at + var.size]
         stats = work.scratch.stats

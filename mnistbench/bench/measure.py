@@ -6,6 +6,7 @@ rounds are interleaved (every case once per round) so drift on a shared machine 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -96,7 +97,7 @@ def _peaks_here(threads: int) -> dict:
             want = a[:64].astype(np.float64) @ b.astype(np.float64)
             if not np.allclose(check, want, rtol=1e-4 if dtype == np.float32 else 1e-12):
                 raise RuntimeError(f"the BLAS {np.dtype(dtype).name} product is wrong")
-            best = min(_seconds(lambda a=a, b=b: a @ b) for _ in range(5))
+            best = min(_seconds(functools.partial(np.matmul, a, b)) for _ in range(5))
             peaks[f"gflops_{np.dtype(dtype).name}"] = 2 * n**3 / best / 1e9
         blas = numpy_blas(threadpool_info())
     src = np.ones(64 * 2**20 // 8)  # 64 MiB, far beyond the caches

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -195,7 +196,9 @@ ENGINE_OF_VARIANT = {
 }
 BASELINES = frozenset({"notebook"})  # timed and reported, never validated against the reference
 # compute dtypes a variant runs (the notebook is float64 code; the torch engines run float32)
-DTYPES_OF_VARIANT = {name: ("float64", "float32") for name in ENGINE_OF_VARIANT}
+DTYPES_OF_VARIANT: dict[str, tuple[str, ...]] = {
+    name: ("float64", "float32") for name in ENGINE_OF_VARIANT
+}
 DTYPES_OF_VARIANT["notebook"] = ("float64",)
 
 if torch_engine.available():  # comparison engines, registered only where PyTorch is installed
@@ -235,6 +238,8 @@ def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.n
     """
     dtype = np.dtype(params.dtype)
     rows = slice(0, min(len(Y), CHECK_ROWS))
+    a: Any  # a weight array or the loss (mixed lists, which mypy reads as list[object])
+    b: Any
     if variant in BASELINES:  # on every row: the notebook needs every class present
         got, got_loss = FULL_BATCH[variant](params, X, Y)(params, 0.1)
         for name, a, b in zip(
@@ -272,6 +277,8 @@ def check_epoch_against_reference(
     want = MINIBATCH["reference"](params, ref_train.as_float(X, dtype), Y)(params, head, 128, 0.01)
     got = MINIBATCH[variant](params, X, Y)(params, head, 128, 0.01)
     atol, rtol = TRAJECTORY_TOL[dtype]
+    a: Any  # a weight array or the loss (mixed lists, which mypy reads as list[object])
+    b: Any
     for name, a, b in zip(
         [*Params._fields, "loss"], [*got[0], got[1]], [*want[0], want[1]], strict=True
     ):

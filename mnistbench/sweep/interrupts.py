@@ -52,7 +52,7 @@ def sigint_held() -> Iterator[None]:
         if callable(handler):
             signal.signal(signal.SIGINT, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT arrives here
-        if caught:
+        if caught and callable(handler):  # caught only where the handler was callable
             handler(signal.SIGINT, None)
 
 
