@@ -301,7 +301,7 @@ def finish_batch(
     """Reduce the first ``n_chunks`` accumulators of an ``n``-sample batch into mean gradients
     (+ L2 on the weights) in g*, then apply optimizer ``code`` in place (``NO_UPDATE``: none).
 
-    ``state_first``/``state_second`` are tuples of the four per-parameter buffers; ``t`` counts
+    ``state_first``/``state_second`` are ``Params`` of the four per-parameter buffers; ``t`` counts
     the updates done so far. Returns the new ``t``.
     """
     T = W1.dtype.type
@@ -314,13 +314,13 @@ def finish_batch(
     t += 1
     hyper = (lr, code, momentum, beta1, beta2, eps, t)
     optimizer_update(
-        W1.ravel(), gW1.ravel(), state_first[0].ravel(), state_second[0].ravel(), *hyper
+        W1.ravel(), gW1.ravel(), state_first.W1.ravel(), state_second.W1.ravel(), *hyper
     )
-    optimizer_update(b1, gb1, state_first[1], state_second[1], *hyper)
+    optimizer_update(b1, gb1, state_first.b1, state_second.b1, *hyper)
     optimizer_update(
-        W2.ravel(), gW2.ravel(), state_first[2].ravel(), state_second[2].ravel(), *hyper
+        W2.ravel(), gW2.ravel(), state_first.W2.ravel(), state_second.W2.ravel(), *hyper
     )
-    optimizer_update(b2, gb2, state_first[3], state_second[3], *hyper)
+    optimizer_update(b2, gb2, state_first.b2, state_second.b2, *hyper)
     return t
 
 

@@ -161,7 +161,7 @@ def fused_gradients(
     loss_sum, correct = parallel.accumulate(
         params, X, Y, rows, scale_for(X, params.dtype), work.acc, n_chunks
     )
-    unused_state = tuple(work.grads)  # NO_UPDATE never touches optimizer state
+    unused_state = work.grads  # NO_UPDATE never touches optimizer state
     _jit_seed.finish_batch(
         *params,
         m,

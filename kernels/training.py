@@ -104,7 +104,7 @@ class EpochRunner:
             )
         opt = self.optimizer
         hyper = (learning_rate, opt.code, opt.momentum, opt.beta1, opt.beta2, opt.eps)
-        states = (tuple(state.first), tuple(state.second))
+        states = (Params(*state.first), Params(*state.second))
         acc, grads = self.work.acc, self.work.grads
         m = order.shape[0]
         if parallel.chunk_count(min(batch_size, m), params.hidden, acc.W1.shape[0]) == 1:
