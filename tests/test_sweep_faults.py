@@ -237,8 +237,8 @@ def test_killed_workers_lose_no_trial(tmp_path):
 @pytest.mark.parametrize("delay", [0.1, 0.3, 1.0])
 def test_ctrl_c_at_any_moment_is_one_clean_message(delay, tmp_path):
     """SIGINT to the whole process group (a terminal's Ctrl-C) while Python loads and the
-    sweep starts: exit 130, one message, no traceback, no process left. (Later delays, while
-    the workers start, still show worker tracebacks: not covered yet.)"""
+    sweep starts: exit 130, one message, no traceback, no process left. (While the workers
+    start and while trials run: test_sweep_interrupts.py.)"""
     out = tmp_path / "r.csv"
     argv = [*SETTING, "--set", "hidden_layer_sizes=64", "--set", "max_iter=20", "--repeat", "20"]
     proc = _start(*argv, "--workers", "2", "--out", out, cwd=tmp_path)

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from .grid import GridError
@@ -80,17 +81,35 @@ def close_cluster(client: Any, cluster: Any) -> None:
     """Close the client and the embedded cluster (either may be None), SIGINT held and
     Dask's shutdown chatter (heartbeats to closed comms) silenced.
     """
-    with sigint_held():
-        quiet = logging.getLogger("distributed")
-        level = quiet.level
-        quiet.setLevel(logging.CRITICAL + 1)
-        try:
-            for part in (client, cluster):
-                if part is not None:
-                    with contextlib.suppress(Exception):
-                        part.close()
-        finally:
-            quiet.setLevel(level)
+    with sigint_held(), dask_logs_silenced():
+        for part in (client, cluster):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+
+
+@contextlib.contextmanager
+def dask_logs_silenced() -> Iterator[None]:
+    """Dask's own log lines off while the block runs: the sweep reports lost workers and a lost
+    scheduler itself (Dask would log them as errors, reconnection attempts included).
+
+    Dask's logging configuration gives ``distributed`` and some of its children handlers of
+    their own that do not propagate, so the handlers are what is turned down.
+    """
+    handlers = {
+        handler
+        for name, logger in list(logging.Logger.manager.loggerDict.items())
+        if name.split(".")[0] == "distributed" and isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+    }
+    levels = {handler: handler.level for handler in handlers}
+    for handler in handlers:
+        handler.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for handler, level in levels.items():
+            handler.setLevel(level)
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import interrupts
+from .cluster import dask_logs_silenced
 from .grid import Trial
 from .trial import WARM_ROWS, TrialData, run_trial, warm_kernels, warm_settings
 
@@ -157,7 +159,8 @@ def run_dask(
     summary = Summary(total=len(trials))
     started = time.perf_counter()
     try:
-        _run_tasks(client, trials, data, sink, progress, threads, exclusive, summary)
+        with dask_logs_silenced():
+            _run_tasks(client, trials, data, sink, progress, threads, exclusive, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
     summary.seconds = time.perf_counter() - started - summary.warm_seconds
@@ -177,7 +180,19 @@ def _completed(finished: Any) -> Iterator[Any]:
 
 
 class _ClusterGone(Exception):
-    """The cluster has had no worker for :data:`WORKER_WAIT_S`."""
+    """The cluster has had no worker for :data:`WORKER_WAIT_S`, or its scheduler is gone."""
+
+
+def _ask(call: Callable[[], Any]) -> Any:
+    """A call that needs the scheduler; a lost scheduler (the client gives up reconnecting
+    after Dask's connect timeout, raising ``OSError``) ends the sweep as lost to the cluster.
+    """
+    try:
+        return call()
+    except TimeoutError:  # a time limit of the call itself (an OSError too): the caller's
+        raise
+    except OSError as e:
+        raise _ClusterGone(f"the scheduler cannot be reached ({_describe(e)})") from None
 
 
 def _run_tasks(
@@ -192,19 +207,20 @@ def _run_tasks(
 ) -> None:
     from distributed import as_completed
 
-    warm_started = time.perf_counter()
-    settings, X_warm, y_warm, _ = _warm_locally(trials, data)
-    warmed = [
-        client.submit(warm_kernels, settings, X_warm, y_warm, workers=[w], pure=False)
-        for w in client.nthreads()
-    ]
-    client.gather(warmed, errors="skip")
-    summary.warm_seconds = time.perf_counter() - warm_started
-    interrupts.check()
+    def warm_up() -> None:
+        started = time.perf_counter()
+        settings, X_warm, y_warm, _ = _warm_locally(trials, data)
+        warmed = [
+            client.submit(warm_kernels, settings, X_warm, y_warm, workers=[w], pure=False)
+            for w in _ask(client.nthreads)
+        ]
+        _ask(lambda: client.gather(warmed, errors="skip"))
+        summary.warm_seconds = time.perf_counter() - started
+        interrupts.check()
 
     def workers_present() -> None:
         try:
-            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            _ask(lambda: client.wait_for_workers(1, timeout=WORKER_WAIT_S))
         except (TimeoutError, asyncio.TimeoutError):
             raise _ClusterGone(f"the cluster has had no worker for {WORKER_WAIT_S} s") from None
 
@@ -240,11 +256,11 @@ def _run_tasks(
     attempts: collections.Counter[int] = collections.Counter()
     in_flight: dict[Any, Trial] = {}
     finished = as_completed()
-    hosts = _one_worker_per_host(client) if exclusive else []
+    hosts: list[str] = []
     busy: dict[Any, str] = {}
 
     def submit_more() -> None:
-        slots = len(hosts) if exclusive else max(1, sum(client.nthreads().values()))
+        slots = len(hosts) if exclusive else max(1, sum(_ask(client.nthreads).values()))
         while len(in_flight) < slots:
             where: dict[str, Any] = {}
             if exclusive:
@@ -273,6 +289,9 @@ def _run_tasks(
             finished.add(future)
 
     try:
+        warm_up()
+        if exclusive:
+            hosts[:] = _ask(lambda: _one_worker_per_host(client))
         submit_more()
         progress.update(len(in_flight))
         for future in _completed(finished):
@@ -291,7 +310,7 @@ def _run_tasks(
                     )
                 scattered(check=True)
                 if exclusive:
-                    hosts[:] = _one_worker_per_host(client)
+                    hosts[:] = _ask(lambda: _one_worker_per_host(client))
                 submit_more()
                 progress.update(len(in_flight))
                 continue
@@ -302,9 +321,15 @@ def _run_tasks(
             submit_more()
             progress.update(len(in_flight), record)
     except _ClusterGone as e:
-        client.cancel(list(in_flight))
+        _cancel(client, in_flight)
         summary.lost += len(in_flight) + len(pending)
         summary.lost_reason = str(e)
     except KeyboardInterrupt:
-        client.cancel(list(in_flight))
+        _cancel(client, in_flight)
         raise
+
+
+def _cancel(client: Any, futures: Any) -> None:
+    """Cancel the trials in flight, if the scheduler can still be told."""
+    with contextlib.suppress(Exception):
+        client.cancel(list(futures))
