@@ -21,6 +21,10 @@ MODULES = (
     "mnistbench.kernels.model",
     "mnistbench.kernels.network",
     "mnistbench.kernels.training",
+    "mnistbench.estimator._classifier",
+    "mnistbench.estimator._setup",
+    "mnistbench.estimator._state",
+    "mnistbench.estimator.engines",
 )
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

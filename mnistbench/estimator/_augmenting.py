@@ -85,7 +85,9 @@ def parse_names(value: Any) -> tuple[str, ...]:
 
 
 def config_for(names: Any, **settings: float) -> AugmentConfig | None:
-    """The validated settings of the listed families (others zeroed); None when ``names`` is.
+    """Return the validated settings of the listed families (others zeroed), or None.
+
+    None when ``names`` is None.
 
     ``settings``: rotate, scale, shift, elastic_alpha, elastic_sigma, noise. A listed family
     whose settings are all 0 is refused: it would silently do nothing.
@@ -106,13 +108,16 @@ def config_for(names: Any, **settings: float) -> AugmentConfig | None:
 
 
 def augment_config(est: MLPClassifier) -> AugmentConfig | None:
-    """The estimator's ``augment`` and its settings as a validated config (None: off)."""
+    """Return the estimator's ``augment`` and its settings as a validated config (None: off)."""
     return config_for(est.augment, **{name: getattr(est, name) for name in DEFAULTS})
 
 
 def check_images(X: np.ndarray) -> None:
-    """X: (m, n_features) as the estimator holds it; augmentation needs 28x28 images, uint8
-    pixels or floats in [0, 1]. Raises ValueError naming what is wrong."""
+    """Check X: (m, n_features) as the estimator holds it, for augmentation.
+
+    Augmentation needs 28x28 images, uint8 pixels or floats in [0, 1]. Raises ValueError
+    naming what is wrong.
+    """
     if X.shape[1] != N_PIXELS:
         raise ValueError(
             f"augmentation needs 28x28 images ({N_PIXELS} features per row), "

@@ -249,14 +249,18 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
 
     @property
     def _layer_stack(self) -> bool:
-        """Whether the fitted weights run on the layer-stack kernels whatever their shape
-        (trained with dropout, L1 or batch norm: they keep to them)."""
+        """Whether the fitted weights run on the layer-stack kernels whatever their shape.
+
+        Weights trained with dropout, L1 or batch norm keep to the kernels they trained on.
+        """
         return bool(self.__dict__.get("_fitted_on_layer_stack", False))
 
     def _assigned_weights(self, n_out: int | None = None) -> Network | None:
-        """``params_``, first rebuilt from ``coefs_``/``intercepts_`` where the user assigned
-        new arrays to them (scikit-learn's way to set starting weights); None when neither
-        exists. The lists hold views of ``params_``, so edits in place need no rebuild."""
+        """Return ``params_``, rebuilt first where ``coefs_``/``intercepts_`` were assigned.
+
+        Assigning new arrays to them is scikit-learn's way to set starting weights; None when
+        neither exists. The lists hold views of ``params_``, so edits in place need no rebuild.
+        """
         coefs, intercepts = self.__dict__.get("coefs_"), self.__dict__.get("intercepts_")
         network = self.__dict__.get("params_")
         if coefs is None and intercepts is None:
@@ -298,8 +302,10 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_Xy(self, X, y, reset: bool, continuing: bool) -> tuple[np.ndarray, np.ndarray]:
-        """X in the weights' dtype (resolved here for ``dtype=None``: :func:`dtype_for`), y
-        checked as classification targets."""
+        """Return X in the weights' dtype and y checked as classification targets.
+
+        The weights' dtype is resolved here for ``dtype=None`` (:func:`dtype_for`).
+        """
         X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES, accept_sparse=SPARSE)
         check_classification_targets(y)
         fitted = self.params_.dtype if continuing else None

@@ -61,7 +61,7 @@ def save_estimator(estimator: MLPClassifier, path: str | os.PathLike[str]) -> Pa
 
 
 def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> MLPClassifier:
-    """A fitted ``cls`` (MLPClassifier) from a model file, with fresh optimizer state."""
+    """Return a fitted ``cls`` (MLPClassifier) from a model file, with fresh optimizer state."""
     model = read_model(path)
     where, metadata, params = f"model file {path}", model.metadata, model.params
     settings = metadata.get("estimator", {})
@@ -114,8 +114,11 @@ def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> ML
 
 
 def _json_value(name: str, value: Any) -> Any:
-    """A parameter value as JSON: tuples as lists, dtypes by name, numpy scalars as Python;
-    a RandomState (not storable) as None."""
+    """Return a parameter value as JSON.
+
+    Tuples as lists, dtypes by name, numpy scalars as Python; a RandomState (not storable) as
+    None.
+    """
     if name == "hidden_layer_sizes":
         return int(value) if isinstance(value, Integral) else [int(v) for v in value]
     if name == "dtype":
@@ -130,8 +133,11 @@ def _json_value(name: str, value: Any) -> Any:
 
 
 def _renamed(old: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 parameter names (hidden, epochs, seed, l2, optimizer, learning_rate) in the
-    estimator's current names; models of version 1 used the seed initialisation."""
+    """Return version 1 parameters in the estimator's current names.
+
+    Version 1 had hidden, epochs, seed, l2, optimizer, learning_rate; its models used the seed
+    initialisation.
+    """
     new = {k: v for k, v in old.items() if k in ("lr_schedule", "engine", "log_interval")}
     new["init"] = "seed"
     renames = {"epochs": "max_iter", "seed": "random_state", "learning_rate": "learning_rate_init"}

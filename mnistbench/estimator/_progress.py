@@ -83,8 +83,11 @@ class Progress:
         model: ModelState,
         validation: Callable[[ModelState], float] | None,
     ) -> bool:
-        """Record the epoch; True when scikit-learn would stop (``validation``: a callable
-        giving the held-out accuracy of ``model``, or None without early stopping)."""
+        """Record the epoch; return True when scikit-learn would stop.
+
+        ``validation``: a callable giving the held-out accuracy of ``model``, or None without
+        early stopping.
+        """
         self.epochs_done += 1
         self.samples_seen += m
         self.rate_samples = self.samples_seen
@@ -116,11 +119,13 @@ class Progress:
         return True
 
     def warm_start(self, previous: Progress, fitted: ModelState) -> None:
-        """Continue ``previous`` as scikit-learn's warm start does: this progress's optimizer
-        is fresh (momentum and Adam buffers zero, the adaptive rate back at
-        ``learning_rate_init``, and so is invscaling's first epoch), but ``t_``, the loss
-        curve, the best loss, the no-improvement count and, with early stopping, the
-        validation scores, the best score and its weights (``fitted``) carry over."""
+        """Continue ``previous`` as scikit-learn's warm start does.
+
+        This progress's optimizer is fresh (momentum and Adam buffers zero, the adaptive rate
+        back at ``learning_rate_init``, and so is invscaling's first epoch), but ``t_``, the
+        loss curve, the best loss, the no-improvement count and, with early stopping, the
+        validation scores, the best score and its weights (``fitted``) carry over.
+        """
         self.samples_seen = previous.samples_seen
         self.loss_curve = list(previous.loss_curve)
         self.best_loss = previous.best_loss

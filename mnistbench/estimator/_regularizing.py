@@ -43,8 +43,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Regularization:
-    """What a regularised epoch needs besides L2: ``dropout`` one rate per hidden layer, ``l1``
-    the coefficient of ``l1 * sum |W|`` (weights only), ``seed`` the dropout masks' seed."""
+    """What a regularised epoch needs besides L2.
+
+    ``dropout``: one rate per hidden layer; ``l1``: the coefficient of ``l1 * sum |W|``
+    (weights only); ``seed``: the dropout masks' seed.
+    """
 
     l1: float = 0.0
     dropout: tuple[float, ...] = ()
@@ -58,8 +61,10 @@ class Regularization:
 
 
 def _rates(dropout: Any, depth: int) -> tuple[float, ...]:
-    """One rate per hidden layer from the estimator's ``dropout``; InvalidParameterError (a
-    ValueError) naming the value otherwise."""
+    """Return one rate per hidden layer from the estimator's ``dropout``.
+
+    Raises InvalidParameterError (a ValueError) naming the value otherwise.
+    """
     if isinstance(dropout, Real) and not isinstance(dropout, bool):
         values = [dropout] * depth
     else:
@@ -81,8 +86,10 @@ def _rates(dropout: Any, depth: int) -> tuple[float, ...]:
 
 
 def regularization_for(est: MLPClassifier, depth: int, seed: int) -> Regularization | None:
-    """The estimator's dropout, l1 and batch norm for ``depth`` hidden layers (None when all
-    are off), checked before anything trains."""
+    """Return the estimator's dropout, l1 and batch norm for ``depth`` hidden layers.
+
+    None when all are off; checked before anything trains.
+    """
     rates = _rates(est.dropout, depth)
     l1 = float(est.l1)
     if not (math.isfinite(l1) and l1 >= 0):  # the constraint also refuses these
@@ -113,8 +120,10 @@ def kernel_epoch_fn(
     activation: str,
     reg: Regularization,
 ) -> EpochFn:
-    """Return :func:`reference_epoch_fn`'s epoch function on the Numba kernels
-    (:class:`mnistbench.kernels.regularized.RegularizedRunner`)."""
+    """Return :func:`reference_epoch_fn`'s epoch function on the Numba kernels.
+
+    It runs :class:`mnistbench.kernels.regularized.RegularizedRunner`.
+    """
     runner = RegularizedRunner(
         network,
         X,
@@ -158,10 +167,12 @@ def reference_epoch_fn(
     activation: str,
     reg: Regularization,
 ) -> EpochFn:
-    """Return an epoch function on :func:`mnistbench.reference.regularized.regularized_epoch`:
+    """Return an epoch function on :func:`mnistbench.reference.regularized.regularized_epoch`.
+
     ``(model, order, batch_size, lr, state, rows=None) -> (model, loss sum, correct)``;
     ``rows``: the data-set rows of ``order``'s entries, for the masks (augmented batches).
-    Running statistics are updated in a copy, so the model passed in never changes."""
+    Running statistics are updated in a copy, so the model passed in never changes.
+    """
     X_cache: dict[np.dtype, np.ndarray] = {}
 
     def epoch(model, order, batch_size, learning_rate, state, rows=None):

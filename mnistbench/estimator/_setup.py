@@ -38,10 +38,12 @@ class Setup:
 
 
 def resolve(est: MLPClassifier, seed: int, layer_stack: bool = False) -> Setup:
-    """Every check ``fit`` makes of the settings alone, before it looks at the data, and what
-    they resolve to: the architecture on its engine, dropout/l1/batch norm, augmentation and
+    """Return what the settings resolve to, checked as ``fit`` checks them before the data.
+
+    They are the architecture on its engine, dropout/l1/batch norm, augmentation and
     the solver it needs. Raises ValueError (or TypeError) naming the value. ``layer_stack``:
-    the fitted weights ran on the layer-stack kernels (a warm start keeps to them)."""
+    the fitted weights ran on the layer-stack kernels (a warm start keeps to them).
+    """
     hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     reg = regularization_for(est, len(hidden), seed)
     augment = augment_config(est)
@@ -59,6 +61,28 @@ def resolve(est: MLPClassifier, seed: int, layer_stack: bool = False) -> Setup:
 
 
 def check_settings(est: MLPClassifier) -> None:
-    """Raise what ``fit`` would raise about the settings alone (:func:`resolve`);
-    ``mnistbench sweep`` runs it on every grid point before the first trial."""
+    """Raise what ``fit`` would raise about the settings alone (:func:`resolve`).
+
+    ``mnistbench sweep`` runs it on every grid point before the first trial.
+
+    Parameters
+    ----------
+    est : MLPClassifier
+        The estimator whose parameters are checked; nothing is fitted.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting: an architecture the engine cannot run, dropout rates that do not
+        fit the hidden layers, augmentation or dropout with lbfgs, and the like.
+
+    Examples
+    --------
+    >>> from mnistbench import MLPClassifier
+    >>> check_settings(MLPClassifier(hidden_layer_sizes=(16, 8), dropout=(0.2, 0.1)))
+    >>> check_settings(MLPClassifier(hidden_layer_sizes=(16, 8), dropout=(0.2, 0.1, 0.1)))
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'dropout' parameter ...
+    """
     resolve(est, 0)

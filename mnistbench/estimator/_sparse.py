@@ -73,8 +73,11 @@ def predict_proba(engine: Engine, model: ModelState, X: Any) -> np.ndarray:
 def gradients(
     engine: Engine, network: Network, X: Any, y: np.ndarray, l2: float
 ) -> tuple[Network, float]:
-    """``engine.gradients`` on X: for sparse X the row-weighted mean of the chunks' (each
-    already mean gradient + ``l2 W``, so the weights, summing to 1, keep the L2 term whole)."""
+    """Return ``engine.gradients`` on X, a chunk of dense rows at a time where X is sparse.
+
+    For sparse X: the row-weighted mean of the chunks' (each already mean gradient + ``l2 W``,
+    so the weights, summing to 1, keep the L2 term whole).
+    """
     if not is_sparse(X):
         return engine.gradients(network, X, y, l2)
     X, m = rows_of(X), X.shape[0]
@@ -100,9 +103,11 @@ def bind_step(
     l2: float,
     regularization: Regularization | None,
 ):
-    """The engine's epoch function on (X, y) for an epoch driver that steps ``params``: the
-    weights alone (``regularization`` None: the engines' plain epoch function) or, regularised,
-    a ``ModelState`` (the weights with their batch norm)."""
+    """Return the engine's epoch function on (X, y) for an epoch driver that steps ``params``.
+
+    ``params`` is the weights alone (``regularization`` None: the engines' plain epoch
+    function) or, regularised, a ``ModelState`` (the weights with their batch norm).
+    """
     if regularization is None:
         return engine.epoch_fn(params, X, y, optimizer, l2)
     return engine.regularized_epoch_fn(params.network, X, y, optimizer, l2, regularization)

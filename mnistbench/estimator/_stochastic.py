@@ -52,8 +52,11 @@ def train(
     previous: Progress | None,
     classes: np.ndarray,
 ) -> tuple[ModelState, History, Progress]:
-    """``fit``'s training on either solver; ``previous``: the progress a warm start extends
-    (:meth:`Progress.warm_start`: scikit-learn's training state, with a fresh optimizer)."""
+    """Run ``fit``'s training on either solver.
+
+    ``previous``: the progress a warm start extends (:meth:`Progress.warm_start`:
+    scikit-learn's training state, with a fresh optimizer).
+    """
     engine, reg = setup.engine, setup.regularization
     if setup.augment is not None:
         if is_sparse(X):
@@ -104,7 +107,7 @@ def train(
 
 
 def plan_for(est: MLPClassifier, setup: Setup, n_samples: int, seed: int) -> Plan:
-    """The estimator's parameters for ``n_samples`` training rows as a :class:`Plan`."""
+    """Return the estimator's parameters for ``n_samples`` training rows as a :class:`Plan`."""
     batch_size = batch_size_for(est.batch_size, n_samples)
     if est.solver == "adam":
         optimizer = OptimizerConfig("adam", beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
@@ -141,9 +144,11 @@ def plan_for(est: MLPClassifier, setup: Setup, n_samples: int, seed: int) -> Pla
 
 
 def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float, classes: np.ndarray):
-    """scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)), stratified
-    by the labels themselves (``classes[codes]``: the same split as by codes, and an error
-    naming a class too small to split names the user's label)."""
+    """Return scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)).
+
+    It is stratified by the labels themselves (``classes[codes]``: the same split as by codes,
+    and an error naming a class too small to split names the user's label).
+    """
     X_fit, X_val, y_fit, y_val = train_test_split(
         X, codes, random_state=seed, test_size=fraction, stratify=classes[codes]
     )
@@ -169,8 +174,10 @@ def start(model: ModelState, initial_loss: float, seed: int, early_stopping: boo
 def model_epoch_fn(
     plan: Plan, network: Network, X: np.ndarray, y: np.ndarray, epoch_now: Callable[[], int]
 ) -> EpochFn:
-    """The epoch function the loop runs, on a :class:`ModelState`, chosen once: the engine's
-    own, or one that densifies sparse X a chunk at a time, or one that augments each batch.
+    """Return the epoch function the loop runs, on a :class:`ModelState`, chosen once.
+
+    It is the engine's own, or one that densifies sparse X a chunk at a time, or one that
+    augments each batch.
 
     Without regularisation those step the weights alone (the engines' plain epoch functions,
     as the bench times them) and are wrapped here; with it they carry the ``ModelState``.

@@ -101,16 +101,22 @@ def architecture(hidden_layer_sizes: Any, activation: str, engine: str) -> tuple
 
 
 def weights_dtype(est: MLPClassifier) -> np.dtype:
-    """The dtype the estimator trains in: its ``dtype``, or (None) the one the last
-    ``fit``/``partial_fit`` resolved from X (:func:`dtype_for`)."""
+    """Return the dtype the estimator trains in.
+
+    Its ``dtype``, or (None) the one the last ``fit``/``partial_fit`` resolved from X
+    (:func:`dtype_for`).
+    """
     if est.dtype is not None:
         return np.dtype(est.dtype)
     return est.__dict__.get("_weights_dtype", np.dtype(np.float64))
 
 
 def dtype_for(dtype: Any, X: np.ndarray, fitted: np.dtype | None) -> np.dtype:
-    """``dtype``, or (None) scikit-learn's rule: the fitted weights' dtype when training
-    continues (``fitted``), else float32 for float32 X and float64 for anything else."""
+    """Return ``dtype``, or (None) the dtype scikit-learn's rule gives.
+
+    The fitted weights' dtype when training continues (``fitted``), else float32 for float32
+    X and float64 for anything else.
+    """
     if dtype is not None:
         return np.dtype(dtype)
     if fitted is not None:
@@ -119,9 +125,11 @@ def dtype_for(dtype: Any, X: np.ndarray, fitted: np.dtype | None) -> np.dtype:
 
 
 def kernel_X(X: Any, dtype: np.typing.DTypeLike) -> Any:
-    """The engines' input: uint8 pixels as they are, anything else in the weights' dtype;
-    sparse X stays sparse (CSR; uint8 pixels as floats / 255, as the reference reads them),
-    densified a chunk of rows at a time (mnistbench.estimator._sparse)."""
+    """Return X as the engines read it: uint8 pixels as they are, else the weights' dtype.
+
+    Sparse X stays sparse (CSR; uint8 pixels as floats / 255, as the reference reads them),
+    densified a chunk of rows at a time (mnistbench.estimator._sparse).
+    """
     if scipy.sparse.issparse(X):
         dtype = np.dtype(dtype)
         X = X.tocsr()
@@ -160,8 +168,11 @@ def encode(classes: np.ndarray, y: Any) -> np.ndarray:
 
 
 def seed_of(random_state: Any) -> int:
-    """An int seed for initialisation and shuffling: the int itself, or one drawn from the
-    RandomState (None: NumPy's global one, as scikit-learn uses)."""
+    """Return an int seed for initialisation and shuffling.
+
+    The int itself, or one drawn from the RandomState (None: NumPy's global one, as
+    scikit-learn uses).
+    """
     if isinstance(random_state, Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -201,8 +212,10 @@ def dev_set(
 
 
 def penalty(params: tuple[np.ndarray, ...], l2: float, l1: float = 0.0) -> float:
-    """``0.5 * l2 * sum |W|^2 + l1 * sum |W|`` over the weight matrices (every other array,
-    from the first)."""
+    """Return ``0.5 * l2 * sum |W|^2 + l1 * sum |W|`` over the weight matrices.
+
+    The weight matrices are every other array, from the first.
+    """
     total = 0.0
     if l2:
         # einsum, not np.dot: BLAS would wake its threads, which then spin and slow the next

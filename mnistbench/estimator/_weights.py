@@ -1,5 +1,8 @@
-"""The estimator's starting weights: fresh for its architecture, a warm copy of its fitted ones,
-or the ``coefs_``/``intercepts_`` a user assigned, each checked."""
+"""The estimator's starting weights, each checked.
+
+Fresh for its architecture, a warm copy of its fitted ones, or the ``coefs_``/``intercepts_``
+a user assigned.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ def assigned_weights(
     n_out: int | None,
     previous: Network | None,
 ) -> Network:
-    """Weights from ``coefs_`` (``(n_in_i, n_out_i)`` each) and ``intercepts_`` as the user
-    assigned them, checked (layer count, chained shapes, ``n_features_in_``, ``n_out``,
-    finite numbers) and cast to the fitted weights' dtype (unfitted: the arrays' own
-    float32/float64, else float64)."""
+    """Return the weights of ``coefs_`` and ``intercepts_`` as the user assigned them.
+
+    ``coefs_[i]`` is ``(n_in_i, n_out_i)``. Checked (layer count, chained shapes,
+    ``n_features_in_``, ``n_out``, finite numbers) and cast to the fitted weights' dtype
+    (unfitted: the arrays' own float32/float64, else float64).
+    """
     if not isinstance(coefs, list | tuple) or not isinstance(intercepts, list | tuple):
         raise ValueError(
             "coefs_ and intercepts_ must both be lists of arrays, got "
@@ -81,8 +86,11 @@ def assigned_weights(
 def start_model(
     est: MLPClassifier, setup: Setup, n_in: int, n_out: int, seed: int, warm: bool
 ) -> ModelState:
-    """Fresh weights for the estimator's architecture (with fresh batch norm where asked for),
-    or (warm) a copy of its fitted ones and their batch norm."""
+    """Return the weights a training call starts from.
+
+    Fresh for the estimator's architecture (with fresh batch norm where asked for), or (warm)
+    a copy of its fitted ones and their batch norm.
+    """
     hidden, dtype, reg = setup.hidden, setup.dtype, setup.regularization
     batch_norm = reg is not None and reg.batch_norm
     if not warm:
@@ -112,8 +120,10 @@ def start_model(
 
 
 def same_views(coefs: Any, intercepts: Any, views: tuple) -> bool:
-    """True when ``coefs_``/``intercepts_`` still hold the very arrays the estimator handed out
-    (views of its weights: nothing was assigned, edits in place need no rebuild)."""
+    """Return True when ``coefs_``/``intercepts_`` hold the very arrays handed out.
+
+    Those are views of the weights: nothing was assigned, and edits in place need no rebuild.
+    """
     if not all(isinstance(v, list | tuple) for v in (coefs, intercepts)):
         return False
     arrays = [*coefs, *intercepts]

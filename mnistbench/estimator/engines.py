@@ -93,8 +93,10 @@ class Engine(Protocol):
         """Raise ``ValueError`` naming what this engine cannot run."""
 
     def bind(self, activation: str, *, layer_stack: bool = False) -> Engine:
-        """Return this engine for networks whose hidden layers use ``activation`` (on the
-        layer-stack kernels only where ``layer_stack``: :func:`seed_layout`)."""
+        """Return this engine for networks whose hidden layers use ``activation``.
+
+        With ``layer_stack``, on the layer-stack kernels only (:func:`seed_layout`).
+        """
 
     def init(
         self, sizes: tuple[int, ...], activation: str, init: str | None, seed: int, dtype: np.dtype
@@ -104,8 +106,10 @@ class Engine(Protocol):
     def epoch_fn(
         self, network: Network, X: np.ndarray, y: np.ndarray, optimizer: OptimizerConfig, l2: float
     ) -> EpochFn:
-        """Return one epoch on (X, y): ``(network, order, batch_size, lr, state) -> (network,
-        loss sum, correct)``, updating the optimizer state in place."""
+        """Return one epoch on (X, y), updating the optimizer state in place.
+
+        ``(network, order, batch_size, lr, state) -> (network, loss sum, correct)``.
+        """
 
     def regularized_epoch_fn(
         self,
@@ -116,15 +120,20 @@ class Engine(Protocol):
         l2: float,
         regularization: Regularization,
     ) -> EpochFn:
-        """Return :meth:`epoch_fn` with dropout, L1 and batch norm, on a ``ModelState``: it also
-        takes ``rows=``, the data-set rows of ``order``'s entries that the dropout masks are
-        drawn for (default: ``order`` itself)."""
+        """Return :meth:`epoch_fn` with dropout, L1 and batch norm, on a ``ModelState``.
+
+        It also takes ``rows=``, the data-set rows of ``order``'s entries that the dropout masks are
+        drawn for (default: ``order`` itself).
+        """
 
     def gradients(
         self, network: Network, X: np.ndarray, y: np.ndarray, l2: float
     ) -> tuple[Network, float]:
-        """Return full-batch (gradients of mean cross-entropy + ``0.5 * l2 * |W|^2``, mean
-        cross-entropy without the L2 term)."""
+        """Return full-batch gradients and loss.
+
+        (Gradients of mean cross-entropy + ``0.5 * l2 * |W|^2``, mean cross-entropy without
+        the L2 term).
+        """
 
     def predict_proba(
         self, network: Network, X: np.ndarray, batch_norm: BatchNormState | None = None
@@ -143,8 +152,10 @@ class Engine(Protocol):
         epoch: int,
         out: np.ndarray,
     ) -> None:
-        """Set ``out`` (n, 784) to the images ``X[rows]`` augmented as in ``epoch`` (one pure
-        function of seed, epoch and row, :mod:`mnistbench.reference.augment`)."""
+        """Set ``out`` (n, 784) to the images ``X[rows]`` augmented as in ``epoch``.
+
+        One pure function of seed, epoch and row (:mod:`mnistbench.reference.augment`).
+        """
 
 
 class _Engine:
@@ -157,9 +168,6 @@ class _Engine:
 
     def bind(self, activation: str, *, layer_stack: bool = False) -> _Engine:
         return type(self)(activation, layer_stack=layer_stack)
-
-    def _seed_layout(self, network: Network) -> Params | None:
-        return seed_layout(network, self.activation, self.layer_stack)
 
     def check_architecture(self, hidden: tuple[int, ...], activation: str) -> None:
         if activation not in ref_network.ACTIVATIONS:
@@ -179,6 +187,9 @@ class NumbaEngine(_Engine):
     """The Numba kernels (:mod:`mnistbench.kernels`): fused seed kernels or layer-stack GEMMs."""
 
     name = "numba"
+
+    def _seed_layout(self, network: Network) -> Params | None:
+        return seed_layout(network, self.activation, self.layer_stack)
 
     def epoch_fn(self, network, X, y, optimizer, l2):
         params = self._seed_layout(network)
