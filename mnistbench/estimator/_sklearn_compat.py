@@ -22,7 +22,7 @@ try:
         Options,
         StrOptions,
     )
-except ImportError as error:  # pragma: no cover - only on an unsupported scikit-learn
+except ImportError as error:  # an unsupported scikit-learn (tests/test_sklearn_compat.py)
     raise ImportError(
         f"mnistbench's MLPClassifier needs scikit-learn >= {MIN_SKLEARN} with the private "
         "helpers sklearn.base._fit_context and sklearn.utils._param_validation (Interval, "
