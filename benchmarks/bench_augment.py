@@ -1,21 +1,26 @@
-"""On-the-fly augmentation: images/s of the Numba kernels against the same transform in
-scipy.ndimage (same threads), and epoch time of training with augmentation on against off.
+"""On-the-fly augmentation: images/s of the Numba kernels (and, with ``MNISTBENCH_ASV_FULL=1``,
+of the same transform in scipy.ndimage, same threads), and epoch time of training with
+augmentation on, with its ratio to the same epoch with augmentation off.
 
-Every setup checks before timing: the kernels against the scipy oracle, the augmenting epoch of
-the Numba engine against the NumPy engine's (mnistbench.bench.augment refuses otherwise).
+Every case is checked before timing: the kernels against the scipy oracle, the augmenting epoch
+of the Numba engine against the NumPy engine's (mnistbench.bench.augment refuses otherwise).
 """
+
+import time
+from functools import cache
 
 import numba
 import numpy as np
+
+from .presets import AUGMENT_KERNEL_IMAGES, AUGMENT_SCIPY_IMAGES, grid
 
 try:
     from mnistbench.bench import augment as bench_augment
 except ImportError:  # commits before augmentation in training
     bench_augment = None
 
-TRANSFORMS = ["affine", "elastic", "noise", "all"]
-KERNEL_IMAGES = 4000
-SCIPY_IMAGES = 250
+KERNEL_IMAGES = AUGMENT_KERNEL_IMAGES
+SCIPY_IMAGES = AUGMENT_SCIPY_IMAGES
 
 
 def _module():
@@ -24,28 +29,52 @@ def _module():
     return bench_augment
 
 
+@cache
+def _throughput_case(transform: str, implementation: str):
+    """(run, images): run() augments ``images`` digits in batches of 128; checked, run once."""
+    module = _module()
+    X, _ = module.training_digits()
+    config = module.TRANSFORMS[transform]
+    module.check_kernel(X, config, transform)
+    if implementation == "numba":
+        images = KERNEL_IMAGES
+        run = module.kernel_run(X, np.arange(KERNEL_IMAGES), config)
+    else:
+        images = SCIPY_IMAGES
+        run = module.scipy_run(X, np.arange(SCIPY_IMAGES), config, numba.get_num_threads())
+    run()
+    return run, images
+
+
+@cache
+def _epoch_case(augment: str):
+    """(epoch, plain, order): adam epochs with and without augmentation; checked, run once."""
+    module = _module()
+    X, y = module.training_digits()
+    config = None if augment == "off" else module.TRANSFORMS[augment]
+    if config is not None:
+        module.check_epoch(X, y, 128, config)
+    epoch = module.epoch_functions("numba", X, y, 128, np.float32, config)
+    plain = module.epoch_functions("numba", X, y, 128, np.float32, None)
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    epoch(order)
+    plain(order)
+    return epoch, plain, order
+
+
 class AugmentThroughput:
     """Seconds to augment a set of digits in batches of 128; ``track_*`` gives images/s."""
 
-    params = (TRANSFORMS, ["numba", "scipy"])
+    params = grid("AugmentThroughput")
     param_names = ["transform", "implementation"]
-    timeout = 300
+    timeout = 180
+    rounds = 1
     number = 1
-    repeat = (3, 7, 30.0)
+    repeat = (3, 7, 2.0)
+    warmup_time = 0.1
 
     def setup(self, transform, implementation):
-        module = _module()
-        X, _ = module.training_digits()
-        config = module.TRANSFORMS[transform]
-        module.check_kernel(X, config, transform)
-        threads = numba.get_num_threads()
-        if implementation == "numba":
-            self.images = KERNEL_IMAGES
-            self.run = module.kernel_run(X, np.arange(KERNEL_IMAGES), config)
-        else:
-            self.images = SCIPY_IMAGES
-            self.run = module.scipy_run(X, np.arange(SCIPY_IMAGES), config, threads)
-        self.run()
+        self.run, self.images = _throughput_case(transform, implementation)
 
     def time_images(self, transform, implementation):
         self.run()
@@ -59,23 +88,16 @@ class AugmentThroughput:
 class AugmentedEpoch:
     """One adam epoch over the 4,000 training digits, hidden 128, batch 128, float32."""
 
-    params = (["off", "affine", "elastic", "noise", "all"],)
+    params = grid("AugmentedEpoch")
     param_names = ["augment"]
-    timeout = 300
+    timeout = 180
+    rounds = 1
     number = 1
-    repeat = (3, 7, 30.0)
+    repeat = (3, 7, 2.0)
+    warmup_time = 0.1
 
     def setup(self, augment):
-        module = _module()
-        X, y = module.training_digits()
-        config = None if augment == "off" else module.TRANSFORMS[augment]
-        if config is not None:
-            module.check_epoch(X, y, 128, config)
-        self.epoch = module.epoch_functions("numba", X, y, 128, np.float32, config)
-        self.plain = module.epoch_functions("numba", X, y, 128, np.float32, None)
-        self.order = np.random.default_rng(0).permutation(X.shape[0])
-        self.epoch(self.order)
-        self.plain(self.order)
+        self.epoch, self.plain, self.order = _epoch_case(augment)
 
     def time_epoch(self, augment):
         self.epoch(self.order)
@@ -92,8 +114,6 @@ class AugmentedEpoch:
 
 
 def _seconds(run):
-    import time
-
     started = time.perf_counter()
     run()
     return time.perf_counter() - started

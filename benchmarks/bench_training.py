@@ -3,7 +3,8 @@
 from mnistbench.estimator import MLPClassifier
 from mnistbench.reference.data import load_embedded, train_dev_split
 
-from .common import minibatch_epoch
+from .common import minibatch_case
+from .presets import grid
 
 
 def _split():
@@ -41,16 +42,16 @@ ADAM_RUN = dict(
 class SeedRunAccuracy:
     """The seed: 500 full-batch iterations at 0.1 on the embedded 4,000 / 1,000 digits."""
 
-    params = ["numba", "numpy"]
+    params = grid("SeedRunAccuracy")
     param_names = ["engine"]
-    timeout = 600
+    timeout = 300
     unit = "accuracy"
 
     def setup_cache(self):
         X, y, X_dev, y_dev = _split()
         return {
             engine: MLPClassifier(engine=engine, **SEED_RUN).fit(X, y).score(X_dev, y_dev)
-            for engine in self.params
+            for engine in self.params[0]
         }
 
     def track_dev_accuracy(self, scores, engine):
@@ -62,7 +63,7 @@ class SeedRunAccuracy:
 class AdamAccuracy:
     """Mini-batch Adam, hidden 128, 20 epochs of batch 64 (scikit-learn's MLP: ~0.93)."""
 
-    timeout = 300
+    timeout = 180
 
     def track_dev_accuracy(self):
         X, y, X_dev, y_dev = _split()
@@ -74,10 +75,10 @@ class AdamAccuracy:
 class TrainingMemory:
     """Peak memory of preparing and running one mini-batch epoch over the seed workload."""
 
-    params = (["reference", "numba"],)
+    params = grid("TrainingMemory")
     param_names = ["variant"]
-    timeout = 300
+    timeout = 120
 
     def peakmem_epoch(self, variant):
-        epoch, params, order = minibatch_epoch(variant, "float32")
+        epoch, params, order = minibatch_case(variant, "float32")
         epoch(params, order, 128, 0.01)
