@@ -82,6 +82,7 @@ def test_json_has_machine_workload_and_every_case(report):
     assert 0 <= data["conditions"]["others_cpu"] <= 1
 
 
+@pytest.mark.slow  # the module's report fixture runs a whole bench --quick
 def test_json_carries_the_machine_fingerprint(report):
     _, data, _ = report
     machine = data["machine"]
@@ -114,6 +115,7 @@ def test_json_carries_the_machine_fingerprint(report):
         assert machine["blas_env"].get(name) == os.environ.get(name)
 
 
+@pytest.mark.slow  # the module's report fixture runs a whole bench --quick
 def test_ratios_and_rates_agree_with_the_times(report):
     _, data, _ = report
     reference = next(

@@ -264,6 +264,7 @@ def test_silent_server_is_not_taken_for_a_scheduler():
 # --- a real cluster, resume, report ----------------------------------------------------------
 
 
+@pytest.mark.slow  # cluster_results starts a 2-worker LocalCluster
 def test_cluster_sweep_records_every_trial(cluster_results):
     frame = read_results(cluster_results)
     expected = ["trial", "trial_key", *SWEPT, "random_state", *OUTCOME_COLUMNS]
@@ -287,6 +288,7 @@ def test_cluster_sweep_records_every_trial(cluster_results):
     assert not frame["seed_setting"].any()
 
 
+@pytest.mark.slow  # cluster_results starts a 2-worker LocalCluster
 def test_cluster_matches_serial_run(cluster_results, grid_file, tmp_path):
     """Workers get the same scattered data and seeds: the same accuracies as in-process."""
     out = tmp_path / "serial.csv"
@@ -301,6 +303,7 @@ def test_cluster_matches_serial_run(cluster_results, grid_file, tmp_path):
     assert (serial["worker"] == "local").all()
 
 
+@pytest.mark.slow  # cluster_results starts a 2-worker LocalCluster
 def test_resume_skips_finished_trials(cluster_results, grid_file, tmp_path, capsys):
     out = tmp_path / "partial.csv"
     full = read_results(cluster_results)
@@ -317,6 +320,7 @@ def test_resume_skips_finished_trials(cluster_results, grid_file, tmp_path, caps
     assert (rerun["error"] == original["error"]).all()
 
 
+@pytest.mark.slow  # cluster_results starts a 2-worker LocalCluster
 def test_resume_with_another_grid_leaves_file_untouched(cluster_results, tmp_path, capsys):
     out = tmp_path / "results.csv"
     shutil.copy2(cluster_results, out)
@@ -328,6 +332,7 @@ def test_resume_with_another_grid_leaves_file_untouched(cluster_results, tmp_pat
     assert "pass --resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # cluster_results starts a 2-worker LocalCluster
 def test_report_ranks_settings_and_writes_pareto_plot(cluster_results, tmp_path, capsys):
     frame = read_results(cluster_results)
     ok = frame[frame["error"] == ""]
