@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from ._jit_seed_tiles import layer1_block as _layer1_block
 from ._numba import njit
 
 # Samples processed together in the register-blocked loops (written out for exactly four).
@@ -71,38 +72,6 @@ def _load_block(X, first, nb, xb):
     for s in range(nb):
         for k in range(X.shape[1]):
             xb[s, k] = X[first + s, k]
-
-
-@njit
-def _layer1_block(W1, xb, z1):
-    """z1[s, j] = W1[j] . xb[s] for the BLOCK (= 4) rows of xb, two hidden units per pass."""
-    T = W1.dtype.type
-    hidden, n_in = W1.shape
-    x0, x1, x2, x3 = xb[0], xb[1], xb[2], xb[3]
-    for j in range(0, hidden - 1, 2):
-        wa, wb = W1[j], W1[j + 1]
-        a0 = a1 = a2 = a3 = c0 = c1 = c2 = c3 = T(0)
-        for k in range(n_in):
-            a0 += wa[k] * x0[k]
-            a1 += wa[k] * x1[k]
-            a2 += wa[k] * x2[k]
-            a3 += wa[k] * x3[k]
-            c0 += wb[k] * x0[k]
-            c1 += wb[k] * x1[k]
-            c2 += wb[k] * x2[k]
-            c3 += wb[k] * x3[k]
-        z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
-        z1[0, j + 1], z1[1, j + 1], z1[2, j + 1], z1[3, j + 1] = c0, c1, c2, c3
-    if hidden % 2 == 1:
-        j = hidden - 1
-        wa = W1[j]
-        a0 = a1 = a2 = a3 = T(0)
-        for k in range(n_in):
-            a0 += wa[k] * x0[k]
-            a1 += wa[k] * x1[k]
-            a2 += wa[k] * x2[k]
-            a3 += wa[k] * x3[k]
-        z1[0, j], z1[1, j], z1[2, j], z1[3, j] = a0, a1, a2, a3
 
 
 @njit(parallel=True)

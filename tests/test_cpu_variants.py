@@ -1,7 +1,7 @@
 """The CPU-dependent kernel variants (kernels/_cpu.py): each one this host can run is compiled
 (through Numba's ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES``, in a subprocess with a cache of its
 own), checked to be the variant asked for (instruction set, vector width of the GEMM's FMAs,
-register tile) and run against the reference by the layer-stack kernel tests.
+register tile) and run against the reference by the seed and layer-stack kernel tests.
 
 Variants: AVX-512 with 512-bit vectors (the default on AVX-512 CPUs, Intel's tuning included),
 AVX-512 held to 256-bit vectors (``MNISTBENCH_VECTOR_BITS=256``) and AVX2 (16 vector registers,
@@ -138,12 +138,14 @@ def test_variant_compiles_as_asked_and_matches_the_reference(variant, tmp_path):
             "-m",
             "pytest",
             str(ROOT / "tests" / "test_kernels_network.py"),
+            str(ROOT / "tests" / "test_kernels.py"),
             "-q",
             "-x",
             "-p",
             "no:cacheprovider",
             "-k",
-            "forward_backward_match_reference and (relu or tanh) or epoch",
+            "float32 and (forward_backward_match_reference and (relu or tanh) "
+            "or epoch_matches_reference and relu or fused_gradients_match)",
         ],
         env=env,
         cwd=ROOT,
@@ -152,3 +154,24 @@ def test_variant_compiles_as_asked_and_matches_the_reference(variant, tmp_path):
     )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert re.search(r"\d+ passed", tests.stdout), tests.stdout[-500:]
+
+
+@pytest.mark.parametrize("hidden", [1, 2, 5, 7, 10, 12])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_both_seed_tiles_compute_the_first_layer(hidden, dtype):
+    """The seed's first-layer block (4 rows) in both tiles against float64 NumPy, within
+    Higham's dot-product bound; every hidden count exercises the clamped last units."""
+    from mnistbench.kernels import _jit_seed_tiles as tiles
+
+    rng = np.random.default_rng(hidden)
+    W1, xb = rng.normal(size=(hidden, 50)).astype(dtype), rng.normal(size=(4, 50)).astype(dtype)
+    K, eps = W1.shape[1], np.finfo(dtype).eps
+    want = xb.astype(np.float64) @ W1.astype(np.float64).T
+    bound = K * eps / (1 - K * eps) * (np.abs(xb).astype(np.float64) @ np.abs(W1).T)
+    for variant in (tiles.layer1_block_4x2, tiles.layer1_block_4x5):
+        z1 = np.full((4, hidden), np.nan, dtype)
+        variant(W1, xb, z1)
+        assert (np.abs(z1 - want) <= bound).all(), variant.py_func.__name__
+    assert tiles.layer1_block.py_func.__name__ == (
+        "layer1_block_4x5" if _cpu.WIDE_TILE else "layer1_block_4x2"
+    )
