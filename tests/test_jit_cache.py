@@ -22,10 +22,10 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
 PREDICT = """
 import numpy as np
 from mnistbench import kernels
-from mnistbench.kernels import _jit
+from mnistbench.kernels import _jit_seed
 params = kernels.init_params(4, seed=0)
 X = np.zeros((3, 784), np.uint8)
-print(type(_jit.accumulate._cache).__name__, kernels.make_predictions(X, params).tolist())
+print(type(_jit_seed.accumulate._cache).__name__, kernels.make_predictions(X, params).tolist())
 """
 
 
