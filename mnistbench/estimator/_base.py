@@ -152,7 +152,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         model = start_model(self, setup, X.shape[1], len(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
-            initial_loss = cross_entropy(predict_proba(setup.engine, model, X), codes)
+            initial_loss = _stochastic.baseline_loss(setup.engine, model, X, codes)
             progress = _stochastic.start(model, initial_loss, seed, False)
             progress.epochs_done = getattr(self, "n_iter_", 0)
         started = time.perf_counter()
