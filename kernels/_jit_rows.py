@@ -64,7 +64,7 @@ def softmax_row(z):
         top = max(top, z[j])
     total = z.dtype.type(0)
     for j in range(z.shape[0]):
-        e = np.exp(z[j] - top)
+        e = exp(z[j] - top)
         z[j] = e
         total += e
     for j in range(z.shape[0]):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from ._approx import exp
 from ._jit_seed_tiles import layer1_block as _layer1_block
 from ._numba import njit
 
@@ -59,7 +60,7 @@ def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
                 top = max(top, Z2[i, o])
             total = T(0)
             for o in range(n_out):
-                e = np.exp(Z2[i, o] - top)
+                e = exp(Z2[i, o] - top)
                 A2[i, o] = e
                 total += e
             for o in range(n_out):
@@ -187,7 +188,7 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
                     best = o
             total = T(0)
             for o in range(n_out):
-                probs[o] = np.exp(logits[o] - top)
+                probs[o] = exp(logits[o] - top)
                 total += probs[o]
             loss_sum += np.log(total) - (logits[y] - top)
             correct += best == y
