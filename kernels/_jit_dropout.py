@@ -1,5 +1,6 @@
-"""Private Numba twin of :mod:`mnistbench.reference.dropout`: the same counter-based hash
-(:mod:`._jit_hash`), bit for bit.
+"""Private Numba twin of :mod:`mnistbench.reference.dropout`: the same counter-based hash.
+
+The hash is :mod:`._jit_hash`'s; the results agree with the reference's bit for bit.
 
 Other kernels call these from inside their own loops: ``stream_key`` once per layer and step,
 ``absorb(key, row)`` once per row, then ``unit_uniform(row_key, unit)`` (or ``fill_mask_row``)

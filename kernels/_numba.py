@@ -1,5 +1,7 @@
-"""The one place Numba compile options are set: every kernel is compiled by :func:`njit` or
-:func:`inline` (``tests/test_numba_settings.py`` fails if any other file calls ``numba.njit``).
+"""The one place Numba compile options are set.
+
+Every kernel is compiled by :func:`njit` or :func:`inline` (``tests/test_numba_settings.py`` fails
+if any other file calls ``numba.njit``).
 
 * ``FASTMATH`` keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays
   detectable;

@@ -1,6 +1,8 @@
-"""A fixed yardstick of the machine's speed: ``mnistbench bench`` times it in every round beside
-the cases, and ``--compare`` divides two runs' ratios by its own, so a machine that was faster or
-slower as a whole between the runs does not read as a change of the code.
+"""A fixed yardstick of the machine's speed, timed beside the cases so it can be divided out.
+
+``mnistbench bench`` times it in every round beside the cases, and ``--compare`` divides two runs'
+ratios by its own, so a machine that was faster or slower as a whole between the runs does not read
+as a change of the code.
 
 It must not change between commits (its time is the unit): a plain parallel loop of dot products
 over a fixed float32 matrix, threaded like the kernels it stands beside (Numba's pool, so it

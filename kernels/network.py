@@ -1,6 +1,7 @@
-"""MLPs of any depth on the Numba kernels, with the names and signatures of
-:mod:`mnistbench.reference.network` (``forward``, ``backward``, ``predict_proba``, ``predict``,
-``network_epoch``), plus ``train_network`` on the shared loop
+"""MLPs of any depth on the Numba kernels, with the names of :mod:`mnistbench.reference.network`.
+
+The names and signatures are the reference's (``forward``, ``backward``, ``predict_proba``,
+``predict``, ``network_epoch``), plus ``train_network`` on the shared loop
 :func:`~mnistbench.reference.training.fit`.
 
 X may be raw ``uint8`` pixels (scaled by 1/255 inside the kernels, never converted in memory) or
@@ -158,9 +159,10 @@ def backward(
 
 
 class NetworkRunner:
-    """Validated data, bound once; ``run`` trains one epoch in one njit call per thread (the
-    epoch function :func:`train_network` hands to ``fit``). The workspace is allocated for the
-    largest batch size seen.
+    """Validated data, bound once; ``run`` trains one epoch in one njit call per thread.
+
+    ``run`` is the epoch function :func:`train_network` hands to ``fit``. The workspace is allocated
+    for the largest batch size seen.
     """
 
     def __init__(
@@ -192,8 +194,9 @@ class NetworkRunner:
         learning_rate: float,
         state: OptimizerState,
     ) -> tuple[Network, float, int]:
-        """One epoch over consecutive ``batch_size`` slices of ``order`` (row indices); returns
-        (new network, loss sum, correct) and advances ``state`` in place.
+        """One epoch: returns (new network, loss sum, correct) and advances ``state`` in place.
+
+        The epoch runs over consecutive ``batch_size`` slices of ``order`` (row indices).
         """
         layout = self.layout
         shapes = tuple(np.shape(a) for a in network)
@@ -236,10 +239,11 @@ def network_epoch(
     l2: float = 0.0,
     activation: str = "relu",
 ) -> tuple[Network, float, int]:
-    """Numba twin of ``reference.network.network_epoch``: one epoch over consecutive
-    ``batch_size`` slices of ``order``. X: (m, n_in) uint8 or float. Each batch's loss and
-    correct count are measured before its update. Returns (new network, loss sum, correct); the
-    input network is untouched, ``state`` is advanced in place.
+    """Numba twin of ``reference.network.network_epoch``: (new network, loss sum, correct).
+
+    One epoch over consecutive ``batch_size`` slices of ``order``. X: (m, n_in) uint8 or float. Each
+    batch's loss and correct count are measured before its update. The input network is untouched,
+    ``state`` is advanced in place.
     """
     network = check_network(network)
     runner = NetworkRunner(network, X, Y, activation=activation, optimizer=optimizer, l2=l2)

@@ -1,5 +1,6 @@
-"""Dropout, L1 and batch norm on the layer-stack Numba kernels: the twin of
-:func:`mnistbench.reference.regularized.regularized_epoch`, with its name and signature.
+"""Dropout, L1 and batch norm on the layer-stack Numba kernels.
+
+The twin of :func:`mnistbench.reference.regularized.regularized_epoch`, with its name and signature.
 
 One epoch runs as one njit call per thread (``_jit_network.network_job``): dropout masks are
 hashed in the forward epilogue from (dropout_seed, optimizer step before the update, hidden
@@ -46,8 +47,10 @@ __all__ = ["RegularizedRunner", "regularized_epoch"]
 
 
 class RegularizedRunner:
-    """Validated data and options, bound once; :meth:`run` trains one epoch (the kernels'
-    :func:`regularized_epoch`). ``batch_norm``: whether ``run`` receives a BatchNorm.
+    """Validated data and options, bound once; :meth:`run` trains one epoch.
+
+    ``run`` is the kernels' :func:`regularized_epoch`. ``batch_norm``: whether ``run`` receives a
+    BatchNorm.
     """
 
     def __init__(
@@ -124,10 +127,11 @@ class RegularizedRunner:
         state: OptimizerState,
         mask_rows: np.ndarray | None = None,
     ) -> tuple[Network, BatchNorm | None, float, int]:
-        """One epoch over consecutive ``batch_size`` slices of ``order``: (new network, new bn
-        or None, loss sum, correct); ``state`` (over ``(*network, *bn)``) and ``running`` are
-        updated in place. ``mask_rows``: the data-set rows of ``order``'s entries the dropout
-        masks are drawn for (default ``order``).
+        """One epoch: (new network, new bn or None, loss sum, correct).
+
+        The epoch runs over consecutive ``batch_size`` slices of ``order``; ``state`` (over
+        ``(*network, *bn)``) and ``running`` are updated in place. ``mask_rows``: the data-set rows
+        of ``order``'s entries the dropout masks are drawn for (default ``order``).
         """
         self._check(network, bn, running, state)
         order, batch_size = check_order(order, self.X.shape[0], batch_size)
@@ -235,9 +239,10 @@ def regularized_epoch(
     bn_momentum: float = 0.1,
     mask_rows: np.ndarray | None = None,
 ) -> tuple[Network, BatchNorm | None, float, int]:
-    """Numba twin of ``reference.regularized.regularized_epoch`` (same arguments, same
-    returns): X (m, n_in) uint8 or float. The input network and bn are untouched; ``state``
-    and ``running`` are updated in place.
+    """Numba twin of ``reference.regularized.regularized_epoch`` (same arguments, same returns).
+
+    X (m, n_in) uint8 or float. The input network and bn are untouched; ``state`` and ``running``
+    are updated in place.
     """
     runner = RegularizedRunner(
         network,

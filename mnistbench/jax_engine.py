@@ -55,8 +55,9 @@ def _loss_fn(activation: str):
 
 
 def gradients(weights, X: np.ndarray, Y: np.ndarray, activation: str = "relu") -> tuple:
-    """(loss, gradients as numpy arrays in ``weights``' order) of the mean cross-entropy: what
-    the checks compare with the reference's ``backward`` before anything is timed.
+    """(loss, gradients as numpy arrays in ``weights``' order) of the mean cross-entropy.
+
+    What the checks compare with the reference's ``backward`` before anything is timed.
     """
     import jax
     import jax.numpy as jnp
@@ -77,9 +78,11 @@ def training_loop(
     optimizer: str = "adam",
     learning_rate: float = 1e-3,
 ):
-    """``epoch(order, batch_size) -> mean loss``: one epoch over the batches
-    ``order[i:i + batch_size]`` (the same batches our engines see), parameters and optimizer
-    state persisting across calls. ``params()`` returns the current weights as numpy arrays.
+    """``epoch(order, batch_size) -> mean loss``: one epoch over the batches of ``order``.
+
+    The batches are ``order[i:i + batch_size]`` (the same batches our engines see), parameters and
+    optimizer state persisting across calls. ``params()`` returns the current weights as numpy
+    arrays.
     """
     import jax
     import jax.numpy as jnp
@@ -150,8 +153,9 @@ def _sgd_step(loss_fn):
 
 
 def full_batch(params: Params, X: np.ndarray, Y: np.ndarray):
-    """Registry factory (seed section): step(params, learning_rate) -> (new params, loss), a
-    jitted ``value_and_grad`` plus the gradient-descent update.
+    """Registry factory (seed section): step(params, learning_rate) -> (new params, loss).
+
+    A jitted ``value_and_grad`` plus the gradient-descent update.
     """
     import jax.numpy as jnp
 
@@ -167,8 +171,9 @@ def full_batch(params: Params, X: np.ndarray, Y: np.ndarray):
 
 
 def minibatch(params: Params, X: np.ndarray, Y: np.ndarray):
-    """Registry factory (seed section): epoch(params, order, batch_size, learning_rate)
-    -> (params, mean loss): plain SGD, the epoch a ``lax.scan`` over whole batches.
+    """Registry factory (seed section): plain-SGD epochs, each a ``lax.scan`` over whole batches.
+
+    Returns epoch(params, order, batch_size, learning_rate) -> (params, mean loss).
     """
     import jax
     import jax.numpy as jnp

@@ -74,8 +74,9 @@ def _grads_function(torch, autograd: bool, compiled: bool):
 def full_batch(
     params: Params, X: np.ndarray, Y: np.ndarray, *, autograd: bool = False, compiled: bool = False
 ):
-    """Registry factory: step(params, learning_rate) -> (new params, loss); ``compiled`` runs
-    the gradients through ``torch.compile``.
+    """Registry factory: step(params, learning_rate) -> (new params, loss).
+
+    ``compiled`` runs the gradients through ``torch.compile``.
     """
     torch, X_t, Y_t, one_hot = _setup(params, X, Y)
     grads_of = _grads_function(torch, autograd, compiled)
@@ -122,8 +123,10 @@ _TORCH_ACTIVATIONS = {
 
 
 def sequential(weights, activation: str = "relu"):
-    """``nn.Sequential`` of Linear layers with ``activation`` between them, holding copies of
-    ``weights`` (a flat (W1, b1, ..., WL, bL) tuple; W_l is (units_out, units_in) as in torch).
+    """``nn.Sequential`` of Linear layers with ``activation`` between them.
+
+    It holds copies of ``weights`` (a flat (W1, b1, ..., WL, bL) tuple; W_l is (units_out, units_in)
+    as in torch).
     """
     import torch
     from torch import nn
@@ -152,7 +155,8 @@ def training_loop(
     learning_rate: float = 1e-3,
     compiled: bool = False,
 ):
-    """The loop people write: ``nn.Sequential``, ``torch.optim``, ``F.cross_entropy``;
+    """The loop people write: ``nn.Sequential``, ``torch.optim``, ``F.cross_entropy``.
+
     ``compiled``: the model wrapped in ``torch.compile`` (PyTorch's tutorial idiom).
 
     Returns ``epoch(order, batch_size) -> mean loss`` running one epoch over the batches

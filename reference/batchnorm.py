@@ -35,8 +35,9 @@ DEFAULT_MOMENTUM = 0.1
 
 
 class BatchNorm(tuple):
-    """Scale and shift ``(gamma_1, beta_1, ..., gamma_D, beta_D)``, each ``(units_l,)``, one pair
-    per hidden layer, in one float dtype. Gradients use the same type.
+    """Scale and shift ``(gamma_1, beta_1, ..., gamma_D, beta_D)``, one pair per hidden layer.
+
+    Each ``(units_l,)``, in one float dtype. Gradients use the same type.
     """
 
     __slots__ = ()
@@ -88,8 +89,9 @@ class BatchNorm(tuple):
 
 @dataclass
 class RunningStats:
-    """Running mean and (unbiased) variance per hidden layer, each ``(units_l,)``; updated in
-    place by training, read at prediction.
+    """Running mean and (unbiased) variance per hidden layer, each ``(units_l,)``.
+
+    Updated in place by training, read at prediction.
     """
 
     mean: tuple[np.ndarray, ...]
@@ -151,8 +153,9 @@ def check_running_stats(running: object, bn: BatchNorm) -> None:
 
 
 class BatchStats(NamedTuple):
-    """What training-mode batch norm of one layer keeps for its backward pass, each ``(units,)``
-    except ``Zhat`` ``(m, units)``; ``var`` is biased.
+    """What training-mode batch norm of one layer keeps for its backward pass.
+
+    Each ``(units,)`` except ``Zhat`` ``(m, units)``; ``var`` is biased.
     """
 
     Zhat: np.ndarray
@@ -189,8 +192,10 @@ def forward_eval(
 def backward(
     dH: np.ndarray, gamma: np.ndarray, stats: BatchStats
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Given dH (m, units), the gradient of a *sum* over rows w.r.t. H, return (dZ, dgamma,
-    dbeta): dZ (m, units) of the same sum, dgamma and dbeta summed over rows (not averaged).
+    """Given dH (m, units), return (dZ, dgamma, dbeta) of a *sum* over rows.
+
+    dH is the gradient of the sum w.r.t. H; dZ (m, units) is of the same sum, dgamma and dbeta are
+    summed over rows (not averaged).
     """
     dgamma = (dH * stats.Zhat).sum(axis=0)
     dbeta = dH.sum(axis=0)

@@ -1,6 +1,7 @@
-"""Where a float32 gradient may sit away from the float64 oracle at a ReLU kink, and by how much:
-the bound the bench's peer check (and any comparison of independently computed gradients) adds
-to its elementwise tolerance.
+"""Where a float32 gradient may sit away from the float64 oracle at a ReLU kink, and by how much.
+
+The bound the bench's peer check (and any comparison of independently computed gradients) adds to
+its elementwise tolerance.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ def kink_envelope(
     activation: str = "relu",
     unit_roundoff: float = 2.0**-24,
 ) -> Network:
-    """How far :func:`backward`'s gradients may move when the pre-activations are computed with
-    rounding error ``unit_roundoff`` (float32's 2**-24 by default) on a kinked activation.
+    """How far :func:`backward`'s gradients may move under rounding of the pre-activations.
+
+    The pre-activations are computed with rounding error ``unit_roundoff`` (float32's 2**-24 by
+    default) on a kinked activation.
 
     relu/leaky_relu's derivative jumps at 0, so where a pre-activation lies within rounding of 0
     another correct implementation (other summation order, FMA, vector width) may take the other

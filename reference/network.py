@@ -376,8 +376,9 @@ def network_epoch(
     l2: float = 0.0,
     activation: str = "relu",
 ) -> tuple[Network, float, int]:
-    """One epoch over consecutive ``batch_size`` slices of ``order``: the twin of
-    :func:`.training.minibatch_epoch` for any depth.
+    """One epoch over consecutive ``batch_size`` slices of ``order``.
+
+    The twin of :func:`.training.minibatch_epoch` for any depth.
 
     X: (m, n_in) float in the network's dtype. Each batch's cross-entropy (without the L2 term)
     and correct count are measured before its update. Returns (new network, loss summed over

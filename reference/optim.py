@@ -81,8 +81,9 @@ def init_state(params: ArraysT) -> OptimizerState:
 def optimizer_step(
     params: ArraysT, grads: ArraysT, state: OptimizerState, lr: float, config: OptimizerConfig
 ) -> ArraysT:
-    """One update of every parameter; returns new arrays in the params' type (Params, Network),
-    advances ``state`` in place.
+    """One update of every parameter; returns new arrays in the params' type (Params, Network).
+
+    ``state`` is advanced in place.
     """
     dtype = params[0].dtype.type
     state.t += 1

@@ -121,8 +121,10 @@ def plot_before_after(
 
 
 def plot_learning_curve(history: History, path: str | Path = "learning_curve.png") -> Path:
-    """Loss (log scale) and train/dev accuracy against the epoch, numbered from 1 as the
-    training log numbers it (``epoch 11/500``; a full-batch epoch is one iteration).
+    """Loss (log scale) and train/dev accuracy against the epoch, numbered from 1.
+
+    Epochs are numbered as the training log numbers them (``epoch 11/500``; a full-batch epoch is
+    one iteration).
     """
     if len(history) == 0:
         raise ValueError("history is empty: nothing to plot")

@@ -104,8 +104,9 @@ def forward_train(
     bn: BatchNorm | None = None,
     masks: Masks | None = None,
 ) -> RegForward:
-    """Training-mode forward of X (m, n_in): BN with batch statistics, the given dropout masks
-    (one per hidden layer, each ``(m, units)`` in the network's dtype or None).
+    """Training-mode forward of X (m, n_in): BN with batch statistics, the given dropout masks.
+
+    The masks: one per hidden layer, each ``(m, units)`` in the network's dtype or None.
     """
     _check_batch(network, X)
     _check_activation(activation)
@@ -179,8 +180,9 @@ def loss(
     bn: BatchNorm | None = None,
     masks: Masks | None = None,
 ) -> float:
-    """Training-mode mean cross-entropy (BN batch statistics, given masks) plus the penalties:
-    the function :func:`backward` differentiates.
+    """Training-mode mean cross-entropy (BN batch statistics, given masks) plus the penalties.
+
+    The function :func:`backward` differentiates.
     """
     fwd = forward_train(network, X, activation, bn=bn, masks=masks)
     Y = _check_labels(Y, X.shape[0], network.n_out)
@@ -199,9 +201,10 @@ def backward(
     l2: float = 0.0,
     bn: BatchNorm | None = None,
 ) -> tuple[Network, BatchNorm | None]:
-    """Gradients of :func:`loss` from a :func:`forward_train` pass: (network grads, BatchNorm
-    grads or None). Weight grads are means over rows plus ``l1 * sign(W) + l2 * W``; bias grads
-    of batch-norm layers are exactly 0.
+    """Gradients of :func:`loss` from a :func:`forward_train` pass.
+
+    Returns (network grads, BatchNorm grads or None). Weight grads are means over rows plus
+    ``l1 * sign(W) + l2 * W``; bias grads of batch-norm layers are exactly 0.
     """
     _check_batch(network, X)
     _check_activation(activation)

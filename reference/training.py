@@ -50,8 +50,10 @@ def check_divergence(
     history: History,
     n_classes: int = 10,
 ) -> None:
-    """Raise :class:`TrainingDiverged` if ``loss`` is not finite or exceeds
-    :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at least chance).
+    """Raise :class:`TrainingDiverged` if ``loss`` is not finite or has grown too far.
+
+    Too far: more than :data:`DIVERGENCE_FACTOR` times ``baseline`` (the loss before training; at
+    least chance).
     """
     if not math.isfinite(loss):
         raise TrainingDiverged(

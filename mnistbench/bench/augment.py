@@ -1,5 +1,7 @@
-"""``mnistbench bench --augment``: augmentation throughput against scipy.ndimage, and the epoch
-time of training with augmentation on against off.
+"""``mnistbench bench --augment``: augmentation throughput, and epoch time with it on and off.
+
+Throughput is measured against scipy.ndimage; the epoch time of training with augmentation on is
+compared against off.
 
 Throughput: the Numba kernels (:func:`mnistbench.kernels.augment.augment_batch`, batches of 128
 as in training) against the same transform written with ``scipy.ndimage`` (``affine_transform``,
@@ -56,8 +58,10 @@ CHECK_ATOL = AUGMENT_ATOL[np.dtype(np.float32)]  # the float32 batch against the
 
 
 def scipy_augment(X: np.ndarray, rows: np.ndarray, config: AugmentConfig, seed: int) -> np.ndarray:
-    """(n, 784) float64: ``config``'s transform of X[rows] (uint8) with scipy.ndimage, one image
-    at a time, random parameters from ``np.random.default_rng(seed)`` drawn for the whole batch.
+    """(n, 784) float64: ``config``'s transform of X[rows] (uint8) with scipy.ndimage.
+
+    One image at a time, random parameters from ``np.random.default_rng(seed)`` drawn for the whole
+    batch.
     """
     rng, n = np.random.default_rng(seed), rows.shape[0]
     u = rng.uniform(-1.0, 1.0, (n, 4))
@@ -127,8 +131,9 @@ def scipy_run(X, rows, config, threads: int) -> Callable[[], object]:
 
 
 def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentConfig | None):
-    """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``,
-    augmenting with ``config`` (None: the plain epoch function); epochs numbered 0, 1, ...
+    """epoch(order) -> (params, loss sum, correct): one more adam epoch at batch ``BATCH``.
+
+    Each call augments with ``config`` (None: the plain epoch function); epochs are numbered from 0.
     """
     from mnistbench.estimator._augmenting import AugmentingEpoch
     from mnistbench.estimator.engines import ENGINES
@@ -152,8 +157,10 @@ def epoch_functions(engine_name: str, X, y, hidden: int, dtype, config: AugmentC
 
 
 def check_epoch(X, y, hidden: int, config: AugmentConfig, rows: int = 2 * BATCH) -> None:
-    """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one
-    (``rows`` samples, float64) to :data:`mnistbench.reference.tolerances.TRAJECTORY_TOL`.
+    """Refuse to time the augmenting epoch unless the Numba and NumPy engines agree on one.
+
+    The epoch is over ``rows`` samples, float64, compared to
+    :data:`mnistbench.reference.tolerances.TRAJECTORY_TOL`.
     """
     from mnistbench.reference.tolerances import TRAJECTORY_TOL
 
@@ -176,10 +183,12 @@ def run_section(
     hidden: int = 128,
     transforms: tuple[str, ...] = tuple(TRANSFORMS),
 ) -> dict:
-    """Throughput rows (images/s, Numba vs scipy.ndimage at the workers' threads) and epoch rows
-    (ms per epoch, float32 hidden ``hidden`` batch 128, augmentation off and per transform) on
-    the embedded training digits, as a dict. The Numba cases run in the ``numba`` worker, the
-    scipy ones in a ``scipy`` worker of their own; all interleaved in the same rounds.
+    """Throughput rows and epoch rows of the augmentation section, as a dict.
+
+    Throughput rows: images/s, Numba vs scipy.ndimage at the workers' threads. Epoch rows: ms per
+    epoch, float32 hidden ``hidden`` batch 128, augmentation off and per transform. Both on the
+    embedded training digits. The Numba cases run in the ``numba`` worker, the scipy ones in a
+    ``scipy`` worker of their own; all interleaved in the same rounds.
     """
     counts, throughput_keys, epoch_keys = {}, [], {}
     for name in transforms:

@@ -59,8 +59,9 @@ def single_run(
     seed: int,
     processes: int = 3,
 ) -> dict:
-    """One bench-like run of :data:`CASE` (plus the calibration case) in ``processes`` fresh
-    worker processes, as the result dict ``--compare`` reads.
+    """One bench-like run of :data:`CASE` in ``processes`` fresh worker processes, as a result dict.
+
+    The calibration case runs beside it; the dict is the result dict ``--compare`` reads.
     """
     from mnistbench.bench.variants import system_of
 
@@ -119,8 +120,9 @@ def calibrate(
     progress=None,
     processes: int = 3,
 ) -> dict:
-    """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict
-    (and both runs' samples, so the table can be recomputed from the JSON).
+    """Verdict counts per condition and planted slowdown, with every pair's ratio and verdict.
+
+    Both runs' samples are kept too, so the table can be recomputed from the JSON.
     """
     from .fingerprint import fingerprint
 

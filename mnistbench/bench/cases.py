@@ -67,8 +67,9 @@ def seed_step(
 
 
 def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, batch_size: int):
-    """One plain-SGD mini-batch epoch of the seed network (registry ``MINIBATCH``), checked
-    against the reference's epoch over the first rows before it is timed.
+    """One plain-SGD mini-batch epoch of the seed network (registry ``MINIBATCH``).
+
+    It is checked against the reference's epoch over the first rows before it is timed.
     """
     from mnistbench.bench.variants import MINIBATCH, check_epoch_against_reference
 
@@ -83,8 +84,9 @@ def seed_epoch(variant: str, dtype: str, input_dtype: str, m: int, hidden: int, 
 
 
 def wide_epoch(engine: str, sizes: tuple[int, ...], batch_size: int, m: int | None):
-    """One Adam epoch (float32, uint8 pixels in) of the MLP ``sizes`` on the wide section's
-    workload, as ``engine`` runs it: our Numba engine, the NumPy layer stack, or a peer loop.
+    """One Adam epoch of the MLP ``sizes`` on the wide section's workload, as ``engine`` runs it.
+
+    float32, uint8 pixels in; ``engine``: our Numba engine, the NumPy layer stack, or a peer loop.
     """
     from . import wide
 
@@ -103,9 +105,10 @@ def wide_data(m: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibration():
-    """The machine's speed of the moment (:mod:`mnistbench.kernels.calibration`: fixed code that
-    no change of ours touches), timed in every round beside the cases; ``--compare`` divides it
-    out.
+    """The machine's speed of the moment, timed in every round beside the cases.
+
+    The code is :mod:`mnistbench.kernels.calibration`: fixed code that no change of ours touches;
+    ``--compare`` divides it out.
     """
     from mnistbench.kernels import calibration
 
@@ -113,8 +116,10 @@ def calibration():
 
 
 def augment_throughput(implementation: str, transform: str, threads: int):
-    """Augment the embedded training digits with ``transform``: the Numba kernels (every row,
-    batches of 128) or scipy.ndimage (500 rows on ``threads`` threads), checked first.
+    """Augment the embedded training digits with ``transform``, checked first.
+
+    Either the Numba kernels (every row, batches of 128) or scipy.ndimage (500 rows on ``threads``
+    threads).
     """
     from . import augment
 
@@ -129,8 +134,9 @@ def augment_throughput(implementation: str, transform: str, threads: int):
 
 
 def augment_epoch(transform: str | None, hidden: int):
-    """One float32 Adam epoch of the estimator's Numba engine on the embedded training digits,
-    augmenting with ``transform`` (None: off).
+    """One float32 Adam epoch of the estimator's Numba engine on the embedded training digits.
+
+    The epoch augments with ``transform`` (None: off).
     """
     from . import augment
 

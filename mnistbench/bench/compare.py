@@ -134,16 +134,18 @@ def _calibration(result: dict) -> list | None:
 
 
 def current_name(section: str, name: str) -> str:
-    """Row ``name`` of ``section`` as written today: an old variant name (:data:`RENAMED`)
-    replaced, a suffix such as ``" bs=128"`` kept.
+    """Row ``name`` of ``section`` as written today.
+
+    An old variant name (:data:`RENAMED`) is replaced, a suffix such as ``" bs=128"`` kept.
     """
     variant, space, rest = name.partition(" ")
     return RENAMED.get(section, {}).get(variant, variant) + space + rest
 
 
 def _rows(result: dict) -> dict[tuple[str, str, str, str], list]:
-    """Each row's samples: per-process rounds where it was timed in two or more processes, else
-    its flat rounds.
+    """Each row's samples, per process where it was timed in several processes.
+
+    Per-process rounds where it was timed in two or more processes, else its flat rounds.
     """
     return {
         (section, current_name(section, row["name"]), row["dtype"], row["input_dtype"]): (
@@ -169,10 +171,11 @@ def _pooled(samples) -> np.ndarray:
 
 
 def _bootstrap_medians(samples, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Medians of ``resamples`` bootstrap resamples. ``samples``: a flat list of rounds, or a
-    list of per-process lists (rounds from several worker processes): then each resample draws
-    processes with replacement and rounds within each, so the interval carries how much
-    processes of identical code differ, not only how much rounds do.
+    """Medians of ``resamples`` bootstrap resamples of ``samples``.
+
+    ``samples``: a flat list of rounds, or a list of per-process lists (rounds from several worker
+    processes): then each resample draws processes with replacement and rounds within each, so the
+    interval carries how much processes of identical code differ, not only how much rounds do.
     """
     groups = samples if _nested(samples) else None
     if groups is not None and len(groups) >= 2 and len({len(g) for g in groups}) == 1:
@@ -193,10 +196,11 @@ def bootstrap_ratio(
     old_calibration=None,
     new_calibration=None,
 ):
-    """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap; with
-    both calibrations, divided by ``median(new_calibration) / median(old_calibration)`` (each of
-    the four sample sets resampled on its own). Each set is flat rounds or per-process rounds
-    (see :func:`_bootstrap_medians`).
+    """``median(new) / median(old)`` and the 2.5th and 97.5th percentiles of its bootstrap.
+
+    With both calibrations, the ratio is divided by
+    ``median(new_calibration) / median(old_calibration)`` (each of the four sample sets resampled on
+    its own). Each set is flat rounds or per-process rounds (see :func:`_bootstrap_medians`).
     """
     ratio = float(np.median(_pooled(new)) / np.median(_pooled(old)))
     ratios = _bootstrap_medians(new, rng, resamples) / _bootstrap_medians(old, rng, resamples)

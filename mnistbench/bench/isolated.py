@@ -65,8 +65,10 @@ class _Worker:
 
 
 class Workers:
-    """Worker processes, one per system (and per replica: ``add(..., replica=1)`` starts a second
-    process of the same system), started on first use; a context manager closes them all.
+    """Worker processes, one per system and replica, started on first use.
+
+    ``add(..., replica=1)`` starts a second process of the same system. A context manager closes
+    them all.
 
     ``env`` (default: this process's environment) is what the workers start with: the thread
     variables pinned by ``mnistbench bench``, plus ``XLA_FLAGS`` limiting JAX to ``threads``.
@@ -101,10 +103,11 @@ class Workers:
         return self._workers[name]
 
     def add(self, key: str, system: str, factory: str, replica: int = 0, **kwargs) -> dict:
-        """Build case ``key`` in ``system``'s worker and run it twice untimed; returns the build
-        record (``build_s``, ``warmup_s`` of the first call, ``second_s``, and the factory's
-        ``info``). ``replica`` > 0 builds it in another process of the same system (a run can
-        time a case in several processes and see how much processes differ).
+        """Build case ``key`` in ``system``'s worker and run it twice untimed.
+
+        Returns the build record (``build_s``, ``warmup_s`` of the first call, ``second_s``, and the
+        factory's ``info``). ``replica`` > 0 builds it in another process of the same system (a run
+        can time a case in several processes and see how much processes differ).
         """
         if key in self._system_of:
             raise ValueError(f"case {key!r} is already added")
@@ -116,8 +119,9 @@ class Workers:
         return record
 
     def run(self, key: str, warmup: float = 0.0) -> dict:
-        """Run case ``key`` once: ``{"wall_s", "cpu_s", "result"}`` measured in its worker; a
-        short case (its build record's ``short``) first runs back to back for ``warmup`` s.
+        """Run case ``key`` once: ``{"wall_s", "cpu_s", "result"}`` measured in its worker.
+
+        A short case (its build record's ``short``) first runs back to back for ``warmup`` s.
         """
         return self._workers[self._system_of[key]].call("run", key, warmup)
 
@@ -172,11 +176,13 @@ def _xla_flags(flags: str, threads: int) -> str:
 def time_isolated(
     workers: Workers, keys: list[str], repeats: int, pause: float = PAUSE, seed: int = 0
 ) -> dict[str, list[float]]:
-    """Seconds per round for each case: ``repeats`` rounds, each visiting the cases in a fresh
-    seeded order with ``pause`` seconds before each timed call, so the pools the previous call
-    woke, in whatever process, have stopped spinning. A long case sleeps the pause; a short one
-    (under a quarter second) spends it running back to back in its worker, so its timed call
-    finds threads awake and data warm, as inside a training loop (see ``worker.WARM_BELOW``).
+    """Seconds per round for each case, over ``repeats`` rounds.
+
+    Each round visits the cases in a fresh seeded order with ``pause`` seconds before each timed
+    call, so the pools the previous call woke, in whatever process, have stopped spinning. A long
+    case sleeps the pause; a short one (under a quarter second) spends it running back to back in
+    its worker, so its timed call finds threads awake and data warm, as inside a training loop (see
+    ``worker.WARM_BELOW``).
     """
     rng = np.random.default_rng(seed)
     times: dict[str, list[float]] = {key: [] for key in keys}

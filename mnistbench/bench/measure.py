@@ -45,8 +45,10 @@ PINNED_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def kernels_isa() -> str:
-    """``avx512``, ``avx2`` or ``baseline``: what the kernels are compiled for (Numba's CPU
-    features: ``NUMBA_CPU_FEATURES`` or the host's), found without starting Numba.
+    """``avx512``, ``avx2`` or ``baseline``: what the kernels are compiled for.
+
+    Read from Numba's CPU features (``NUMBA_CPU_FEATURES`` or the host's), found without starting
+    Numba.
     """
     import llvmlite.binding as ll
 
@@ -175,10 +177,12 @@ def machine_cpu_seconds() -> float | None:
 
 
 class OtherLoad:
-    """How much CPU other processes took while a block ran: ``share`` is their CPU seconds over
-    the block's wall time times the core count (0 on an otherwise idle machine, 1 when they kept
-    every core busy); None where ``/proc/stat`` is missing. ``ours()`` gives the CPU seconds of
-    the processes doing the measuring (default: this one; the bench adds its workers').
+    """How much CPU other processes took while a block ran.
+
+    ``share`` is their CPU seconds over the block's wall time times the core count (0 on an
+    otherwise idle machine, 1 when they kept every core busy); None where ``/proc/stat`` is missing.
+    ``ours()`` gives the CPU seconds of the processes doing the measuring (default: this one; the
+    bench adds its workers').
     """
 
     def __init__(self, ours: Callable[[], float] = time.process_time) -> None:

@@ -1,5 +1,6 @@
-"""The options of ``mnistbench bench`` and the command line of a re-executed (thread-pinned)
-child run.
+"""The options of ``mnistbench bench`` and the command line of a re-executed child run.
+
+The child run is the bench re-executed with its threads pinned.
 """
 
 from __future__ import annotations
@@ -186,8 +187,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def argv_of(args: argparse.Namespace, threads: int, outputs: bool = True) -> list[str]:
-    """The command line of a child run pinned to ``threads`` (``outputs``: --json, --plot,
-    --compare and its options too).
+    """The command line of a child run pinned to ``threads``.
+
+    With ``outputs``, it carries --json, --plot, --compare and its options too.
     """
     argv = ["--threads", str(threads), "--hidden", str(args.hidden)]
     argv += ["--engines", *args.engines, "--batch-sizes", *map(str, args.batch_sizes)]

@@ -1,5 +1,6 @@
-"""The peer loops' check before they are timed: their loss and gradients on the first rows
-against the reference's (:func:`check_peer_gradients`).
+"""The peer loops' check before they are timed (:func:`check_peer_gradients`).
+
+Their loss and gradients on the first rows are compared against the reference's.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def sequential_layers(model):
 
 
 def check_peer_gradients(engine: str, start, X, y, rows: int) -> None:
-    """Refuse to time ``engine`` unless its loss and gradients on the first rows agree with the
-    reference's (evaluated in float64) to the float32 tolerance (``TOL``) plus the ReLU kink
-    envelope (:func:`mnistbench.reference.kinks.kink_envelope`: where a pre-activation lies
-    within float32 rounding of 0, a correct implementation may take either side of the kink).
+    """Refuse to time ``engine`` unless its loss and gradients agree with the reference's.
+
+    Both are taken on the first rows, the reference's evaluated in float64. The bound is the float32
+    tolerance (``TOL``) plus the ReLU kink envelope
+    (:func:`mnistbench.reference.kinks.kink_envelope`: where a pre-activation lies within float32
+    rounding of 0, a correct implementation may take either side of the kink).
     """
     from mnistbench.reference.kinks import kink_envelope
     from mnistbench.reference.network import Network, backward, forward, loss

@@ -25,9 +25,10 @@ def summarize(
     repeats,
     threading_layer: str | None = None,
 ) -> dict:
-    """The result dict ``--json`` writes: fingerprint, workload, peaks and one row per case with
-    its per-round samples (``times_ms``, what ``--compare`` bootstraps), the BLAS it ran on and
-    the process (system) that timed it.
+    """The result dict ``--json`` writes.
+
+    Fingerprint, workload, peaks and one row per case with its per-round samples (``times_ms``, what
+    ``--compare`` bootstraps), the BLAS it ran on and the process (system) that timed it.
     """
     machine = fingerprint(threads, threading_layer)
     rows = []
@@ -119,9 +120,10 @@ def _spread(row: dict, spec: str) -> str:
 
 
 def busy(result: dict) -> bool:
-    """True when other processes took more than :data:`BUSY_SHARE` of the machine's CPU while the
-    run was timed (or, in results without that figure, the 1-minute load average exceeded the
-    run's threads + 1).
+    """True when other processes took more than :data:`BUSY_SHARE` of the machine's CPU.
+
+    That is measured while the run was timed (or, in results without that figure, the test is
+    whether the 1-minute load average exceeded the run's threads + 1).
     """
     conditions = result.get("conditions") or {}
     if conditions.get("others_cpu") is not None:

@@ -1,5 +1,6 @@
-"""Running ``mnistbench bench``: thread pinning (by re-executing itself), orchestration; the
-options are in :mod:`.options`.
+"""Running ``mnistbench bench``: thread pinning (by re-executing itself), orchestration.
+
+The options are in :mod:`.options`.
 """
 
 from __future__ import annotations
@@ -167,8 +168,9 @@ def add_in_processes(
 
 
 def progress_printer(quiet: bool):
-    """A ``progress(message)`` that writes ``[bench 12s] message`` lines to stderr (stdout keeps
-    the report), or nothing with ``--quiet``.
+    """A ``progress(message)`` that writes ``[bench 12s] message`` lines to stderr.
+
+    stdout keeps the report. With ``--quiet`` it writes nothing.
     """
     started = time.perf_counter()
 

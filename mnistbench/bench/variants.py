@@ -66,8 +66,10 @@ MinibatchEpoch = Callable[[Params, np.ndarray, int, float], tuple[Params, float]
 
 
 def _notebook_full_batch(params: Params, X: np.ndarray, Y: np.ndarray) -> FullBatchStep:
-    """The notebook's functions on samples as columns: X.T is (n_in, m), Fortran-ordered like the
-    notebook's ``X_train``; biases travel as (units, 1) columns. float64 only, as the notebook.
+    """The notebook's functions on samples as columns.
+
+    X.T is (n_in, m), Fortran-ordered like the notebook's ``X_train``; biases travel as (units, 1)
+    columns. float64 only, as the notebook.
 
     The loss returned is the notebook's softmax output read at the labels, ``-mean(log A2[Y])``
     (the notebook computes none; this is the cheapest one, a gather of m values).
@@ -221,16 +223,19 @@ OWN_PROCESS = frozenset({"notebook", "torch_compile"})  # not in their engine's 
 
 
 def system_of(variant: str) -> str:
-    """The process ``variant`` is timed in (``mnistbench bench`` gives every system its own):
-    its engine's, except the notebook baseline and the compiled PyTorch step, which get their own
+    """The process ``variant`` is timed in (``mnistbench bench`` gives every system its own).
+
+    Its engine's, except the notebook baseline and the compiled PyTorch step, which get their own
     (the notebook is not our reference; ``torch.compile`` changes how torch runs).
     """
     return variant if variant in OWN_PROCESS else ENGINE_OF_VARIANT[variant]
 
 
 def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.ndarray) -> None:
-    """Refuse to time ``variant`` when one full-batch step on the first 2,000 rows of X differs
-    from the reference's beyond :data:`TOL` (new params and loss); raises ``RuntimeError``.
+    """Refuse to time ``variant`` when its full-batch step differs from the reference's.
+
+    One step on the first 2,000 rows of X is compared (new params and loss); beyond :data:`TOL` it
+    raises ``RuntimeError``.
 
     X: uint8 pixels or floats in [0, 1]; the reference gets them as floats in the params' dtype.
     A baseline (:data:`BASELINES`) is not compared: its step, on all rows (the notebook sizes its
@@ -269,8 +274,10 @@ def check_against_reference(variant: str, params: Params, X: np.ndarray, Y: np.n
 def check_epoch_against_reference(
     variant: str, params: Params, X: np.ndarray, Y: np.ndarray, order: np.ndarray
 ) -> None:
-    """Refuse to time mini-batch ``variant`` when its epoch over the first 2,000 entries of
-    ``order`` (batch 128, SGD 0.01) differs from the reference's beyond :data:`TRAJECTORY_TOL`.
+    """Refuse to time mini-batch ``variant`` when its epoch differs from the reference's.
+
+    The epoch is over the first 2,000 entries of ``order`` (batch 128, SGD 0.01), compared to
+    :data:`TRAJECTORY_TOL`.
     """
     dtype = np.dtype(params.dtype)
     head = order[:CHECK_ROWS]

@@ -170,10 +170,11 @@ def run_section(
     pause: float = PAUSE,
     progress=None,
 ) -> dict:
-    """Time every (depth, width, batch size, engine) in interleaved rounds, each engine in its own
-    worker process (``workers``: :class:`.isolated.Workers`; a fresh order each round, ``pause``
-    seconds before each call: see :func:`.isolated.time_isolated`). Peers that are not
-    installed are left out with a note.
+    """Time every (depth, width, batch size, engine) in interleaved rounds.
+
+    Each engine runs in its own worker process (``workers``: :class:`.isolated.Workers`; a fresh
+    order each round, ``pause`` seconds before each call: see :func:`.isolated.time_isolated`).
+    Peers that are not installed are left out with a note.
     """
     X, y, source = workload(m)
     missing = [engine for engine in engines if not engine_available(engine)]
@@ -282,8 +283,9 @@ def format_section(result: dict) -> str:
 
 
 def plot_section(result: dict, path: Path) -> Path:
-    """GFLOP/s against the first hidden width, a line per engine x depth x batch size, with
-    the measured float32 matmul peak drawn.
+    """GFLOP/s against the first hidden width, a line per engine x depth x batch size.
+
+    The measured float32 matmul peak is drawn too.
     """
     figure = new_figure(8, 5)
     ax = figure.add_subplot(1, 1, 1)

@@ -1,6 +1,8 @@
-"""``python -m mnistbench.bench.worker SYSTEM THREADS``: one system's timed cases, in a process
-of its own (see :mod:`.isolated`). Reads pickled requests on stdin, answers on the original
-stdout; everything the libraries print goes to stderr, so it cannot corrupt the answers.
+"""``python -m mnistbench.bench.worker SYSTEM THREADS``: one system's timed cases.
+
+The worker is a process of its own (see :mod:`.isolated`). Reads pickled requests on stdin, answers
+on the original stdout; everything the libraries print goes to stderr, so it cannot corrupt the
+answers.
 
 Requests: ``("build", key, "module:function", kwargs)`` -> the factory's ``(run, info)``; then
 ``run()`` twice untimed (the first call's seconds are reported: for the compiled peers it is
@@ -82,8 +84,9 @@ def facts(system: str, threads: int) -> dict:
 
 
 def _pin(system: str, threads: int) -> None:
-    """Thread counts the libraries read at run time rather than from the environment. Only the
-    ``numba`` worker touches Numba: ``numba.set_num_threads`` would start its thread pool.
+    """Set the thread counts the libraries read at run time rather than from the environment.
+
+    Only the ``numba`` worker touches Numba: ``numba.set_num_threads`` would start its thread pool.
     """
     if system == "numba":
         import numba

@@ -1,5 +1,6 @@
-"""``mnistbench train | predict | bench | sweep | augment``: train, write Kaggle submissions, time,
-sweep, draw augmented digits.
+"""``mnistbench train | predict | bench | sweep | augment``: the command line.
+
+Train, write Kaggle submissions, time, sweep, draw augmented digits.
 
 Exit codes: 0 success; 2 usage or bad input (argparse errors, unreadable or invalid data or
 model files, invalid options); 3 training diverged (no model or plot is written); 130
@@ -22,8 +23,10 @@ from collections.abc import Sequence
 
 
 def _interrupted_at_start() -> None:
-    """Ctrl-C while the command line loads: one line, exit 130 (nothing is open yet; a plain
-    exit from inside an import can still end in Python's own SIGINT exit).
+    """Ctrl-C while the command line loads: one line, exit 130.
+
+    Nothing is open yet; a plain exit from inside an import can still end in Python's own SIGINT
+    exit.
     """
     print("mnistbench: interrupted", file=sys.stderr, flush=True)
     os._exit(130)

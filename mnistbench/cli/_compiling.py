@@ -1,5 +1,7 @@
-"""Saying when Numba compiles: a line on stderr as the first kernel starts compiling, and how
-long compiling took, so a first run's wait (~5-15 s with an empty cache) is not silent.
+"""Saying when Numba compiles, so a first run's wait is not silent.
+
+A line on stderr as the first kernel starts compiling, and how long compiling took (a first run
+waits ~5-15 s with an empty cache).
 
 Numba reports a ``numba:compile`` event only for a real compilation; a kernel loaded from its
 on-disk cache (``cache=True``, see ``kernels/_numba.py``) raises none, so a run whose kernels are
@@ -24,9 +26,12 @@ WARM_ROWS = 256
 
 
 class CompileNotice(event.Listener):
-    """Within ``with CompileNotice("float32"):``, print ``compiling Numba kernels for float32
-    (...)...`` to ``stream`` when the first compilation starts and ``compiled in 5.2 s`` (the
-    time spent compiling, summed over kernels) on leaving; nothing when nothing compiles.
+    """Tell ``stream`` when Numba starts compiling, and how long compiling took.
+
+    Within ``with CompileNotice("float32"):``, print
+    ``compiling Numba kernels for float32 (...)...`` to ``stream`` when the first compilation starts
+    and ``compiled in 5.2 s`` (the time spent compiling, summed over kernels) on leaving; nothing
+    when nothing compiles.
     """
 
     def __init__(self, dtype: str, stream: TextIO | None = None) -> None:
@@ -70,10 +75,11 @@ class CompileNotice(event.Listener):
 
 
 def warm_up(model: Any, X, y, classes, X_dev=None, y_dev=None) -> float:
-    """Fit a copy of ``model`` for one epoch on the first rows (and dev rows) and predict with
-    it, so every kernel the real fit and its summary run is compiled, or loaded from the cache,
-    before the first epoch; returns the seconds it took. ``model`` is unchanged. A failure is
-    left for the real fit to report.
+    """Compile the kernels the real fit runs before its first epoch; returns the seconds it took.
+
+    It fits a copy of ``model`` for one epoch on the first rows (and dev rows) and predicts with it,
+    so every kernel the real fit and its summary run is compiled, or loaded from the cache.
+    ``model`` is unchanged. A failure is left for the real fit to report.
 
     The rows are :data:`WARM_ROWS` or one batch (``model.batch_size``), whichever is more: the
     seed kernels split a batch across threads or not by its size (``kernels.parallel``), so the

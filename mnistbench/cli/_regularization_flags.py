@@ -1,5 +1,6 @@
-"""``mnistbench train``'s regularisation flags (--dropout, --l1, --batch-norm, --bn-momentum)
-and the estimator settings they make.
+"""``mnistbench train``'s regularisation flags and the estimator settings they make.
+
+The flags: --dropout, --l1, --batch-norm, --bn-momentum.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def add_regularization_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def regularization_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The estimator's dropout, l1, batch_norm, bn_momentum from the flags (ValueError naming
-    the flag when they do not fit together or with --hidden).
+    """The estimator's dropout, l1, batch_norm, bn_momentum from the flags.
+
+    Raises ValueError naming the flag when they do not fit together or with --hidden.
     """
     settings: dict[str, Any] = {"l1": args.l1, "batch_norm": args.batch_norm}
     if args.bn_momentum is not None:

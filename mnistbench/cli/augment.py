@@ -1,6 +1,7 @@
-"""``mnistbench augment``: a grid of real digits before and after augmentation, and the
-augmentation flags ``mnistbench train`` shares (``--augment affine,elastic,noise --rotate DEG
---scale F --shift PX --elastic-alpha A --elastic-sigma S --noise STD``).
+"""``mnistbench augment``: a grid of real digits before and after augmentation.
+
+Also the augmentation flags ``mnistbench train`` shares (``--augment affine,elastic,noise --rotate
+DEG --scale F --shift PX --elastic-alpha A --elastic-sigma S --noise STD``).
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ def add_flags(parser: argparse.ArgumentParser, default: tuple[str, ...] | None =
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The estimator's augmentation parameters from the flags, validated (ValueError naming
-    the flag): a setting of a family ``--augment`` does not list is refused, not ignored.
+    """The estimator's augmentation parameters from the flags, validated.
+
+    A bad value raises ValueError naming the flag: a setting of a family ``--augment`` does not list
+    is refused, not ignored.
     """
     from mnistbench.estimator._augmenting import DEFAULTS, config_for
 

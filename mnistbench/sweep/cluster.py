@@ -1,5 +1,7 @@
-"""The sweep's Dask cluster: an embedded ``LocalCluster`` started and closed with Ctrl-C held,
-or a client of an existing scheduler that fails fast when it is unreachable.
+"""The sweep's Dask cluster: an embedded ``LocalCluster`` or a client of an existing scheduler.
+
+The embedded cluster is started and closed with Ctrl-C held; the client fails fast when the
+scheduler is unreachable.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ CONNECT_TIMEOUT_S = 5
 
 
 def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker before SIGINT is held: starting it unblocks
-    SIGINT in the calling thread (CPython's fix for bpo-33613 unblocks rather than restores),
-    and the cluster's loop thread, which would start it otherwise, hands its mask on to every
-    worker process it spawns.
+    """Start multiprocessing's resource tracker before SIGINT is held.
+
+    Starting it unblocks SIGINT in the calling thread (CPython's fix for bpo-33613 unblocks rather
+    than restores), and the cluster's loop thread, which would start it otherwise, hands its mask on
+    to every worker process it spawns.
     """
     from multiprocessing import resource_tracker
 
@@ -36,7 +39,8 @@ def _start_resource_tracker() -> None:
 
 
 def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tuple[Any, Any]:
-    """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each;
+    """An embedded cluster: one process per core, one thread each, one Numba/BLAS thread each.
+
     ``exclusive``: one process whose Numba and BLAS use every core (for timing trials).
 
     Started with SIGINT held (:func:`sigint_held`): the worker processes start with it blocked
@@ -68,9 +72,11 @@ def local_cluster(n_workers: int | None = None, exclusive: bool = False) -> tupl
 
 
 def _no_gc_diagnosis() -> None:
-    """Stop the in-process scheduler's garbage-collector timing: a Ctrl-C that lands in its
-    callback is swallowed there (:mod:`.interrupts` keeps it) and leaves the timer broken,
-    printing an ``AssertionError`` at the next collection; the sweep does not log it anyway.
+    """Stop the in-process scheduler's garbage-collector timing.
+
+    A Ctrl-C that lands in its callback is swallowed there (:mod:`.interrupts` keeps it) and leaves
+    the timer broken, printing an ``AssertionError`` at the next collection; the sweep does not log
+    it anyway.
     """
     from distributed.gc import disable_gc_diagnosis
 
@@ -78,8 +84,9 @@ def _no_gc_diagnosis() -> None:
 
 
 def close_cluster(client: Any, cluster: Any) -> None:
-    """Close the client and the embedded cluster (either may be None), SIGINT held and
-    Dask's shutdown chatter (heartbeats to closed comms) silenced.
+    """Close the client and the embedded cluster (either may be None).
+
+    SIGINT is held and Dask's shutdown chatter (heartbeats to closed comms) silenced meanwhile.
     """
     with sigint_held(), dask_logs_silenced():
         for part in (client, cluster):
@@ -90,8 +97,10 @@ def close_cluster(client: Any, cluster: Any) -> None:
 
 @contextlib.contextmanager
 def dask_logs_silenced() -> Iterator[None]:
-    """Dask's own log lines off while the block runs: the sweep reports lost workers and a lost
-    scheduler itself (Dask would log them as errors, reconnection attempts included).
+    """Dask's own log lines off while the block runs.
+
+    The sweep reports lost workers and a lost scheduler itself (Dask would log them as errors,
+    reconnection attempts included).
 
     Dask's logging configuration gives ``distributed`` and some of its children handlers of
     their own that do not propagate, so the handlers are what is turned down.

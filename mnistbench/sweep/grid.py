@@ -205,8 +205,10 @@ class Grid:
     def trials_for(
         self, seed_name: str | None, points: list[dict[str, Any]] | None = None, start: int = 0
     ) -> list[Trial]:
-        """Every point (default: :meth:`points`) times ``repeat`` seeds (0..repeat-1 in
-        ``seed_name``), keyed and numbered from ``start``.
+        """Every point (default: :meth:`points`) times ``repeat`` seeds, as trials.
+
+        The seeds are 0..repeat-1 in ``seed_name``; the trials are keyed and numbered from
+        ``start``.
         """
         if seed_name is not None and seed_name in self.names and self.repeat > 1:
             raise GridError(f"the grid sets {seed_name}; use its values or --repeat, not both")

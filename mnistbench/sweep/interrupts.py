@@ -30,8 +30,9 @@ def _in_main_thread() -> bool:
 
 @contextlib.contextmanager
 def sigint_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) while the block runs; one pressed meanwhile calls the usual handler
-    (``KeyboardInterrupt``) when the block is done.
+    """Hold Ctrl-C (SIGINT) while the block runs.
+
+    One pressed meanwhile calls the usual handler (``KeyboardInterrupt``) when the block is done.
 
     SIGINT is blocked in this thread, so every thread and process started meanwhile starts with
     it blocked (the cluster's loop thread, its worker processes), and the handler only records
@@ -58,9 +59,10 @@ def sigint_held() -> Iterator[None]:
 
 @contextlib.contextmanager
 def interrupts_kept() -> Iterator[None]:
-    """Remember every Ctrl-C while the block runs, for :func:`check`; a ``KeyboardInterrupt``
-    that Python swallows meanwhile (raised in a callback it cannot propagate from) is not
-    printed. Outside the main thread, or with Ctrl-C ignored, nothing changes.
+    """Remember every Ctrl-C while the block runs, for :func:`check`.
+
+    A ``KeyboardInterrupt`` that Python swallows meanwhile (raised in a callback it cannot propagate
+    from) is not printed. Outside the main thread, or with Ctrl-C ignored, nothing changes.
     """
     handler = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
     if not callable(handler):

@@ -112,10 +112,11 @@ def check_points(points: list[dict[str, Any]]) -> None:
 
 
 def _validate(estimator: Any) -> None:
-    """The estimator's own validation of a setting, what ``fit`` checks before it looks at the
-    data: types and ranges, then architecture, activation, regularisation and augmentation
-    (``mnistbench.estimator.check_settings``); a one-epoch fit on 10 rows for an estimator
-    without it.
+    """The estimator's own validation of a setting: what ``fit`` checks before the data.
+
+    Types and ranges, then architecture, activation, regularisation and augmentation
+    (``mnistbench.estimator.check_settings``); a one-epoch fit on 10 rows for an estimator without
+    it.
     """
     if hasattr(estimator, "_validate_params"):
         from mnistbench.estimator import check_settings

@@ -116,8 +116,9 @@ def _number(value: Any, spec: str) -> str:
 
 
 def plot_pareto(table, metric: str, setting: list[str], path: str | Path) -> Path:
-    """Accuracy against training seconds per setting, the Pareto front joined, the seed's setting
-    marked; written atomically (format from the suffix, PNG by default).
+    """Accuracy against training seconds per setting, the Pareto front joined.
+
+    The seed's setting is marked; written atomically (format from the suffix, PNG by default).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

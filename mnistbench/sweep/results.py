@@ -118,8 +118,10 @@ def lock_path(path: Path) -> Path:
 
 
 def _lock(path: Path) -> int:
-    """An exclusive lock on ``path``'s lock file, held until :func:`_unlock`; a second sweep on
-    the same file gets :class:`GridError` at once. Returns the lock file's descriptor.
+    """Take an exclusive lock on ``path``'s lock file; returns the lock file's descriptor.
+
+    The lock is held until :func:`_unlock`; a second sweep on the same file gets :class:`GridError`
+    at once.
     """
     lock = lock_path(path)
     while True:
@@ -169,9 +171,10 @@ def fsync_directory(directory: Path) -> None:
 
 
 def is_lost(frame) -> Any:
-    """Rows whose error was the cluster's, not the trial's: written by sweeps before this one,
-    which recorded a task lost with its worker or its data as a failed trial with no worker
-    (a trial that ran always records where it ran). ``--resume`` reruns them.
+    """Rows whose error was the cluster's, not the trial's; ``--resume`` reruns them.
+
+    They were written by sweeps before this one, which recorded a task lost with its worker or its
+    data as a failed trial with no worker (a trial that ran always records where it ran).
     """
     worker = frame["worker"].fillna("").astype(str) if "worker" in frame else ""
     return (frame["error"] != "") & (worker == "")

@@ -168,8 +168,10 @@ def run_dask(
 
 
 def _completed(finished: Any) -> Iterator[Any]:
-    """The futures of ``finished`` (a Dask ``as_completed``) as they finish, looking for a
-    swallowed Ctrl-C (:func:`interrupts.check`) every :data:`POLL_S` seconds meanwhile.
+    """The futures of ``finished`` (a Dask ``as_completed``) as they finish.
+
+    Meanwhile it looks for a swallowed Ctrl-C (:func:`interrupts.check`) every :data:`POLL_S`
+    seconds.
     """
     while not finished.is_empty():
         batch = finished.next_batch(block=False)
@@ -184,8 +186,10 @@ class _ClusterGone(Exception):
 
 
 def _ask(call: Callable[[], Any]) -> Any:
-    """A call that needs the scheduler; a lost scheduler (the client gives up reconnecting
-    after Dask's connect timeout, raising ``OSError``) ends the sweep as lost to the cluster.
+    """A call that needs the scheduler; a lost scheduler ends the sweep.
+
+    The client gives up reconnecting after Dask's connect timeout, raising ``OSError``; the sweep
+    then ends as lost to the cluster.
     """
     try:
         return call()
@@ -227,8 +231,10 @@ def _run_tasks(
     data_future = None
 
     def scattered(check: bool = False) -> Any:
-        """The data on the workers; ``check``: ask the scheduler whether a worker still holds
-        it, and scatter it again if none does (they died with it).
+        """The data on the workers.
+
+        ``check``: ask the scheduler whether a worker still holds it, and scatter it again if none
+        does (they died with it).
         """
         nonlocal data_future
         if data_future is not None and check:

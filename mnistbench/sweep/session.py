@@ -55,8 +55,10 @@ def _digest(*arrays: np.ndarray) -> str:
 def load_trial_data(
     data: str | None, test_data: str | None, dev_size: int
 ) -> tuple[TrialData, dict[str, Any]]:
-    """Train/dev split of ``data`` (default: the embedded digits) and the official test set
-    (``test_data``, or the t10k files of an IDX folder), with a fingerprint context for them.
+    """Train/dev split of ``data`` and the official test set, with their fingerprint context.
+
+    ``data`` defaults to the embedded digits; the test set is ``test_data``, or the t10k files of an
+    IDX folder.
     """
     from mnistbench.reference.data import load_data, load_idx_dir, train_dev_split
 

@@ -134,9 +134,10 @@ def warm_settings(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def warm_kernels(settings: list[dict[str, Any]], X: np.ndarray, y: np.ndarray) -> float:
-    """Fit each setting once on (X, y) so the Numba kernels are compiled (or loaded from the
-    on-disk cache) before timed trials; returns the seconds it took. Failures are ignored: the
-    real trial records them.
+    """Fit each setting once on (X, y) so the Numba kernels are compiled before timed trials.
+
+    Compiled, or loaded from the on-disk cache; returns the seconds it took. Failures are ignored:
+    the real trial records them.
     """
     started = time.perf_counter()
     for setting in settings:
