@@ -11,26 +11,10 @@ accumulators in vector registers and vectorizes along the contiguous axis:
   vectorized along the columns; 32 scalar coefficients are broadcast from a flat array with
   arbitrary strides, which covers ``dZ`` read row-wise (dA) and column-wise (dW) alike.
 
-Measured on this project's machine (AMD EPYC Zen 5, AVX-512; float32, one thread each, GFLOP/s,
-median of 7, interleaved; the machine was shared, so +-20%). BLAS is ``np.dot`` inside njit
-(scipy's OpenBLAS, whose DYNAMIC_ARCH build runs AVX2 kernels here) plus the same epilogue:
-
-==========================  ===============  ===============  ===============
-batch x (in -> out)         forward           dW = dZ.T A      dA = dZ W
-                            BLAS / here       BLAS / here      BLAS / here
-==========================  ===============  ===============  ===============
-32 x (784 -> 128)           79 / 194          106 / 150        79 / 163
-32 x (784 -> 512)           47 / 172          114 / 136        37 / 156
-32 x (512 -> 256)           81 / 163          109 / 115        82 / 138
-128 x (784 -> 128)          110 / 168         107 / 160        109 / 150
-128 x (512 -> 256)          109 / 159         116 / 124        113 / 128
-128 x (512 -> 10)           66 / 126          39 / 82          89 / 75
-==========================  ===============  ===============  ===============
-
-These kernels win every product but dA of a 10-unit output layer (~1% of an epoch), which is not
-worth a second code path and its compile time. Tiles tried for the forward product (GFLOP/s at
-128 x (784 -> 128)): 8x3 216, 6x4 232, 4x6 229, 4x4 223, 4x3 221, 2x8 127; 8x3 wastes nothing
-on batches that are multiples of 8. For the rank updates: 8 rows x 4 208, 4x8 156, 4x4 138.
+These kernels beat ``np.dot`` inside njit (OpenBLAS) on every product of an epoch but dA of a
+10-unit output layer, not worth a second code path; the measurements and the tiles tried are in
+docs/kernels.md. The forward tile depends on the CPU's vector registers (kernels/_cpu.py):
+``dot_rows`` is :func:`dot_rows_8x3` with AVX-512's 32, :func:`dot_rows_4x3` with AVX2's 16.
 Partial tiles at the edges are computed on clamped (repeated) rows and units, and only the valid
 part is stored, so one code path serves every shape, batch sizes 1 and 7 included.
 """
