@@ -50,8 +50,9 @@ def uniform(key, stream, k):
 
 @njit
 def _elastic_noise(key, pad):
-    """U(-1, 1) noise fields x | y side by side into the centre rows of the zero-padded
-    (SIDE + 2 PAD, 2 SIDE) ``pad``: pad[PAD + r, c] for x, pad[PAD + r, SIDE + c] for y.
+    """U(-1, 1) noise fields x | y side by side into the centre rows of the zero-padded ``pad``.
+
+    pad: (SIDE + 2 PAD, 2 SIDE); pad[PAD + r, c] for x, pad[PAD + r, SIDE + c] for y.
     """
     for r in range(SIDE):
         for c in range(SIDE):
@@ -104,7 +105,10 @@ def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
 
 @njit
 def _bilinear(src, row, col):
-    """src (SIDE, SIDE) at (row, col); 0 outside [0, SIDE-1] on either axis (scipy "constant")."""
+    """Bilinear value of src (SIDE, SIDE) at (row, col).
+
+    0 outside [0, SIDE-1] on either axis (scipy "constant").
+    """
     if not (row >= 0.0 and row <= LAST and col >= 0.0 and col <= LAST):
         return 0.0
     r0, c0 = int(row), int(col)
@@ -117,8 +121,10 @@ def _bilinear(src, row, col):
 
 @njit
 def _ink_box(src):
-    """(first row, last row, first col, last col) of the nonzero pixels of src; (SIDE, -1,
-    SIDE, -1) for a blank image."""
+    """(first row, last row, first col, last col) of the nonzero pixels of src.
+
+    (SIDE, -1, SIDE, -1) for a blank image.
+    """
     r_lo, r_hi, c_lo, c_hi = SIDE, -1, SIDE, -1
     for r in range(SIDE):
         for c in range(SIDE):
@@ -130,8 +136,11 @@ def _ink_box(src):
 
 @njit
 def _clip_span(base, slope, low, high, first, last):
-    """The columns c in first..last where base + slope * c lies in [low, high] (an empty span
-    has first > last). Callers widen [low, high] by far more than the rounding of either side."""
+    """The columns c in first..last where base + slope * c lies in [low, high].
+
+    An empty span has first > last. Callers widen [low, high] by far more than the rounding of
+    either side.
+    """
     if abs(slope) < 1e-9:
         return (first, last) if low <= base <= high else (SIDE, -1)
     a, b = (low - base) / slope, (high - base) / slope
@@ -141,7 +150,7 @@ def _clip_span(base, slope, low, high, first, last):
 
 @njit
 def _affine_rows(src, cos, sin, off_r, off_c, dst):
-    """dst (SIDE, SIDE) = bilinear samples of src at the affine coordinates of each pixel.
+    """dst: (SIDE, SIDE) = bilinear samples of src at the affine coordinates of each pixel.
 
     Only columns whose source coordinate lies less than a pixel (plus a 1e-6 margin, far above
     rounding) from the ink's bounding box are interpolated; the others have four zero
@@ -234,8 +243,9 @@ def _augment_one(
 
 @njit
 def _sincos_small(theta):
-    """(sin, cos) of theta in [-pi/4, pi/4] by Taylor polynomials (error < 1e-17 + rounding):
-    unlike libm calls, a loop of these vectorizes.
+    """(sin, cos) of theta in [-pi/4, pi/4] by Taylor polynomials (error < 1e-17 + rounding).
+
+    Unlike libm calls, a loop of these vectorizes.
     """
     t2 = theta * theta
     sin = 0.0
@@ -249,8 +259,10 @@ def _sincos_small(theta):
 
 @njit
 def _pixel_noise(key, noise, normals, dst):
-    """dst (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1], with the reference's Box-Muller
-    (see ``reference.augment.normals``). ``normals``: (N_PIXELS,) scratch.
+    """dst: (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1].
+
+    N(0, 1) by the reference's Box-Muller (see ``reference.augment.normals``). ``normals``:
+    (N_PIXELS,) scratch.
     """
     for k in range(N_PIXELS):  # loops without libm calls vectorize: keep them apart
         normals[k] = uniform(key, STREAM_NOISE, k)
@@ -289,9 +301,10 @@ def augment_rows(
     noise,
     out,
 ):
-    """out[i] = X[rows[i]] augmented as image ``ids[i]`` (the key of its draws), for i in
-    start..stop-1. Serial and GIL-free: the wrapper runs one contiguous chunk per thread; an
-    image's result does not depend on the chunking.
+    """out[i] = X[rows[i]] augmented as image ``ids[i]``, for i in start..stop-1.
+
+    ``ids[i]`` is the key of the image's draws. Serial and GIL-free: the wrapper runs one
+    contiguous chunk per thread; an image's result does not depend on the chunking.
     """
     src = np.empty((SIDE, SIDE))
     dst = np.empty((SIDE, SIDE))

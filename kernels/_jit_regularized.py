@@ -38,9 +38,11 @@ INV_STD, DH, DHZ = 1, 2, 3  # compute-dtype stats (MEAN shared)
 
 @inline
 def drop_rows(A, D, r0, r1, key, mask_rows, start, rate, keep):
-    """Inverted dropout on buffer rows r0..r1-1 of A (activations) and D (f'): entry (r, j) is
-    multiplied by ``keep`` when the uniform of (key, data-set row ``mask_rows[start + r]``,
-    unit j) is >= ``rate``, else by 0."""
+    """Inverted dropout on buffer rows r0..r1-1 of A (activations) and D (f').
+
+    Entry (r, j) is multiplied by ``keep`` when the uniform of (key, data-set row
+    ``mask_rows[start + r]``, unit j) is >= ``rate``, else by 0.
+    """
     T = A.dtype.type
     kept, zero = T(keep), T(0)
     for r in range(r0, r1):
@@ -91,8 +93,10 @@ def bn_forward(
     running_var,
     momentum,
 ):
-    """Rows r0..r1-1 of Z (m rows in the batch, pre-activations, in place) <- gamma * Zhat +
-    beta with the batch's statistics; Zhat kept for the backward pass. One barrier."""
+    """Rows r0..r1-1 of Z <- gamma * Zhat + beta with the batch's statistics, in place.
+
+    Z: the m rows of the batch, pre-activations. Zhat is kept for the backward pass. One barrier.
+    """
     T = Z.dtype.type
     units = Z.shape[1]
     for i in range(r0, r1, TILE_ROWS):
@@ -132,9 +136,12 @@ def bn_forward(
 
 @inline
 def bn_backward(dH, Zhat, r0, r1, m, all_slots, stat, parts, sync, off, gamma):
-    """Rows r0..r1-1 of dH (the loss's gradient w.r.t. H, already divided by the batch's m
-    rows; in place) <- the gradient w.r.t. Z; stat[DH], stat[DHZ] <- the sums of dH and
-    dH * Zhat over the batch (beta's and gamma's gradients). One barrier."""
+    """Rows r0..r1-1 of dH <- the gradient w.r.t. Z, in place; the batch's sums into ``stat``.
+
+    dH: the loss's gradient w.r.t. H, already divided by the batch's m rows. stat[DH],
+    stat[DHZ] <- the sums of dH and dH * Zhat over the batch (beta's and gamma's gradients).
+    One barrier.
+    """
     T = dH.dtype.type
     units = dH.shape[1]
     for i in range(r0, r1, TILE_ROWS):

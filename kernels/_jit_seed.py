@@ -1,5 +1,6 @@
-"""Private Numba kernels of the seed's one-hidden-layer network. No validation here: callers
-check everything first (``checks.py``).
+"""Private Numba kernels of the seed's one-hidden-layer network.
+
+No validation here: callers check everything first (``checks.py``).
 
 Conventions shared by every kernel:
 
@@ -109,7 +110,7 @@ def backward(W2, X, Y, scale, Z1, A1, A2, acc_W1, acc_b1, acc_W2, acc_b2, gW1, g
 
 @njit
 def _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, inv_m):
-    """g = inv_m * sum of the first n_chunks per-thread accumulators (serial, fixed order)."""
+    """Set g = inv_m * sum of the first n_chunks per-thread accumulators (serial, fixed order)."""
     _sum_chunks(acc_W1.reshape(acc_W1.shape[0], -1), gW1.ravel(), n_chunks, inv_m)
     _sum_chunks(acc_b1, gb1, n_chunks, inv_m)
     _sum_chunks(acc_W2.reshape(acc_W2.shape[0], -1), gW2.ravel(), n_chunks, inv_m)
@@ -118,7 +119,10 @@ def _reduce_mean(acc_W1, acc_b1, acc_W2, acc_b2, gW1, gb1, gW2, gb2, n_chunks, i
 
 @njit
 def _sum_chunks(acc, out, n_chunks, inv_m):
-    """out (n,) = inv_m * sum(acc[:n_chunks]) for acc (chunks, n); explicit loops compile fast."""
+    """out: (n,) = inv_m * sum(acc[:n_chunks]) for acc (chunks, n).
+
+    Explicit loops compile fast.
+    """
     for i in range(out.size):
         total = acc[0, i]
         for c in range(1, n_chunks):
@@ -134,7 +138,7 @@ def _fill_zero(a):
 
 @njit
 def _add_scaled(out, alpha, x):
-    """out += alpha * x on flat views."""
+    """Add alpha * x to out in place, on flat views."""
     for i in range(out.size):
         out[i] += alpha * x[i]
 
@@ -268,8 +272,10 @@ def finish_batch(
     gW2,
     gb2,
 ):
-    """Reduce the first ``n_chunks`` accumulators of an ``n``-sample batch into mean gradients
-    (+ L2 on the weights) in g*, then apply optimizer ``code`` in place (``NO_UPDATE``: none).
+    """Reduce a batch's accumulators into mean gradients in g*, then apply optimizer ``code``.
+
+    The first ``n_chunks`` accumulators of an ``n``-sample batch give the mean gradients (+ L2 on
+    the weights); ``code`` updates the parameters in place (``NO_UPDATE``: none).
 
     ``state_first``/``state_second`` are ``Params`` of the four per-parameter buffers; ``t`` counts
     the updates done so far. Returns the new ``t``.

@@ -1,5 +1,6 @@
-"""The seed's first layer on a block of 4 rows (``_jit_seed.accumulate``/``forward_rows``),
-in the register tile that fits the CPU's vector registers (kernels/_cpu.py).
+"""The seed's first layer on a block of 4 rows, in the tile that fits the CPU's vector registers.
+
+For ``_jit_seed.accumulate``/``forward_rows``; the CPU's registers come from kernels/_cpu.py.
 
 ``z1[s, j] = W1[j] . xb[s]`` for the 4 rows of ``xb`` and every hidden unit. Each pass over the
 pixels keeps 4 rows x u units of accumulators: u = 5 (20 accumulators + 5 weight vectors) where
@@ -17,8 +18,10 @@ from ._numba import njit
 
 @njit
 def layer1_block_4x2(W1, xb, z1):
-    """z1[s, j] = W1[j] . xb[s] for the 4 rows of xb, two hidden units per pass (8 accumulators:
-    AVX2's 16 vector registers)."""
+    """z1[s, j] = W1[j] . xb[s] for the 4 rows of xb, two hidden units per pass.
+
+    8 accumulators: the tile for AVX2's 16 vector registers.
+    """
     T = W1.dtype.type
     hidden, n_in = W1.shape
     x0, x1, x2, x3 = xb[0], xb[1], xb[2], xb[3]

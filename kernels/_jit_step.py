@@ -1,6 +1,8 @@
-"""The optimizer's row step of the layer-stack kernels (``_jit_network.update_layer``): the
-rules of :mod:`mnistbench.reference.optim` on one row of parameters, with the L1 and L2 terms
-of the weights' gradient fused in, so a row of dW is penalised and applied while it is in L1."""
+"""The optimizer's row step of the layer-stack kernels (``_jit_network.update_layer``).
+
+The rules of :mod:`mnistbench.reference.optim` on one row of parameters, with the L1 and L2 terms
+of the weights' gradient fused in, so a row of dW is penalised and applied while it is in L1.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from ._numba import njit
 
 @njit
 def penalized(g, w, l2, l1):
-    """g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype. Without L1 exactly the
-    expression the kernels had before it (a loop-invariant branch LLVM hoists)."""
+    """Penalized gradient g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype.
+
+    Without L1 exactly the expression the kernels had before it (a loop-invariant branch LLVM
+    hoists).
+    """
     if l1 == 0:
         return g + l2 * w
     if w > 0:
@@ -25,9 +30,10 @@ def penalized(g, w, l2, l1):
 
 @njit
 def step_row(w, g, l2, l1, m, v, out, rule):
-    """One optimizer step on a row of parameters ``w`` with gradient ``g + l1 * sign(w) + l2 *
-    w`` (the rules of reference/optim.py; ``m``, ``v`` its buffers); NO_UPDATE writes the
-    gradient into ``out``.
+    """One optimizer step on a row of parameters ``w`` (the rules of reference/optim.py).
+
+    The gradient is ``g + l1 * sign(w) + l2 * w``; ``m``, ``v`` are the rule's buffers; NO_UPDATE
+    writes the gradient into ``out``.
 
     rule: (code, lr, momentum, beta1, beta2, eps, 1 - beta1**t, 1 - beta2**t), so the bias
     corrections are computed once per layer and batch, not per row.

@@ -82,8 +82,10 @@ def array_keys(n_layers: int) -> tuple[str, ...]:
 
 
 def _checked(params: Any, where: str, error: type[Exception] | None) -> Network:
-    """The kernels' checks as a Network (``check_params``' messages for a 4-tuple that is not
-    a Network, the seed's ``Params``), prefixed with ``where`` (re-raised as ``error``)."""
+    """The kernels' checks as a Network, prefixed with ``where`` (re-raised as ``error``).
+
+    ``check_params``' messages for a 4-tuple that is not a Network (the seed's ``Params``).
+    """
     try:
         if isinstance(params, tuple) and len(params) == 4 and not isinstance(params, Network):
             return Network(tuple(check_params(params)))
@@ -132,8 +134,10 @@ def save_model(
     activation: str = "relu",
     batch_norm: BatchNormState | None = None,
 ) -> Path:
-    """Write ``params``, class labels (default 0..n_out-1) and JSON-serialisable ``metadata``
-    to ``path`` (an ``.npz``) atomically; ``batch_norm``: the network's batch norm, if any.
+    """Write ``params``, class labels and JSON-serialisable ``metadata`` to ``path`` atomically.
+
+    ``path``: an ``.npz``; labels default to 0..n_out-1; ``batch_norm``: the network's batch
+    norm, if any.
 
     Refuses non-finite or inconsistent params (``ValueError``/``TypeError`` from
     :func:`mnistbench.kernels.checks.check_params`) before touching the disk. The file name is
@@ -174,8 +178,11 @@ def save_model(
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
-    """``(weights, metadata)`` of a model file; see :func:`read_model` (which also gives a
-    batch-normalised network's batch norm, needed to predict with it)."""
+    """``(weights, metadata)`` of a model file; see :func:`read_model`.
+
+    :func:`read_model` also gives a batch-normalised network's batch norm, needed to predict with
+    it.
+    """
     model = read_model(path)
     return model.params, model.metadata
 
