@@ -43,7 +43,6 @@ def _estimator_x_cases():
 
 X_BAD = _estimator_x_cases()
 Y_BAD = [
-    ("one_class", np.zeros(M), "at least 2 classes in the data.*only one class: 0.0"),
     ("short", Y_OK[:-1], r"inconsistent numbers of samples: \[50, 49\]"),
     ("continuous", np.linspace(0, 1, M), "Unknown label type: continuous"),
     ("nan", np.where(np.arange(M) == 3, np.nan, Y_OK), "Input y contains NaN"),

@@ -87,8 +87,6 @@ PRIVATE_STATE: dict[str, tuple[str, str | None]] = {
 KNOWN_DEFECTS: dict[str, str] = {
     "test_multilabel_classification": "multilabel (2-D indicator) y is refused",
     "test_predict_proba_multilabel": "multilabel (2-D indicator) y is refused",
-    "test_preserve_feature_names[MLPClassifier]": "a single-class y is refused (the kernels "
-    "need at least two outputs)",
 }
 
 

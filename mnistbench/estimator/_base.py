@@ -40,6 +40,7 @@ from ._validation import (
     dtype_for,
     encode,
     kernel_X,
+    n_outputs,
     seed_of,
 )
 from ._weights import assigned_weights, same_views, start_model
@@ -91,7 +92,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         codes, dev = encode(classes, y), dev_set(self, X_dev, y_dev, classes)
         seed = seed_of(self.random_state)
         setup = resolve(self, seed, layer_stack=warm and self._layer_stack)
-        model = start_model(self, setup, X.shape[1], len(classes), seed, warm)
+        model = start_model(self, setup, X.shape[1], n_outputs(classes), seed, warm)
         started = time.perf_counter()
         previous = getattr(self, "_progress", None) if warm else None
         model, history, progress = _stochastic.train(
@@ -147,9 +148,9 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         labels = self.classes_ if hasattr(self, "classes_") else classes_of(classes)
         codes, seed = encode(labels, y), seed_of(self.random_state)
         if not first:
-            self._assigned_weights(len(labels))
+            self._assigned_weights(n_outputs(labels))
         setup = resolve(self, seed, layer_stack=not first and self._layer_stack)
-        model = start_model(self, setup, X.shape[1], len(labels), seed, not first)
+        model = start_model(self, setup, X.shape[1], n_outputs(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
             initial_loss = _stochastic.baseline_loss(setup.engine, model, X, codes)
@@ -164,6 +165,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
             codes,
             epochs=1,
             callback=self.callback,
+            n_classes=len(labels),
         )
         seconds = getattr(self, "fit_seconds_", 0.0)
         if hasattr(self, "history_"):
@@ -198,8 +200,13 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         return np.log(proba, out=proba)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable label of each row, shape (n_samples,), from ``classes_``."""
+        """Return the most probable label of each row, shape (n_samples,), from ``classes_``.
+
+        A model fitted on a single class predicts it for every row, as scikit-learn's does.
+        """
         proba = self.predict_proba(X)
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, proba.shape[0])
         return self.classes_[np.argmax(proba, axis=1)]
 
     def log_loss(self, X: Any, y: Any) -> float:
@@ -269,7 +276,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         if network is not None and same_views(coefs, intercepts, views):
             return network
         if n_out is None and hasattr(self, "classes_"):
-            n_out = len(self.classes_)
+            n_out = n_outputs(self.classes_)
         self.params_ = assigned_weights(self, coefs, intercepts, n_out, network)
         self.__dict__.setdefault("batch_norm_state_", None)
         self._set_weight_views()
@@ -344,6 +351,6 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = progress.validation_scores
         self.best_validation_score_ = progress.best_validation_score
         self.n_layers_ = len(model.network) // 2 + 1
-        self.n_outputs_ = len(self.classes_)
+        self.n_outputs_ = model.network.n_out
         self.out_activation_ = "softmax"
         self.fit_seconds_ = seconds

@@ -48,12 +48,15 @@ def save_estimator(estimator: MLPClassifier, path: str | os.PathLike[str]) -> Pa
         "best_loss": estimator.best_loss_,
         "validation_scores": estimator.validation_scores_,
         "best_validation_score": estimator.best_validation_score_,
+        "n_classes": len(estimator.classes_),
     }
+    # The file holds one label per output: a single class fills both of its two outputs.
+    classes = np.resize(estimator.classes_, estimator.params_.n_out)
     return save_model(
         path,
         estimator.params_,
         metadata,
-        classes=estimator.classes_,
+        classes=classes,
         feature_names=getattr(estimator, "feature_names_in_", None),
         activation=ACTIVATIONS[estimator.activation],
         batch_norm=estimator.batch_norm_state_,
@@ -103,7 +106,10 @@ def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> ML
     layer_stack = (
         bool(estimator.l1) or bool(estimator.batch_norm) or bool(np.any(estimator.dropout))
     )
-    estimator.classes_ = model.classes
+    n_classes = metadata.get("n_classes", len(model.classes))
+    if not isinstance(n_classes, int) or n_classes not in (1, len(model.classes)):
+        raise ModelFileError(f"{where}: n_classes must be 1 or {len(model.classes)}")
+    estimator.classes_ = model.classes[:n_classes]
     estimator.n_features_in_ = params[0].shape[1]
     if model.feature_names is not None:
         estimator.feature_names_in_ = model.feature_names.astype(object)

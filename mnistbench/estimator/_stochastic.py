@@ -101,6 +101,7 @@ def train(
         dev=dev,
         validation=validation,
         callback=est.callback,
+        n_classes=len(classes),
     )
     warn_if_not_converged(progress, est.max_iter, progress.epochs_done)
     return model, history, progress
@@ -237,11 +238,14 @@ def stochastic(
     dev: tuple[np.ndarray, np.ndarray] | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     callback: Callback | None = None,
+    n_classes: int | None = None,
 ) -> tuple[ModelState, History]:
     """``epochs`` more epochs of sgd/adam from ``progress`` (advanced in place).
 
     ``dev``: (X, y) whose accuracy is logged in the history; ``validation``: scikit-learn's
     early-stopping split, whose best weights are returned in place of the last ones.
+    ``n_classes``: predict among the first outputs only (a single class never predicts the
+    second output it trains beside it, as scikit-learn's scores it).
     """
     engine, m = plan.engine, X.shape[0]
     epoch_fn = model_epoch_fn(plan, model.network, X, y, lambda: progress.epochs_done)
@@ -253,7 +257,7 @@ def stochastic(
             return shuffled_fn(model, natural, batch_size, learning_rate, state)
 
     def predict(model: ModelState, X_other: np.ndarray) -> np.ndarray:
-        return np.argmax(proba_of(engine, model, X_other), axis=1)
+        return np.argmax(proba_of(engine, model, X_other)[:, :n_classes], axis=1)
 
     score = None
     if validation is not None:

@@ -142,15 +142,18 @@ def kernel_X(X: Any, dtype: np.typing.DTypeLike) -> Any:
 
 
 def classes_of(y: Any) -> np.ndarray:
-    """Sorted distinct labels of y (scikit-learn's ``unique_labels``); at least two."""
-    classes = unique_labels(np.asarray(y))
-    if len(classes) < 2:
-        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
-        raise ValueError(
-            "MLPClassifier needs samples of at least 2 classes in the data, but the data "
-            f"contains only one class: {only!r}"
-        )
-    return classes
+    """Sorted distinct labels of y (scikit-learn's ``unique_labels``); one label is allowed."""
+    return unique_labels(np.asarray(y))
+
+
+def n_outputs(classes: np.ndarray) -> int:
+    """Softmax output units for ``classes``: one per class, and two for a single class.
+
+    scikit-learn fits a single class with one logistic unit trained towards 0 and reports
+    ``[1 - p, p]``; two softmax units with every row in the first are the same model in our
+    layout (as two units are for two classes), so ``predict_proba`` has two columns as there.
+    """
+    return max(2, len(classes))
 
 
 def encode(classes: np.ndarray, y: Any) -> np.ndarray:
