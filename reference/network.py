@@ -6,8 +6,9 @@ and ``init="seed"`` every array, loss and gradient equals the seed network's.
 * ``Network`` is a flat tuple ``(W1, b1, ..., WL, bL)``; ``W_l`` is ``(units_out, units_in)``,
   ``b_l`` is ``(units_out,)``. Gradients and optimizer buffers use the same type.
 * Samples are rows: ``Z_l = A_{l-1} @ W_l.T + b_l`` with ``A_0 = X``; hidden layers apply one
-  activation, the last layer softmax. The loss is mean cross-entropy (log-sum-exp) plus
-  ``0.5 * l2 * sum |W|^2`` over weights only, as :func:`.model.l2_penalty`.
+  activation, the last layer softmax (or, ``output="logistic"``, multilabel sigmoids:
+  :mod:`.outputs`). The loss is mean cross-entropy (log-sum-exp; binary cross-entropy for
+  logistic) plus ``0.5 * l2 * sum |W|^2`` over weights only, as :func:`.model.l2_penalty`.
 * Arithmetic happens in the network's dtype (float64 or float32).
 """
 
@@ -20,20 +21,26 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import erf
 
-from .model import Params, get_predictions, one_hot, softmax
-from .model import loss as cross_entropy
+# Re-exported: the activations were defined here before reference/activations.py.
+from .activations import ACTIVATION_ALIASES as ACTIVATION_ALIASES
+from .activations import ACTIVATIONS as ACTIVATIONS
+from .activations import LEAKY_RELU_SLOPE as LEAKY_RELU_SLOPE
+from .activations import activate as activate
+from .activations import activation_grad, activation_name
+from .model import Params
 from .optim import OptimizerConfig, OptimizerState, optimizer_step
+from .outputs import (
+    check_targets,
+    correct_count,
+    output_delta,
+    output_loss,
+    output_name,
+    predictions,
+    probabilities,
+)
 
-# scikit-learn's names (logistic, identity) beside ours; a kernel's activation code is the
-# position here. ACTIVATION_ALIASES: older names still accepted everywhere.
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "logistic", "gelu", "identity")
-ACTIVATION_ALIASES = {"sigmoid": "logistic"}
 INITS = ("seed", "he", "glorot")
-LEAKY_RELU_SLOPE = 0.01
-_SQRT2 = math.sqrt(2.0)
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 class Network(tuple):
@@ -215,54 +222,7 @@ def init_network(
     return Network(arrays)
 
 
-def activation_name(name: str) -> str:
-    """``name`` in :data:`ACTIVATIONS`, an alias resolved ("sigmoid"), else ValueError."""
-    name = ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {ACTIVATIONS} (or an alias: "
-            f"{sorted(ACTIVATION_ALIASES)}), got {name!r}"
-        )
-    return name
-
-
 _check_activation = activation_name
-
-
-def activate(name: str, Z: np.ndarray) -> np.ndarray:
-    """Elementwise hidden activation of Z (any shape), in Z's dtype."""
-    name = activation_name(name)
-    if name == "identity":
-        return Z.copy()
-    if name == "relu":
-        return np.maximum(Z, 0)
-    if name == "leaky_relu":
-        return np.where(Z > 0, Z, Z.dtype.type(LEAKY_RELU_SLOPE) * Z)
-    if name == "tanh":
-        return np.tanh(Z)
-    if name == "logistic":
-        # exp of -|Z| only: no overflow for any finite Z.
-        E = np.exp(-np.abs(Z))
-        return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
-    return Z * 0.5 * (1 + erf(Z / _SQRT2))
-
-
-def activation_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """dA/dZ given Z and A = activate(name, Z); at Z == 0 relu's is 0, leaky_relu's the slope."""
-    name = activation_name(name)
-    dtype = Z.dtype.type
-    if name == "identity":
-        return np.ones_like(Z)
-    if name == "relu":
-        return (Z > 0).astype(Z.dtype)
-    if name == "leaky_relu":
-        return np.where(Z > 0, dtype(1), dtype(LEAKY_RELU_SLOPE))
-    if name == "tanh":
-        return 1 - A * A
-    if name == "logistic":
-        return A * (1 - A)
-    # d/dZ [Z Phi(Z)] = Phi(Z) + Z phi(Z)
-    return 0.5 * (1 + erf(Z / _SQRT2)) + Z * np.exp(-0.5 * Z * Z) / _SQRT_2PI
 
 
 class Forward(NamedTuple):
@@ -285,25 +245,22 @@ def _check_batch(network: Network, X: np.ndarray) -> None:
         )
 
 
-def _check_labels(Y: np.ndarray, m: int, n_out: int) -> np.ndarray:
-    Y = np.asarray(Y)
-    if Y.shape != (m,) or Y.dtype.kind not in "ui":
-        raise ValueError(f"Y must be {m} integer labels, got {Y.dtype} of shape {Y.shape}")
-    if m and (Y.min() < 0 or Y.max() >= n_out):
-        raise ValueError(f"labels must be in 0..{n_out - 1}, got {Y.min()}..{Y.max()}")
-    return Y
+_check_labels = check_targets  # (Y, m, n_out): integer labels, as regularized.py and kinks.py use
 
 
-def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
+def forward(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> Forward:
     """X: (m, n_in) in the network's dtype -> Z, A per layer, each (m, units)."""
     _check_batch(network, X)
     _check_activation(activation)
+    output_name(output)
     Zs, As = [], []
     A = X
     last = len(network) // 2 - 1
     for layer, (W, b) in enumerate(zip(network.weights, network.biases, strict=True)):
         Z = A @ W.T + b
-        A = softmax(Z) if layer == last else activate(activation, Z)
+        A = probabilities(Z, output) if layer == last else activate(activation, Z)
         Zs.append(Z)
         As.append(A)
     return Forward(tuple(Zs), tuple(As))
@@ -317,12 +274,17 @@ def l2_penalty(network: Network, l2: float) -> float:
 
 
 def loss(
-    network: Network, X: np.ndarray, Y: np.ndarray, activation: str = "relu", l2: float = 0.0
+    network: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    activation: str = "relu",
+    l2: float = 0.0,
+    output: str = "softmax",
 ) -> float:
     """Mean cross-entropy of the network on (X, Y) plus the L2 penalty on the weights."""
-    fwd = forward(network, X, activation)
-    Y = _check_labels(Y, X.shape[0], network.n_out)
-    return cross_entropy(fwd.Z[-1], Y) + l2_penalty(network, l2)
+    fwd = forward(network, X, activation, output)
+    Y = check_targets(Y, X.shape[0], network.n_out, output)
+    return output_loss(fwd.Z[-1], Y, output) + l2_penalty(network, l2)
 
 
 def backward(
@@ -332,15 +294,16 @@ def backward(
     Y: np.ndarray,
     activation: str = "relu",
     l2: float = 0.0,
+    output: str = "softmax",
 ) -> Network:
     """Gradients of :func:`loss`: per-array means over rows, plus ``l2 * W`` on the weights."""
     _check_batch(network, X)
     _check_activation(activation)
-    Y = _check_labels(Y, X.shape[0], network.n_out)
+    Y = check_targets(Y, X.shape[0], network.n_out, output)
     dtype = network.dtype
     inv_m = dtype.type(1.0 / X.shape[0])
     grads: list[np.ndarray] = [None] * len(network)  # type: ignore[list-item]
-    dZ = fwd.A[-1] - one_hot(Y, network.n_out, dtype)
+    dZ = output_delta(fwd.A[-1], Y, output)
     for layer in reversed(range(len(network) // 2)):
         W = network[2 * layer]
         A_prev = X if layer == 0 else fwd.A[layer - 1]
@@ -354,14 +317,18 @@ def backward(
     return Network(grads)
 
 
-def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
+def predict_proba(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> np.ndarray:
     """X: (m, n_in) -> class probabilities (m, n_out)."""
-    return forward(network, X, activation).A[-1]
+    return forward(network, X, activation, output).A[-1]
 
 
-def predict(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
-    """X: (m, n_in) -> most probable class per row, (m,) int64."""
-    return get_predictions(predict_proba(network, X, activation))
+def predict(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> np.ndarray:
+    """X: (m, n_in) -> most probable class per row (m,), or the (m, n_out) indicator."""
+    return predictions(predict_proba(network, X, activation, output), output)
 
 
 def network_epoch(
@@ -375,6 +342,7 @@ def network_epoch(
     optimizer: OptimizerConfig,
     l2: float = 0.0,
     activation: str = "relu",
+    output: str = "softmax",
 ) -> tuple[Network, float, int]:
     """One epoch over consecutive ``batch_size`` slices of ``order``.
 
@@ -393,9 +361,9 @@ def network_epoch(
     for start in range(0, order.size, batch_size):
         rows = order[start : start + batch_size]
         Xb, Yb = (X, Y) if whole else (X[rows], Y[rows])
-        fwd = forward(network, Xb, activation)
-        loss_sum += cross_entropy(fwd.Z[-1], Yb) * rows.size
-        correct += int(np.sum(get_predictions(fwd.A[-1]) == Yb))
-        grads = backward(network, fwd, Xb, Yb, activation, l2)
+        fwd = forward(network, Xb, activation, output)
+        loss_sum += output_loss(fwd.Z[-1], Yb, output) * rows.size
+        correct += correct_count(fwd.A[-1], Yb, output)
+        grads = backward(network, fwd, Xb, Yb, activation, l2, output)
         network = optimizer_step(network, grads, state, learning_rate, optimizer)
     return network, loss_sum, correct
