@@ -35,7 +35,7 @@ from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
 from ._jit_blocks import block, copy, pack_row, split, weights
 from ._jit_dropout import stream_key
 from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
-from ._jit_rows import activate_row, softmax_row
+from ._jit_rows import activate_row, logistic_row, softmax_row, top_rows
 from ._jit_step import step_row
 from ._numba import inline, njit
 
@@ -48,6 +48,11 @@ FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
 # batch norm.
 KEEP_Z, KEEP_D, PROBS = np.int64(1), np.int64(2), np.int64(4)
 DROPOUT, BATCH_NORM = np.int64(8), np.int64(16)
+# forward_rows flag: the last layer is multilabel sigmoids, not a softmax.
+LOGISTIC_OUT = np.int64(32)
+# Added to the activation code: the network has a logistic (multilabel) output layer, whose
+# targets are the flattened (m, n_out) 0/1 indicator in Data.Y.
+OUTPUT_LOGISTIC = np.int64(64)
 # Columns of dW a thread takes when a layer is too narrow to split by units.
 COLUMN_ALIGN = np.int64(16)
 # Rows a thread pushes through the whole network at a time when predicting.
@@ -106,7 +111,9 @@ def forward_rows(
             if flags & KEEP_Z:
                 copy(block(zs, cum, rows, layer, units)[r], A[r])
             if layer == L:
-                if flags & PROBS:
+                if flags & PROBS and flags & LOGISTIC_OUT:
+                    logistic_row(A[r])
+                elif flags & PROBS:
                     softmax_row(A[r])
             elif flags & KEEP_D:
                 activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
@@ -162,36 +169,6 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch,
                 cum[layer - 1],
                 params[at : at + n_prev],
             )
-
-
-@inline
-def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats):
-    """deltas of layer L = (probabilities - one-hot) / rows for rows r0..r1-1.
-
-    With ``logits`` block L holds logits: softmax them in place and add each row's
-    cross-entropy (log-sum-exp) to stats[0]; else it holds probabilities already. Adds the
-    correct count (argmax of the probabilities, first on ties) to stats[1].
-    """
-    sizes, cum = net.sizes, net.cum
-    L = sizes.shape[0] - 1
-    T = acts.dtype.type
-    probs = block(acts, cum, rows, L, sizes[L])
-    dZ = block(deltas, cum, rows, L, sizes[L])
-    inv_m = T(1.0 / rows)
-    for i in range(r0, r1):
-        y = labels[i]
-        p = probs[i]
-        if logits:
-            z_y = p[y]
-            log_total, top = softmax_row(p)
-            stats[0] += float(log_total) - float(z_y - top)
-        best = 0
-        for j in range(sizes[L]):
-            dZ[i, j] = p[j] * inv_m
-            if p[j] > p[best]:
-                best = j
-        dZ[i, y] -= inv_m
-        stats[1] += best == y
 
 
 @inline
@@ -301,6 +278,9 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     goff = reg.goff
     step = opt.step
     L = sizes.shape[0] - 1
+    logistic = code >= OUTPUT_LOGISTIC
+    if logistic:
+        code = code - OUTPUT_LOGISTIC
     predict = job == PREDICT
     m = order.shape[0] if job == TRAIN else X.shape[0]
     if job == TRAIN:
@@ -312,6 +292,8 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
         flags |= (DROPOUT if reg.rates.shape[0] > 0 else ZERO) | (
             BATCH_NORM if goff.shape[0] > 0 else ZERO
         )
+    if logistic:
+        flags |= LOGISTIC_OUT
     for start in range(0, m, rows):
         count = min(rows, m - start)
         lo, hi = split(count, parts, part, TILE_ROWS)
@@ -331,7 +313,11 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
             for r in range(r0, r1):
                 src = order[start + lo + r - r0] if job == TRAIN else start + lo + r - r0
                 pack_row(X, x_kind, src, inputs[r], scale)
-                if job == TRAIN:
+                if job == TRAIN and logistic:
+                    n_out = sizes[L]
+                    for j in range(n_out):
+                        labels[r * n_out + j] = Y[src * n_out + j]
+                elif job == TRAIN:
                     labels[r] = Y[src]
             forward_rows(
                 net,
@@ -358,7 +344,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
         if job == FORWARD or predict:
             continue
         logits = ONE if job == TRAIN else ZERO
-        top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats)
+        top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats, logistic)
         backward_rows(
             net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, scratch, threads
         )

@@ -1,5 +1,6 @@
 """Private row-wise Numba kernels of the layer-stack path: a hidden activation and its derivative
-in place (``activate_row``), and the softmax of a row of logits (``softmax_row``)."""
+in place (``activate_row``), the softmax of a row of logits (``softmax_row``) and the multilabel
+output's sigmoids (``logistic_row``), and the output layer's loss and deltas (``top_rows``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import math
 import numpy as np
 
 from ._approx import erf, exp, tanh
-from ._numba import njit
+from ._jit_blocks import block
+from ._numba import inline, njit
 
 # Positions in the reference's ACTIVATIONS.
 RELU, LEAKY_RELU, TANH, LOGISTIC, GELU, IDENTITY = (np.int64(i) for i in range(6))
@@ -57,6 +59,16 @@ def activate_row(a, d, code):
 
 
 @njit
+def logistic_row(z):
+    """z <- sigmoid(z) in place (exp of -|z| only: no overflow)."""
+    T = z.dtype.type
+    for j in range(z.shape[0]):
+        v = z[j]
+        e = exp(-abs(v))
+        z[j] = T(1) / (T(1) + e) if v >= 0 else e / (T(1) + e)
+
+
+@njit
 def softmax_row(z):
     """z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
     top = z[0]
@@ -70,3 +82,53 @@ def softmax_row(z):
     for j in range(z.shape[0]):
         z[j] = z[j] / total
     return np.log(total), top
+
+
+@inline
+def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats, logistic):
+    """deltas of layer L = (probabilities - targets) / rows for rows r0..r1-1.
+
+    With ``logits`` block L holds logits: turn them into probabilities in place and add each
+    row's loss to stats[0]; else it holds probabilities already. Adds the correct count to
+    stats[1]. Softmax: ``labels`` one per row, the loss the cross-entropy (log-sum-exp), a row
+    correct when its argmax (first on ties) is the label. ``logistic`` (multilabel sigmoids):
+    ``labels`` the (rows, n_out) 0/1 indicator flattened, the loss the binary cross-entropy
+    ``max(z, 0) - z y + log1p(exp(-|z|))`` summed over outputs in float64, a row correct when
+    every ``p > 0.5`` matches its target.
+    """
+    sizes, cum = net.sizes, net.cum
+    L = sizes.shape[0] - 1
+    T = acts.dtype.type
+    probs = block(acts, cum, rows, L, sizes[L])
+    dZ = block(deltas, cum, rows, L, sizes[L])
+    inv_m = T(1.0 / rows)
+    n_out = sizes[L]
+    if logistic:
+        for i in range(r0, r1):
+            p = probs[i]
+            if logits:
+                for j in range(n_out):
+                    z, truth = float(p[j]), float(labels[i * n_out + j])
+                    stats[0] += max(z, 0.0) - z * truth + math.log1p(math.exp(-abs(z)))
+                logistic_row(p)
+            right = True
+            for j in range(n_out):
+                target = labels[i * n_out + j]
+                dZ[i, j] = (p[j] - T(target)) * inv_m
+                right = right and (p[j] > T(0.5)) == (target == 1)
+            stats[1] += right
+    else:
+        for i in range(r0, r1):
+            y = labels[i]
+            p = probs[i]
+            if logits:
+                z_y = p[y]
+                log_total, top = softmax_row(p)
+                stats[0] += float(log_total) - float(z_y - top)
+            best = 0
+            for j in range(n_out):
+                dZ[i, j] = p[j] * inv_m
+                if p[j] > p[best]:
+                    best = j
+            dZ[i, y] -= inv_m
+            stats[1] += best == y

@@ -20,6 +20,7 @@ import numpy as np
 
 from mnistbench.reference.network import ACTIVATIONS, Network, activation_name
 from mnistbench.reference.optim import OptimizerConfig, OptimizerState
+from mnistbench.reference.outputs import check_targets, output_name
 
 from . import _jit_network as _k
 from ._barrier import SYNC_WORDS
@@ -49,10 +50,18 @@ def check_network(network: Any) -> Network:
     return network
 
 
-def check_activation(activation: Any) -> int:
+def check_activation(activation: Any, output: Any = "softmax") -> int:
     """The kernels' code for ``activation`` (its position in the reference's ACTIVATIONS; an
-    alias such as "sigmoid" resolved), or ValueError."""
-    return ACTIVATIONS.index(activation_name(activation))
+    alias such as "sigmoid" resolved), plus ``OUTPUT_LOGISTIC`` for a logistic (multilabel)
+    output layer, or ValueError."""
+    code = ACTIVATIONS.index(activation_name(activation))
+    return code + int(_k.OUTPUT_LOGISTIC) if output_name(output) == "logistic" else code
+
+
+def check_indicator(Y: Any, m: int, n_out: int) -> np.ndarray:
+    """A multilabel (m, n_out) 0/1 matrix, flattened to the kernels' (m * n_out,) int64."""
+    Y = check_targets(Y, m, n_out, "logistic")
+    return np.ascontiguousarray(Y, dtype=np.int64).ravel()
 
 
 def check_state(state: Any, network: Network) -> None:
@@ -210,7 +219,8 @@ class Workspace:
         self.ds = np.zeros(per_row if train else (1, 1), dtype)
         self.deltas = np.zeros(per_row if train else (1, 1), dtype)
         self.grads = np.zeros(layout.n_params if train else 1, dtype)
-        self.labels = np.zeros(max(rows, 1), np.int64)
+        # One label per row, or (logistic output) a row of the flattened indicator.
+        self.labels = np.zeros(max(rows, 1) * int(layout.sizes[-1]), np.int64)
         self.out = np.zeros(
             (predict_rows, int(layout.sizes[-1])) if predict_rows else (1, 1), dtype
         )

@@ -28,6 +28,7 @@ from ._network_plumbing import (
     Layout,
     Workspace,
     check_activation,
+    check_indicator,
     check_network,
     check_state,
     kernel_data,
@@ -49,9 +50,11 @@ __all__ = [
 ]
 
 
-def _prepare(network: Any, X: Any, activation: Any) -> tuple[Network, int, np.ndarray, Layout]:
+def _prepare(
+    network: Any, X: Any, activation: Any, output: Any = "softmax"
+) -> tuple[Network, int, np.ndarray, Layout]:
     network = check_network(network)
-    code = check_activation(activation)
+    code = check_activation(activation, output)
     return (
         network,
         code,
@@ -60,7 +63,9 @@ def _prepare(network: Any, X: Any, activation: Any) -> tuple[Network, int, np.nd
     )
 
 
-def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forward:
+def forward(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> Forward:
     """X: (m, n_in) uint8 or float -> Forward(Z, A), each (m, units) per layer, network dtype.
 
     The Numba twin of :func:`mnistbench.reference.network.forward`.
@@ -72,7 +77,9 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
     X : numpy.ndarray
         (m, n_in) uint8 pixels (scaled by 1/255 inside the kernel) or floats.
     activation : str
-        The hidden layers' activation; the output layer is always softmax.
+        The hidden layers' activation.
+    output : {"softmax", "logistic"}
+        The output layer: softmax, or independent sigmoids (multilabel).
 
     Returns
     -------
@@ -94,7 +101,7 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
     >>> bool(np.allclose(fast.A[-1], slow.A[-1], atol=1e-5))
     True
     """
-    network, code, X, layout = _prepare(network, X, activation)
+    network, code, X, layout = _prepare(network, X, activation, output)
     m = X.shape[0]
     work = Workspace(layout, m, train=False, keep_z=True)
     data = kernel_data(X, None, None, layout.dtype)
@@ -103,7 +110,9 @@ def forward(network: Network, X: np.ndarray, activation: str = "relu") -> Forwar
     return Forward(tuple(Z), tuple(A))
 
 
-def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
+def predict_proba(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> np.ndarray:
     """X: (m, n_in) uint8 or float -> class probabilities (m, n_out) in the network's dtype.
 
     Examples
@@ -114,16 +123,22 @@ def predict_proba(network: Network, X: np.ndarray, activation: str = "relu") -> 
     >>> proba.shape, proba.dtype, bool(np.allclose(proba.sum(axis=1), 1.0, atol=1e-6))
     ((3, 10), dtype('float32'), True)
     """
-    network, code, X, layout = _prepare(network, X, activation)
+    network, code, X, layout = _prepare(network, X, activation, output)
     work = Workspace(layout, 0, train=False, predict_rows=X.shape[0])
     data = kernel_data(X, None, None, layout.dtype)
     launch(work, _k.PREDICT, code, layout.net(layout.flatten(network)), no_optimizer(layout), data)
     return work.out
 
 
-def predict(network: Network, X: np.ndarray, activation: str = "relu") -> np.ndarray:
-    """X: (m, n_in) -> most probable class per row, (m,) int64 (first on ties)."""
-    return np.argmax(predict_proba(network, X, activation), axis=1)
+def predict(
+    network: Network, X: np.ndarray, activation: str = "relu", output: str = "softmax"
+) -> np.ndarray:
+    """X: (m, n_in) -> most probable class per row (m,) int64, or the (m, n_out) indicator.
+
+    Ties go to the first class; with ``output="logistic"`` the int64 indicator is ``p > 0.5``.
+    """
+    proba = predict_proba(network, X, activation, output)
+    return (proba > 0.5).astype(np.int64) if output == "logistic" else np.argmax(proba, axis=1)
 
 
 def backward(
@@ -133,11 +148,12 @@ def backward(
     Y: np.ndarray,
     activation: str = "relu",
     l2: float = 0.0,
+    output: str = "softmax",
 ) -> Network:
     """Gradients of the mean cross-entropy (+ 0.5 l2 |W|^2) from stored activations ``fwd``."""
-    network, code, X, layout = _prepare(network, X, activation)
+    network, code, X, layout = _prepare(network, X, activation, output)
     m = X.shape[0]
-    Y = check_labels(Y, m, network.n_out)
+    Y = _targets(Y, m, network.n_out, output)
     l2 = check_l2(l2)
     expected = [(m, int(s)) for s in layout.sizes[1:]]
     parts_ok = isinstance(fwd, tuple) and len(fwd) == 2
@@ -152,10 +168,15 @@ def backward(
     for layer in range(1, len(acts)):
         acts[layer][:] = fwd.A[layer - 1]
         zs[layer][:] = fwd.Z[layer - 1]
-    work.labels[:] = Y
+    work.labels[: Y.size] = Y
     net, data = layout.net(layout.flatten(network)), kernel_data(X, Y, None, layout.dtype)
     launch(work, _k.BACKWARD, code, net, no_optimizer(layout, NO_UPDATE, l2), data)
     return Network(layout.unflatten(work.grads))
+
+
+def _targets(Y: Any, m: int, n_out: int, output: str) -> np.ndarray:
+    """(m,) int64 labels, or (logistic output) the (m, n_out) indicator flattened."""
+    return check_indicator(Y, m, n_out) if output == "logistic" else check_labels(Y, m, n_out)
 
 
 class NetworkRunner:
@@ -174,11 +195,12 @@ class NetworkRunner:
         activation: str = "relu",
         optimizer: OptimizerConfig | None = None,
         l2: float = 0.0,
+        output: str = "softmax",
     ) -> None:
         network = check_network(network)
-        self.code = check_activation(activation)
+        self.code = check_activation(activation, output)
         self.X = check_X(X, network.n_in, network.dtype)
-        self.Y = check_labels(Y, self.X.shape[0], network.n_out)
+        self.Y = _targets(Y, self.X.shape[0], network.n_out, output)
         self.optimizer = OptimizerConfig() if optimizer is None else optimizer
         if not isinstance(self.optimizer, OptimizerConfig):
             raise TypeError(f"optimizer must be an OptimizerConfig, got {type(optimizer)}")
@@ -238,6 +260,7 @@ def network_epoch(
     optimizer: OptimizerConfig,
     l2: float = 0.0,
     activation: str = "relu",
+    output: str = "softmax",
 ) -> tuple[Network, float, int]:
     """Numba twin of ``reference.network.network_epoch``: (new network, loss sum, correct).
 
@@ -246,7 +269,9 @@ def network_epoch(
     ``state`` is advanced in place.
     """
     network = check_network(network)
-    runner = NetworkRunner(network, X, Y, activation=activation, optimizer=optimizer, l2=l2)
+    runner = NetworkRunner(
+        network, X, Y, activation=activation, optimizer=optimizer, l2=l2, output=output
+    )
     return runner.run(network, order, batch_size, learning_rate, state)
 
 

@@ -84,10 +84,7 @@ PRIVATE_STATE: dict[str, tuple[str, str | None]] = {
 }
 
 # test id (name or name[params]) -> the defect that makes it fail. Strict: a pass fails.
-KNOWN_DEFECTS: dict[str, str] = {
-    "test_multilabel_classification": "multilabel (2-D indicator) y is refused",
-    "test_predict_proba_multilabel": "multilabel (2-D indicator) y is refused",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def sklearn_test_file() -> Path | None:

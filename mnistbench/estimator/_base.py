@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from mnistbench.reference.model import History
@@ -42,6 +42,7 @@ from ._validation import (
     kernel_X,
     n_outputs,
     seed_of,
+    targets,
 )
 from ._weights import assigned_weights, same_views, start_model
 from .engines import ENGINES
@@ -63,8 +64,9 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
             uint8 pixels (scaled by 1/255 in the kernels) or numbers.
-        y : array-like of shape (n_samples,)
-            Labels of any sortable type.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels of any sortable type, or a 0/1 indicator matrix (multilabel: one logistic
+            output per column, binary cross-entropy, as scikit-learn).
         classes : array-like, default=None
             Every label the model can predict (default: those in ``y``).
         X_dev, y_dev : array-like, default=None
@@ -80,8 +82,11 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         X, y = self._validate_Xy(
             X, y, reset=not (warm and hasattr(self, "n_features_in_")), continuing=warm
         )
+        output = self._output_for(y, continuing=warm)
         if warm and hasattr(self, "classes_"):
             classes = self.classes_
+        elif output == "logistic":
+            classes = np.arange(y.shape[1])
         else:
             classes = classes_of(y if classes is None else classes)
         if warm and set(unique_labels(y)) != set(classes):
@@ -89,9 +94,12 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
                 "warm_start can only be used where `y` has the same classes as in the previous "
                 f"call to fit. Previously got {classes}, `y` has {unique_labels(y)}"
             )
-        codes, dev = encode(classes, y), dev_set(self, X_dev, y_dev, classes)
+        if output == "logistic" and X_dev is not None:
+            raise ValueError("X_dev/y_dev are not supported with multilabel y")
+        codes = y if output == "logistic" else encode(classes, y)
+        dev = dev_set(self, X_dev, y_dev, classes)
         seed = seed_of(self.random_state)
-        setup = resolve(self, seed, layer_stack=warm and self._layer_stack)
+        setup = resolve(self, seed, layer_stack=warm and self._layer_stack, output=output)
         model = start_model(self, setup, X.shape[1], n_outputs(classes), seed, warm)
         started = time.perf_counter()
         previous = getattr(self, "_progress", None) if warm else None
@@ -120,8 +128,8 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
             uint8 pixels or numbers, with the features of the first call.
-        y : array-like of shape (n_samples,)
-            Labels, each one of ``classes``.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, each one of ``classes``, or a 0/1 indicator matrix (multilabel).
         classes : array-like, default=None
             Every label the model will see; required on the first call.
 
@@ -145,11 +153,16 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         X, y = self._validate_Xy(
             X, y, reset=not hasattr(self, "n_features_in_"), continuing=not first
         )
-        labels = self.classes_ if hasattr(self, "classes_") else classes_of(classes)
-        codes, seed = encode(labels, y), seed_of(self.random_state)
+        output = self._output_for(y, continuing=not first)
+        if hasattr(self, "classes_"):
+            labels = self.classes_
+        else:
+            labels = np.arange(y.shape[1]) if output == "logistic" else classes_of(classes)
+        codes = y if output == "logistic" else encode(labels, y)
+        seed = seed_of(self.random_state)
         if not first:
             self._assigned_weights(n_outputs(labels))
-        setup = resolve(self, seed, layer_stack=not first and self._layer_stack)
+        setup = resolve(self, seed, layer_stack=not first and self._layer_stack, output=output)
         model = start_model(self, setup, X.shape[1], n_outputs(labels), seed, not first)
         progress = copy.deepcopy(getattr(self, "_progress", None))  # kept if the epoch fails
         if progress is None or progress.state is None:
@@ -187,7 +200,8 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In the weights' dtype; columns in the order of ``classes_``.
+            In the weights' dtype; columns in the order of ``classes_`` (a single class: two
+            columns, as scikit-learn's; multilabel: each label's own probability).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=X_DTYPES, accept_sparse=SPARSE)
@@ -202,9 +216,12 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Return the most probable label of each row, shape (n_samples,), from ``classes_``.
 
-        A model fitted on a single class predicts it for every row, as scikit-learn's does.
+        A model fitted on a single class predicts it for every row, as scikit-learn's does;
+        a multilabel one returns the (n_samples, n_labels) indicator ``proba > 0.5``.
         """
         proba = self.predict_proba(X)
+        if self.out_activation_ == "logistic":
+            return (proba > 0.5).astype(np.int64)
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, proba.shape[0])
         return self.classes_[np.argmax(proba, axis=1)]
@@ -212,6 +229,11 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
     def log_loss(self, X: Any, y: Any) -> float:
         """Return the mean cross-entropy of the model on ``(X, y)``, without the L2 term."""
         proba = self.predict_proba(X)
+        if self.out_activation_ == "logistic":
+            codes = np.asarray(y)
+            if codes.shape != proba.shape or not np.isin(codes, (0, 1)).all():
+                raise ValueError(f"y must be a {proba.shape} 0/1 indicator matrix")
+            return cross_entropy(proba, codes)
         codes = encode(self.classes_, column_or_1d(y))
         if codes.shape[0] != proba.shape[0]:
             raise ValueError(f"y has {codes.shape[0]} labels but X has {proba.shape[0]} rows")
@@ -305,24 +327,42 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # CSR/CSC, densified a chunk of rows at a time
-        tags.classifier_tags.multi_label = False  # softmax over classes only
+        tags.classifier_tags.multi_label = True  # a 2-D indicator y: logistic outputs
         return tags
+
+    def _output_for(self, y: np.ndarray, continuing: bool) -> str:
+        """The output layer y needs: "logistic" for a 2-D indicator, else "softmax".
+
+        Training that continues must keep the fitted one.
+        """
+        output = "logistic" if y.ndim == 2 else "softmax"
+        fitted = self.__dict__.get("_output", "softmax")
+        if continuing and output != fitted:
+            kinds = {"softmax": "one label per row", "logistic": "a multilabel indicator"}
+            raise ValueError(
+                f"the model was fitted on {kinds[fitted]} but y is {kinds[output]}; "
+                "fit it afresh (warm_start=False)"
+            )
+        self._output = output
+        return output
 
     def _validate_Xy(self, X, y, reset: bool, continuing: bool) -> tuple[np.ndarray, np.ndarray]:
         """Return X in the weights' dtype and y checked as classification targets.
 
         The weights' dtype is resolved here for ``dtype=None`` (:func:`dtype_for`).
         """
-        X, y = validate_data(self, X, y, reset=reset, dtype=X_DTYPES, accept_sparse=SPARSE)
-        check_classification_targets(y)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=X_DTYPES, accept_sparse=SPARSE, multi_output=True
+        )
+        y = targets(y)
         fitted = self.params_.dtype if continuing else None
         self._weights_dtype = dtype_for(self.dtype, X, fitted)
         return kernel_X(X, self._weights_dtype), y
 
     def _proba(self, model: ModelState, X: np.ndarray) -> np.ndarray:
         # The activation as set now, like scikit-learn's own predict
-        activation = ACTIVATIONS[self.activation]
-        engine = ENGINES[self.engine].bind(activation, layer_stack=self._layer_stack)
+        activation, output = ACTIVATIONS[self.activation], self.__dict__.get("_output", "softmax")
+        engine = ENGINES[self.engine].bind(activation, layer_stack=self._layer_stack, output=output)
         return predict_proba(engine, model, X)
 
     def _set_fitted(
@@ -352,5 +392,5 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         self.best_validation_score_ = progress.best_validation_score
         self.n_layers_ = len(model.network) // 2 + 1
         self.n_outputs_ = model.network.n_out
-        self.out_activation_ = "softmax"
+        self.out_activation_ = self.__dict__.get("_output", "softmax")
         self.fit_seconds_ = seconds

@@ -49,6 +49,7 @@ def save_estimator(estimator: MLPClassifier, path: str | os.PathLike[str]) -> Pa
         "validation_scores": estimator.validation_scores_,
         "best_validation_score": estimator.best_validation_score_,
         "n_classes": len(estimator.classes_),
+        "output": estimator.out_activation_,
     }
     # The file holds one label per output: a single class fills both of its two outputs.
     classes = np.resize(estimator.classes_, estimator.params_.n_out)
@@ -110,6 +111,10 @@ def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> ML
     if not isinstance(n_classes, int) or n_classes not in (1, len(model.classes)):
         raise ModelFileError(f"{where}: n_classes must be 1 or {len(model.classes)}")
     estimator.classes_ = model.classes[:n_classes]
+    output = metadata.get("output", "softmax")
+    if output not in ("softmax", "logistic"):
+        raise ModelFileError(f"{where}: output must be 'softmax' or 'logistic', got {output!r}")
+    estimator._output = output
     estimator.n_features_in_ = params[0].shape[1]
     if model.feature_names is not None:
         estimator.feature_names_in_ = model.feature_names.astype(object)

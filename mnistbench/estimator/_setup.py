@@ -37,12 +37,16 @@ class Setup:
     augment: AugmentConfig | None  # on-the-fly augmentation; None when off
 
 
-def resolve(est: MLPClassifier, seed: int, layer_stack: bool = False) -> Setup:
+def resolve(
+    est: MLPClassifier, seed: int, layer_stack: bool = False, output: str = "softmax"
+) -> Setup:
     """Return what the settings resolve to, checked as ``fit`` checks them before the data.
 
     They are the architecture on its engine, dropout/l1/batch norm, augmentation and
     the solver it needs. Raises ValueError (or TypeError) naming the value. ``layer_stack``:
-    the fitted weights ran on the layer-stack kernels (a warm start keeps to them).
+    the fitted weights ran on the layer-stack kernels (a warm start keeps to them);
+    ``output="logistic"``: multilabel targets, which train without dropout, L1, batch norm or
+    augmentation.
     """
     hidden, activation = architecture(est.hidden_layer_sizes, est.activation, est.engine)
     reg = regularization_for(est, len(hidden), seed)
@@ -50,11 +54,16 @@ def resolve(est: MLPClassifier, seed: int, layer_stack: bool = False) -> Setup:
     if augment is not None and est.solver == "lbfgs":
         raise ValueError("augment needs a stochastic solver (sgd or adam), got lbfgs")
     layer_stack = layer_stack or reg is not None
+    if output != "softmax" and (reg is not None or augment is not None):
+        raise ValueError(
+            "multilabel y (an indicator matrix) trains without dropout, l1, batch_norm and "
+            "augment; turn them off"
+        )
     return Setup(
         hidden=hidden,
         activation=activation,
         dtype=weights_dtype(est),
-        engine=ENGINES[est.engine].bind(activation, layer_stack=layer_stack),
+        engine=ENGINES[est.engine].bind(activation, layer_stack=layer_stack, output=output),
         regularization=reg,
         augment=augment,
     )

@@ -139,7 +139,7 @@ class SparseEpoch:
         """(X, y, step) on preallocated (rows, n) buffers, built once per chunk size."""
         if rows not in self._bound:
             X_batch = np.zeros((rows, self.X.shape[1]), self.X.dtype)
-            y_batch = np.zeros(rows, np.int64)
+            y_batch = np.zeros((rows, *self.y.shape[1:]), np.int64)  # labels or indicator
             step = bind_step(
                 self.engine, params, X_batch, y_batch, self.optimizer, self.l2, self.regularization
             )
@@ -163,7 +163,7 @@ class SparseEpoch:
             rows = order[start : start + chunk]
             n = rows.shape[0]
             _dense(self.X, rows, X_batch[:n])
-            np.take(self.y, rows, out=y_batch[:n])
+            np.take(self.y, rows, axis=0, out=y_batch[:n])
             # Dropout masks are drawn for the data-set rows, not the buffer's.
             extra = {} if self.regularization is None else {"rows": rows}
             params, batch_loss, batch_correct = step(

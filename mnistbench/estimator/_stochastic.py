@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from mnistbench.reference.model import History
 from mnistbench.reference.network import Network
 from mnistbench.reference.optim import OptimizerConfig
+from mnistbench.reference.outputs import correct_count, predictions
 from mnistbench.reference.training import Callback, EpochFn, TrainConfig, fit
 
 from ._augmenting import AugmentingEpoch, check_images
@@ -148,10 +149,12 @@ def split(X: np.ndarray, codes: np.ndarray, seed: int, fraction: float, classes:
     """Return scikit-learn's early-stopping split: (X_fit, codes_fit, (X_val, codes_val)).
 
     It is stratified by the labels themselves (``classes[codes]``: the same split as by codes,
-    and an error naming a class too small to split names the user's label).
+    and an error naming a class too small to split names the user's label); multilabel codes
+    (an indicator matrix) are not stratified, as scikit-learn's.
     """
+    stratify = None if codes.ndim == 2 else classes[codes]
     X_fit, X_val, y_fit, y_val = train_test_split(
-        X, codes, random_state=seed, test_size=fraction, stratify=classes[codes]
+        X, codes, random_state=seed, test_size=fraction, stratify=stratify
     )
     if X_val.shape[0] < 2:
         raise ValueError(
@@ -257,6 +260,8 @@ def stochastic(
             return shuffled_fn(model, natural, batch_size, learning_rate, state)
 
     def predict(model: ModelState, X_other: np.ndarray) -> np.ndarray:
+        if engine.output != "softmax":
+            return predictions(proba_of(engine, model, X_other), engine.output)
         return np.argmax(proba_of(engine, model, X_other)[:, :n_classes], axis=1)
 
     score = None
@@ -264,6 +269,9 @@ def stochastic(
         X_val, y_val = validation
 
         def score(model: ModelState) -> float:
+            if engine.output != "softmax":  # subset accuracy, as scikit-learn's score
+                proba = proba_of(engine, model, X_val)
+                return correct_count(proba, y_val, engine.output) / len(y_val)
             return float(np.mean(predict(model, X_val) == y_val))
 
     model, history = fit(

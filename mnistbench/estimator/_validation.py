@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from mnistbench.reference.augment import MAX_ALPHA, MAX_ROTATE
@@ -146,6 +146,22 @@ def classes_of(y: Any) -> np.ndarray:
     return unique_labels(np.asarray(y))
 
 
+def targets(y: Any) -> np.ndarray:
+    """Return y as classification targets: (m,) labels, or a multilabel (m, k) 0/1 int64 matrix.
+
+    A 2-D 0/1 y with several columns is multilabel (scikit-learn's "multilabel-indicator");
+    one column is raveled with scikit-learn's warning; any other 2-D y is refused.
+    """
+    if scipy.sparse.issparse(y):
+        y = y.toarray()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator":
+        return np.ascontiguousarray(y, dtype=np.int64)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    return y
+
+
 def n_outputs(classes: np.ndarray) -> int:
     """Softmax output units for ``classes``: one per class, and two for a single class.
 
@@ -194,7 +210,15 @@ def batch_size_for(batch_size: Any, n_samples: int) -> int:
 
 
 def cross_entropy(proba: np.ndarray, codes: np.ndarray) -> float:
-    """Mean ``-log p[true class]`` from probabilities (clipped at the dtype's tiniest)."""
+    """Mean ``-log p[true class]`` from probabilities (clipped at the dtype's tiniest).
+
+    With a multilabel indicator ``codes`` (m, k): scikit-learn's binary log loss, summed over
+    the k outputs and averaged over rows, p clipped to [eps, 1 - eps] as there.
+    """
+    if codes.ndim == 2:
+        eps = np.finfo(proba.dtype).eps
+        p = np.clip(proba.astype(np.float64), eps, 1 - eps)
+        return float(-np.sum(codes * np.log(p) + (1 - codes) * np.log1p(-p)) / len(codes))
     picked = proba[np.arange(codes.shape[0]), codes].astype(np.float64)
     return float(-np.mean(np.log(np.maximum(picked, np.finfo(proba.dtype).tiny))))
 

@@ -28,13 +28,13 @@ from mnistbench.kernels import parallel
 from mnistbench.kernels.augment import augment_batch
 from mnistbench.kernels.training import EpochRunner
 from mnistbench.reference import augment as ref_augment
-from mnistbench.reference import model as ref
 from mnistbench.reference import network as ref_network
 from mnistbench.reference import regularized as ref_regularized
 from mnistbench.reference.augment import AugmentConfig
 from mnistbench.reference.model import Params
 from mnistbench.reference.network import Network, init_network
 from mnistbench.reference.optim import OptimizerConfig
+from mnistbench.reference.outputs import output_loss, output_name
 from mnistbench.reference.training import EpochFn, as_float
 
 from ._regularizing import Regularization, kernel_epoch_fn, reference_epoch_fn
@@ -88,14 +88,19 @@ class Engine(Protocol):
     name: str
     activation: str
     layer_stack: bool
+    output: str  # "softmax" (one label per row) or "logistic" (multilabel indicator targets)
 
     def check_architecture(self, hidden: tuple[int, ...], activation: str) -> None:
         """Raise ``ValueError`` naming what this engine cannot run."""
 
-    def bind(self, activation: str, *, layer_stack: bool = False) -> Engine:
+    def bind(
+        self, activation: str, *, layer_stack: bool = False, output: str = "softmax"
+    ) -> Engine:
         """Return this engine for networks whose hidden layers use ``activation``.
 
-        With ``layer_stack``, on the layer-stack kernels only (:func:`seed_layout`).
+        With ``layer_stack``, on the layer-stack kernels only (:func:`seed_layout`);
+        ``output="logistic"``: multilabel, y an (m, n_out) 0/1 int64 indicator
+        (:mod:`mnistbench.reference.outputs`).
         """
 
     def init(
@@ -163,11 +168,18 @@ class _Engine:
 
     name = ""
 
-    def __init__(self, activation: str = "relu", *, layer_stack: bool = False) -> None:
+    def __init__(
+        self, activation: str = "relu", *, layer_stack: bool = False, output: str = "softmax"
+    ) -> None:
         self.activation, self.layer_stack = activation, layer_stack
+        self.output = output_name(output)
 
-    def bind(self, activation: str, *, layer_stack: bool = False) -> _Engine:
-        return type(self)(activation, layer_stack=layer_stack)
+    def bind(self, activation: str, *, layer_stack: bool = False, output: str = "softmax"):
+        return type(self)(activation, layer_stack=layer_stack, output=output)
+
+    def _softmax_only(self, what: str) -> None:
+        if self.output != "softmax":
+            raise ValueError(f"{what} does not train multilabel (logistic output) targets")
 
     def check_architecture(self, hidden: tuple[int, ...], activation: str) -> None:
         if activation not in ref_network.ACTIVATIONS:
@@ -189,13 +201,20 @@ class NumbaEngine(_Engine):
     name = "numba"
 
     def _seed_layout(self, network: Network) -> Params | None:
-        return seed_layout(network, self.activation, self.layer_stack)
+        layer_stack = self.layer_stack or self.output != "softmax"  # seed kernels: softmax
+        return seed_layout(network, self.activation, layer_stack)
 
     def epoch_fn(self, network, X, y, optimizer, l2):
         params = self._seed_layout(network)
         if params is None:
             runner = kernel_network.NetworkRunner(
-                network, X, y, activation=self.activation, optimizer=optimizer, l2=l2
+                network,
+                X,
+                y,
+                activation=self.activation,
+                optimizer=optimizer,
+                l2=l2,
+                output=self.output,
             )
             return runner.run
         seed_runner = EpochRunner.from_checked(params, X, y, optimizer, l2)
@@ -208,6 +227,7 @@ class NumbaEngine(_Engine):
         return epoch
 
     def regularized_epoch_fn(self, network, X, y, optimizer, l2, regularization):
+        self._softmax_only("dropout, l1 or batch_norm")
         return kernel_epoch_fn(network, X, y, optimizer, l2, self.activation, regularization)
 
     def gradients(self, network, X, y, l2):
@@ -215,16 +235,17 @@ class NumbaEngine(_Engine):
         if params is not None:
             grads, loss, _ = kernel_model.fused_gradients(params, X, y, l2)
             return Network(grads), loss
-        fwd = kernel_network.forward(network, X, self.activation)
-        grads = kernel_network.backward(network, fwd, X, y, self.activation, l2)
-        return grads, ref.loss(fwd.Z[-1], y)
+        activation, output = self.activation, self.output
+        fwd = kernel_network.forward(network, X, activation, output)
+        grads = kernel_network.backward(network, fwd, X, y, activation, l2, output)
+        return grads, output_loss(fwd.Z[-1], y, output)
 
     def predict_proba(self, network, X, batch_norm=None):
         if batch_norm is not None:
             network = batch_norm.folded(network)
         params = self._seed_layout(network)
         if params is None:
-            return kernel_network.predict_proba(network, X, self.activation)
+            return kernel_network.predict_proba(network, X, self.activation, self.output)
         return kernel_model.predict_proba(X, params)
 
     def step_threads(self, network, batch_size, threads):
@@ -248,7 +269,7 @@ class NumpyEngine(_Engine):
     name = "numpy"
 
     def epoch_fn(self, network, X, y, optimizer, l2):
-        X_float, activation = as_float(X, network.dtype), self.activation
+        X_float, activation, output = as_float(X, network.dtype), self.activation, self.output
 
         def epoch(network, order, batch_size, learning_rate, state):
             return ref_network.network_epoch(
@@ -262,23 +283,25 @@ class NumpyEngine(_Engine):
                 optimizer,
                 l2,
                 activation,
+                output,
             )
 
         return epoch
 
     def regularized_epoch_fn(self, network, X, y, optimizer, l2, regularization):
+        self._softmax_only("dropout, l1 or batch_norm")
         return reference_epoch_fn(X, y, optimizer, l2, self.activation, regularization)
 
     def gradients(self, network, X, y, l2):
-        X_float = as_float(X, network.dtype)
-        fwd = ref_network.forward(network, X_float, self.activation)
-        grads = ref_network.backward(network, fwd, X_float, y, self.activation, l2)
-        return grads, ref.loss(fwd.Z[-1], y)
+        X_float, output = as_float(X, network.dtype), self.output
+        fwd = ref_network.forward(network, X_float, self.activation, output)
+        grads = ref_network.backward(network, fwd, X_float, y, self.activation, l2, output)
+        return grads, output_loss(fwd.Z[-1], y, output)
 
     def predict_proba(self, network, X, batch_norm=None):
         X_float = as_float(X, network.dtype)
         if batch_norm is None:
-            return ref_network.predict_proba(network, X_float, self.activation)
+            return ref_network.predict_proba(network, X_float, self.activation, self.output)
         return ref_regularized.predict_proba(
             network, X_float, self.activation, bn=batch_norm.bn, running=batch_norm.running
         )
