@@ -113,7 +113,7 @@ default="relu"
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels, sorted.
+        The labels, sorted (multilabel: ``arange(n_labels)``).
     params_ : Network
         The weights ``(W1, b1, ..., WL, bL)`` in the kernels' layout (``W_l``: (units_out,
         units_in)), whatever the depth or width.
@@ -145,9 +145,10 @@ default="relu"
     n_layers_ : int
         Layers including input and output.
     n_outputs_ : int
-        Outputs: one softmax unit per class, also for two classes.
+        Outputs: one softmax unit per class, also for two classes (two for a single class);
+        one logistic unit per label for multilabel y.
     out_activation_ : str
-        Always "softmax".
+        "softmax", or "logistic" for multilabel y (a 2-D 0/1 indicator matrix).
     history_ : History
         Logged (epoch, loss, train accuracy, dev accuracy, seconds) rows.
     fit_seconds_ : float
@@ -160,9 +161,11 @@ default="relu"
     Notes
     -----
     Differences on purpose: uint8 X is read as pixels and scaled by 1/255 inside the kernels;
-    binary problems use two softmax outputs; a loss that becomes NaN/Inf or 10x its start
-    raises :class:`~mnistbench.reference.training.TrainingDiverged`; the L2 term of the last,
-    smaller batch uses the full batch's coefficient; no ``sample_weight``, no multilabel y.
+    binary problems (and a single class) use two softmax outputs; a loss that becomes NaN/Inf
+    or 10x its start raises :class:`~mnistbench.reference.training.TrainingDiverged`; the L2
+    term of the last, smaller batch uses the full batch's coefficient; no ``sample_weight``.
+    Multilabel y trains logistic outputs with binary cross-entropy (no dropout, L1, batch norm
+    or augmentation).
     X may be sparse (CSR/CSC, densified a chunk of rows at a time).
 
     Examples

@@ -156,7 +156,7 @@ def targets(y: Any) -> np.ndarray:
         y = y.toarray()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator":
-        return np.ascontiguousarray(y, dtype=np.int64)
+        return np.ascontiguousarray(y != 0, dtype=np.int64)  # two values: nonzero is 1
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     return y
