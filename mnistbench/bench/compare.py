@@ -17,13 +17,10 @@ interval's half-width relative to the ratio. With ``same_within`` the asked reso
 ``mnistbench bench --calibrate-compare`` measures how often these verdicts are right on the
 machine at hand (same code, and planted slowdowns of 10% and 25%, idle and beside a CPU hog).
 
-The median ratio over all rows, the shift they share, is printed; ``relative`` judges each row
-against it instead of against 1 (at the price of not seeing a change that moves every row alike).
-``fail_above`` (e.g. 1.10) makes the comparison exit 1 when some row's interval lies wholly above
-it.
-
-Results of different machines (:func:`mnistbench.bench.fingerprint.identity`) or workloads refuse
-to compare unless ``force``; unreadable, truncated or foreign files raise :class:`CompareError`.
+The median ratio over all rows (the shift they share) is printed; ``relative`` judges each row
+against it instead of 1. ``fail_above`` (e.g. 1.10): exit 1 when some row's interval lies wholly
+above it. Results of different machines (:func:`mnistbench.bench.fingerprint.identity`) or
+workloads refuse to compare unless ``force``; bad files raise :class:`CompareError`.
 """
 
 from __future__ import annotations
