@@ -11,11 +11,10 @@ interval's half-width relative to the ratio. With ``same_within`` the asked reso
 * ``slower``: the ratio is above ``1 + same_within`` and the interval excludes 1;
 * ``faster``: the ratio is below ``1 / (1 + same_within)`` and the interval excludes 1;
 * ``same``: the ratio is within the band and the noise floor is at most ``same_within``;
-* ``cannot resolve``: otherwise - the runs were too noisy to tell a change of ``same_within``
-  from none, and the row says its measured noise floor instead of guessing.
+* ``cannot resolve``: otherwise (too noisy to tell; the row says its measured noise floor).
 
-``mnistbench bench --calibrate-compare`` measures how often these verdicts are right on the
-machine at hand (same code, and planted slowdowns of 10% and 25%, idle and beside a CPU hog).
+``mnistbench bench --calibrate-compare`` measures how often these verdicts are right here (same
+code, planted slowdowns of 10% and 25%, idle and beside a CPU hog).
 
 The median ratio over all rows (the shift they share) is printed; ``relative`` judges each row
 against it instead of 1. ``fail_above`` (e.g. 1.10): exit 1 when some row's interval lies wholly
