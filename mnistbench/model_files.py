@@ -173,7 +173,8 @@ def save_model(
         arrays[FEATURES_KEY] = np.asarray(feature_names, dtype=str)
     path = Path(path)
     with atomic_write(path) as f:
-        np.savez(f, **arrays, **{METADATA_KEY: np.array(text)})
+        arrays[METADATA_KEY] = np.array(text)
+        np.savez(f, **arrays)
     return path
 
 
@@ -221,6 +222,7 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
             f"{where} is damaged, truncated or not an mnistbench model: {type(e).__name__}: {e}"
         ) from e
     metadata = _parse_metadata(arrays[METADATA_KEY], where)
+    expected: Any  # the layer sizes the file claims, checked below
     if metadata["format_version"] == 1:
         expected = [N_PIXELS, metadata.get("hidden"), N_CLASSES]
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numba
 import numpy as np
@@ -224,7 +224,8 @@ class AugmentingEpoch:
         threads = numba.get_num_threads()
         # Threads a step leaves idle augment the next chunk meanwhile (a regularised step runs
         # the layer-stack kernels, which keep them all).
-        network = params if self.regularization is None else params.network
+        regularized = self.regularization is not None
+        network = cast(ModelState, params).network if regularized else cast(Network, params)
         spare = threads - self.engine.step_threads(network, batch_size, threads)
         overlap = spare >= 1 and len(starts) > 1
         loss_sum, correct = 0.0, 0
@@ -246,7 +247,7 @@ class AugmentingEpoch:
                 loss_sum += batch_loss
                 correct += batch_correct
                 if pending is not None:
-                    pending, done = None, pending
+                    done, pending = pending, None
                     done.result()
                 elif nxt.size:
                     self._draw(nxt, epoch, *buffers[(k + 1) % 2][:2])

@@ -56,6 +56,8 @@ __all__ = ["BaseMLP"]
 class BaseMLP(ClassifierMixin, BaseEstimator):
     """Fitting, prediction and model files of :class:`~mnistbench.estimator.MLPClassifier`."""
 
+    classes_: np.ndarray  # set by fit (scikit-learn's fitted attribute); declared for the types
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, *, classes: Any = None, X_dev: Any = None, y_dev: Any = None):
         """Train on ``(X, y)``.
@@ -206,6 +208,7 @@ class BaseMLP(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=X_DTYPES, accept_sparse=SPARSE)
         network = self._assigned_weights()
+        assert network is not None  # fitted (check_is_fitted above)
         return self._proba(ModelState(network, self.batch_norm_state_), kernel_X(X, network.dtype))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:

@@ -77,7 +77,8 @@ def load_estimator(cls: type[MLPClassifier], path: str | os.PathLike[str]) -> ML
     settings = {name: value for name, value in settings.items() if name in names}
     hidden = params.sizes[1:-1]
     saved = settings.get("hidden_layer_sizes")
-    if tuple(np.atleast_1d(saved).tolist()) != hidden:  # the weights decide; keep the spelling
+    spelled = np.atleast_1d(saved if saved is not None else ())
+    if tuple(spelled.tolist()) != hidden:  # the weights decide; keep the spelling
         settings["hidden_layer_sizes"] = hidden
     elif isinstance(saved, list):
         settings["hidden_layer_sizes"] = tuple(saved)

@@ -52,10 +52,12 @@ def lbfgs(
         current = unpack(x)
         grads, loss = gradients(engine, current, X, y, l2)
         if l1:
-            grads = [
-                g + (l1 * np.sign(p) if i % 2 == 0 else 0)
-                for i, (g, p) in enumerate(zip(grads, current, strict=True))
-            ]
+            grads = Network(
+                [
+                    g + (l1 * np.sign(p) if i % 2 == 0 else 0)
+                    for i, (g, p) in enumerate(zip(grads, current, strict=True))
+                ]
+            )
         flat = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
         return loss + penalty(current, l2, l1), flat
 

@@ -50,8 +50,8 @@ class Plan:
 class Progress:
     """Optimizer state, shuffling and scikit-learn's stopping bookkeeping across calls."""
 
-    state: OptimizerState
-    rng: np.random.Generator
+    state: OptimizerState | None  # None: L-BFGS, or a model file (no optimizer state kept)
+    rng: np.random.Generator | None
     initial_loss: float
     epochs_done: int = 0
     samples_seen: int = 0  # scikit-learn's t_
@@ -97,6 +97,8 @@ class Progress:
         if plan.verbose:
             print(f"Iteration {self.epochs_done}, loss = {loss:.8f}")
         if validation is not None:
+            # early stopping: start() set both (scikit-learn's validation_scores_ and best score)
+            assert self.validation_scores is not None and self.best_validation_score is not None
             score = validation(model)
             self.validation_scores.append(score)
             if plan.verbose:

@@ -76,7 +76,7 @@ def _rates(dropout: Any, depth: int) -> tuple[float, ...]:
             )
     rates = []
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= float(value) < 1:
             raise InvalidParameterError(
                 f"The 'dropout' parameter of MLPClassifier must be a rate in [0, 1) or a sequence "
                 f"of such rates. Got {dropout!r} instead."

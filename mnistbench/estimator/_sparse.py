@@ -10,7 +10,7 @@ same arithmetic. CSC is converted to CSR once (a sparse copy) so rows index chea
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse
@@ -109,8 +109,9 @@ def bind_step(
     function) or, regularised, a ``ModelState`` (the weights with their batch norm).
     """
     if regularization is None:
-        return engine.epoch_fn(params, X, y, optimizer, l2)
-    return engine.regularized_epoch_fn(params.network, X, y, optimizer, l2, regularization)
+        return engine.epoch_fn(cast(Network, params), X, y, optimizer, l2)
+    network = cast(ModelState, params).network
+    return engine.regularized_epoch_fn(network, X, y, optimizer, l2, regularization)
 
 
 class SparseEpoch:

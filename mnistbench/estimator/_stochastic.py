@@ -207,6 +207,7 @@ def model_epoch_fn(
     ``epoch_now()``: the index of the epoch about to run (the augmentation draws' counter).
     """
     engine, reg, optimizer, l2 = plan.engine, plan.regularization, plan.optimizer, plan.config.l2
+    epoch_fn: Callable[..., Any]
     if is_sparse(X):
         epoch_fn = SparseEpoch(engine, X, y, optimizer, l2, reg)
     elif plan.augment is not None:
