@@ -40,15 +40,18 @@ def weights(params, woff, boff, sizes, layer):
 
 @njit
 def copy(dst, src):
-    """dst[:] = src[:] for 1-D arrays (an explicit loop: slice assignment compiles Numba's
-    shape-mismatch message formatting, seconds of cold compile)."""
+    """Copy: dst[:] = src[:] for 1-D arrays.
+
+    An explicit loop: slice assignment compiles Numba's shape-mismatch message formatting,
+    seconds of cold compile.
+    """
     for i in range(dst.shape[0]):
         dst[i] = src[i]
 
 
 @njit
 def pack_row(X, x_kind, src, dst, scale):
-    """dst <- row ``src`` of X (raw bytes read as ``x_kind``) in dst's dtype, times ``scale``."""
+    """Load row ``src`` of X (raw bytes read as ``x_kind``) into dst, its dtype, times ``scale``."""
     T = dst.dtype.type
     raw = X[src]
     if x_kind == X_UINT8:

@@ -136,9 +136,11 @@ def forward_rows(
 
 @inline
 def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch, threads):
-    """deltas of layers L-1..1 for rows r0..r1-1 from deltas of layer L: the chain
-    dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S; with
-    BATCH_NORM each hidden layer's then goes through batch norm's backward (a barrier)."""
+    """Deltas of layers L-1..1 for rows r0..r1-1 from the deltas of layer L.
+
+    The chain dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S;
+    with BATCH_NORM each hidden layer's then goes through batch norm's backward (a barrier).
+    """
     params, sizes, woff, boff, cum = net
     sync, part, parts = threads
     L = sizes.shape[0] - 1
@@ -175,10 +177,12 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch,
 def update_layer(
     net, opt, step, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat
 ):
-    """dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l for this part's units (or inputs,
-    for layers narrower than 16 units a thread), then the optimizer at ``step`` on them
-    (NO_UPDATE: into grads). A ``normed`` (batch-norm) layer's biases stay (gradient 0); its
-    gamma and beta take the gradients in ``stat`` for this part's units."""
+    """Gradients dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l, then the optimizer step.
+
+    For this part's units (or inputs, for layers narrower than 16 units a thread); the optimizer
+    at ``step`` on them (NO_UPDATE: into grads). A ``normed`` (batch-norm) layer's biases stay
+    (gradient 0); its gamma and beta take the gradients in ``stat`` for this part's units.
+    """
     params, sizes, woff, boff, cum = net
     first, second, hyper = opt.first, opt.second, opt.hyper
     beta1, beta2, l2, l1 = hyper.beta1, hyper.beta2, hyper.l2, hyper.l1

@@ -1,6 +1,9 @@
-"""Private row-wise Numba kernels of the layer-stack path: a hidden activation and its derivative
-in place (``activate_row``), the softmax of a row of logits (``softmax_row``) and the multilabel
-output's sigmoids (``logistic_row``), and the output layer's loss and deltas (``top_rows``)."""
+"""Private row-wise Numba kernels of the layer-stack path.
+
+A hidden activation and its derivative in place (``activate_row``), the softmax of a row of
+logits (``softmax_row``) and the multilabel output's sigmoids (``logistic_row``), and the
+output layer's loss and deltas (``top_rows``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @njit
 def activate_row(a, d, code):
-    """a <- f(a) and d <- f'(a) elementwise, for hidden activation ``code``."""
+    """Set a <- f(a) and d <- f'(a) elementwise, for hidden activation ``code``."""
     T = a.dtype.type
     n = a.shape[0]
     if code == RELU:
@@ -60,7 +63,7 @@ def activate_row(a, d, code):
 
 @njit
 def logistic_row(z):
-    """z <- sigmoid(z) in place (exp of -|z| only: no overflow)."""
+    """Set z <- sigmoid(z) in place (exp of -|z| only: no overflow)."""
     T = z.dtype.type
     for j in range(z.shape[0]):
         v = z[j]
@@ -70,7 +73,7 @@ def logistic_row(z):
 
 @njit
 def softmax_row(z):
-    """z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
+    """Set z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
     top = z[0]
     for j in range(1, z.shape[0]):
         top = max(top, z[j])
@@ -86,7 +89,7 @@ def softmax_row(z):
 
 @inline
 def top_rows(net, acts, deltas, rows, r0, r1, labels, logits, stats, logistic):
-    """deltas of layer L = (probabilities - targets) / rows for rows r0..r1-1.
+    """Deltas of layer L = (probabilities - targets) / rows for rows r0..r1-1.
 
     With ``logits`` block L holds logits: turn them into probabilities in place and add each
     row's loss to stats[0]; else it holds probabilities already. Adds the correct count to

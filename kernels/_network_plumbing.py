@@ -1,7 +1,8 @@
-"""Plumbing of the layer-stack kernels for :mod:`.network`: input checks for networks and
-optimizer state, the flat layout of a network's arrays, the per-row workspace, the named tuples
-``_jit_network.network_job`` reads its arguments from, and the launcher that runs it on every
-thread at once.
+"""Plumbing of the layer-stack kernels for :mod:`.network`.
+
+Input checks for networks and optimizer state, the flat layout of a network's arrays, the
+per-row workspace, the named tuples ``_jit_network.network_job`` reads its arguments from, and
+the launcher that runs it on every thread at once.
 
 Numba passes a ``NamedTuple`` to jitted code like a plain tuple (same layout, same machine code)
 and lets it read the fields by name, as pynndescent does with its hyper-parameters.
@@ -51,9 +52,11 @@ def check_network(network: Any) -> Network:
 
 
 def check_activation(activation: Any, output: Any = "softmax") -> int:
-    """The kernels' code for ``activation`` (its position in the reference's ACTIVATIONS; an
-    alias such as "sigmoid" resolved), plus ``OUTPUT_LOGISTIC`` for a logistic (multilabel)
-    output layer, or ValueError."""
+    """Return the kernels' code for ``activation``, or raise ValueError.
+
+    Its position in the reference's ACTIVATIONS (an alias such as "sigmoid" resolved), plus
+    ``OUTPUT_LOGISTIC`` for a logistic (multilabel) output layer.
+    """
     code = ACTIVATIONS.index(activation_name(activation))
     return code + int(_k.OUTPUT_LOGISTIC) if output_name(output) == "logistic" else code
 
@@ -257,8 +260,10 @@ def kernel_data(
     dtype: np.dtype,
     reg: Regularization | None = None,
 ) -> Data:
-    """The kernels' view of the inputs (see :class:`Data`); ``reg``: the regularisation of a
-    TRAIN job (default none)."""
+    """Return the kernels' view of the inputs (see :class:`Data`).
+
+    ``reg``: the regularisation of a TRAIN job (default none).
+    """
     kind = {np.dtype(np.uint8): X_UINT8, np.dtype(np.float32): X_FLOAT32}.get(X.dtype, X_FLOAT64)
     raw = X if X.dtype == np.uint8 else X.view(np.uint8).reshape(X.shape[0], -1)
     Y = np.zeros(1, np.int64) if Y is None else Y
