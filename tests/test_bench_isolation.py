@@ -158,7 +158,7 @@ def test_bench_json_names_the_process_of_every_row_and_the_report_says_so(tmp_pa
     expected = {
         "notebook": "notebook",
         "reference": "numpy",
-        "numba": "numba",
+        "numba_unfused": "numba",
         "numba_fused": "numba",
     }
     for row in bench["full_batch"]:

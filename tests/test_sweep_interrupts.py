@@ -118,6 +118,36 @@ def test_sigint_held_records_ctrl_c_another_thread_receives():
     assert finished
 
 
+def _pandas_reader_interrupted(path):
+    """What pandas' C reader does with a Ctrl-C inside its read: its own ParserError."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        raise pd.errors.ParserError("Calling read(nbytes) on source failed.") from None
+
+
+def test_a_ctrl_c_a_library_turns_into_its_own_error_exits_130(monkeypatch, tmp_path, capsys):
+    """A Ctrl-C while the data loads came back as pandas' ParserError and exited 2 ("error"):
+    it is an interrupt (130, the interrupted line); a real ParserError stays an error (2)."""
+    monkeypatch.setattr(
+        "mnistbench.sweep.run_sweep", lambda grid, options: _pandas_reader_interrupted(None)
+    )
+    out = tmp_path / "r.csv"
+    code = main(["sweep", "--set", "hidden_layer_sizes=8", "--out", str(out), "--serial"])
+    assert code == sweep_cli.EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+    def parse_error(grid, options):
+        raise pd.errors.ParserError("a real parse error")
+
+    monkeypatch.setattr("mnistbench.sweep.run_sweep", parse_error)
+    assert main(["sweep", "--set", "hidden_layer_sizes=8", "--out", str(out), "--serial"]) == (
+        EXIT_BAD_INPUT
+    )
+    assert "a real parse error" in capsys.readouterr().err
+
+
 class _InterruptedFinalizer:
     def __del__(self) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt raised here is swallowed

@@ -217,11 +217,20 @@ def run(args: argparse.Namespace) -> int:
         serial=args.serial,
         exclusive=args.exclusive,
     )
-    try:
-        summary, results = run_sweep(grid, options)
-    except KeyboardInterrupt:  # while the data loads or the cluster starts or closes
-        _say_interrupted(options.out)
-        return EXIT_INTERRUPTED
+    from mnistbench.sweep.interrupts import interrupts_noted
+
+    with interrupts_noted() as ctrl_c:
+        try:
+            summary, results = run_sweep(grid, options)
+        except KeyboardInterrupt:  # while the data loads or the cluster starts or closes
+            _say_interrupted(options.out)
+            return EXIT_INTERRUPTED
+        except Exception:
+            if not ctrl_c.is_set():
+                raise
+            # a Ctrl-C a library turned into its own error (pandas' reader of the data)
+            _say_interrupted(options.out)
+            return EXIT_INTERRUPTED
     ran = summary.done
     lost = f", {summary.lost} lost to the cluster" if summary.lost else ""
     print(

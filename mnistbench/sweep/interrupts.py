@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["check", "interrupts_kept", "sigint_held"]
+__all__ = ["check", "interrupts_kept", "interrupts_noted", "sigint_held"]
 
 _requested = threading.Event()
 
@@ -88,6 +88,32 @@ def interrupts_kept() -> Iterator[None]:
         signal.signal(signal.SIGINT, handler)
         sys.unraisablehook = hook
         _requested.clear()
+
+
+@contextlib.contextmanager
+def interrupts_noted() -> Iterator[threading.Event]:
+    """Yield an event set by every Ctrl-C while the block runs (Ctrl-C still interrupts).
+
+    For the command's outermost level: a library can turn the ``KeyboardInterrupt`` into an
+    error of its own (pandas' C reader, interrupted while it reads the data, raises
+    ``ParserError: ... Calling read(nbytes) on source failed``); the caller then asks the event
+    whether that error was a Ctrl-C. Nested :func:`interrupts_kept` blocks keep working inside.
+    """
+    noted = threading.Event()
+    handler = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    if not callable(handler):
+        yield noted
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        noted.set()
+        handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def check() -> None:
