@@ -25,6 +25,7 @@ Numba function before ``mnistbench.kernels`` was imported, the features are alre
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 
 import llvmlite.binding as ll
@@ -80,8 +81,14 @@ def _wanted_features(features: str) -> str:
     """``features`` with the vector-width preference appended, on AVX-512 CPUs."""
     if _isa(features) != "avx512" or PREFER_256 in features:
         return features
-    wide = os.environ.get(VECTOR_BITS_VARIABLE, "512") != "256"
-    return f"{features},{'-' if wide else '+'}{PREFER_256}"
+    asked = os.environ.get(VECTOR_BITS_VARIABLE, "512").strip() or "512"
+    if asked not in ("256", "512"):
+        warnings.warn(
+            f"{VECTOR_BITS_VARIABLE}={asked!r} is neither 256 nor 512; using 512-bit vectors",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return f"{features},{'+' if asked == '256' else '-'}{PREFER_256}"
 
 
 def _codegen_started() -> bool:

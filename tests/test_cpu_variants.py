@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import llvmlite.binding as ll
@@ -175,3 +176,19 @@ def test_both_seed_tiles_compute_the_first_layer(hidden, dtype):
     assert tiles.layer1_block.py_func.__name__ == (
         "layer1_block_4x5" if _cpu.WIDE_TILE else "layer1_block_4x2"
     )
+
+
+@pytest.mark.parametrize(
+    ("asked", "appended", "warns"),
+    [("", "-", False), ("512", "-", False), ("256", "+", False), ("128", "-", True)],
+)
+def test_the_vector_width_variable(asked, appended, warns, monkeypatch):
+    monkeypatch.setenv("MNISTBENCH_VECTOR_BITS", asked)
+    features = "+avx,+avx2,+fma,+avx512f"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wanted = _cpu._wanted_features(features)
+    assert wanted == f"{features},{appended}prefer-256-bit"
+    assert bool(caught) == warns
+    assert _cpu._wanted_features("+avx,+avx2,+fma") == "+avx,+avx2,+fma"  # no AVX-512: as given
+    assert _cpu._wanted_features(f"{features},+prefer-256-bit").endswith("+prefer-256-bit")
