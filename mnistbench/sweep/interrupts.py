@@ -64,15 +64,9 @@ def interrupts_kept() -> Iterator[None]:
     A ``KeyboardInterrupt`` that Python swallows meanwhile (raised in a callback it cannot propagate
     from) is not printed. Outside the main thread, or with Ctrl-C ignored, nothing changes.
     """
-    handler = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
-    if not callable(handler):
+    if not (_in_main_thread() and callable(signal.getsignal(signal.SIGINT))):
         yield
         return
-
-    def remember(signum: int, frame: Any) -> None:
-        _requested.set()
-        handler(signum, frame)
-
     hook = sys.unraisablehook
 
     def quiet(unraisable: Any) -> None:
@@ -80,26 +74,27 @@ def interrupts_kept() -> Iterator[None]:
             hook(unraisable)
 
     _requested.clear()
-    signal.signal(signal.SIGINT, remember)
     sys.unraisablehook = quiet
     try:
-        yield
+        with interrupts_noted(_requested):
+            yield
     finally:
-        signal.signal(signal.SIGINT, handler)
         sys.unraisablehook = hook
         _requested.clear()
 
 
 @contextlib.contextmanager
-def interrupts_noted() -> Iterator[threading.Event]:
-    """Yield an event set by every Ctrl-C while the block runs (Ctrl-C still interrupts).
+def interrupts_noted(noted: threading.Event | None = None) -> Iterator[threading.Event]:
+    """Yield an event (``noted``, or a new one) set by every Ctrl-C while the block runs.
 
-    For the command's outermost level: a library can turn the ``KeyboardInterrupt`` into an
-    error of its own (pandas' C reader, interrupted while it reads the data, raises
-    ``ParserError: ... Calling read(nbytes) on source failed``); the caller then asks the event
-    whether that error was a Ctrl-C. Nested :func:`interrupts_kept` blocks keep working inside.
+    Ctrl-C still interrupts: the handler in place is called after the event is set. For the
+    command's outermost level: a library can turn the ``KeyboardInterrupt`` into an error of its
+    own (pandas' C reader, interrupted while it reads the data, raises ``ParserError: ... Calling
+    read(nbytes) on source failed``); the caller then asks the event whether that error was a
+    Ctrl-C. Nested blocks (:func:`interrupts_kept` is one) keep working inside. Outside the main
+    thread, or with Ctrl-C ignored, the event is never set.
     """
-    noted = threading.Event()
+    noted = threading.Event() if noted is None else noted
     handler = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
     if not callable(handler):
         yield noted
