@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from mnistbench.cli import main
 from mnistbench.sweep import GridError, load_grid, session
 from mnistbench.sweep.results import ResultsFile, lock_path, read_results
+from sweep_processes import group_gone, start, sweep
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -27,39 +27,11 @@ psutil = pytest.importorskip("psutil")
 SETTING = ["--set", "solver=sgd", "--set", "batch_size=100", "--set", "learning_rate_init=0.05"]
 
 
-def _sweep(*argv: str | Path) -> int:
-    return main(["sweep", *map(str, argv)])
-
-
-def _start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
-    """``mnistbench sweep ARGV`` in a session (and process group) of its own."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnistbench.cli", "sweep", *map(str, argv)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def _keys(argv: list[str], repeat: int) -> set[str]:
     """The trial keys of a sweep's ``--set NAME=VALUES`` flags."""
     sets = [value for flag, value in zip(argv[::2], argv[1::2], strict=True) if flag == "--set"]
     grid = load_grid(None, sets).with_options(repeat=repeat)
     return {t.key for t in grid.trials_for("random_state")}
-
-
-def _group_gone(pgid: int, timeout: float = 15.0) -> bool:
-    """True once no process of the group is left (the cluster was closed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
@@ -92,7 +64,7 @@ def test_values_fit_refuses_exit_2_before_any_trial(grid, named, tmp_path, capsy
     path = tmp_path / "grid.toml"
     path.write_text(f"[grid]\n{grid}\nmax_iter = 1\n")
     out = tmp_path / "r.csv"
-    assert _sweep(path, "--out", out) == 2
+    assert sweep(path, "--out", out) == 2
     err = capsys.readouterr().err
     assert "invalid value in the grid" in err
     assert f"({named}" in err or f", {named}" in err
@@ -163,7 +135,7 @@ def test_two_sweeps_on_one_file_keep_every_row_or_refuse(tmp_path):
     out = tmp_path / "same.csv"
     grids = [["--set", "hidden_layer_sizes=8,12"], ["--set", "hidden_layer_sizes=16,24"]]
     common = [*SETTING, "--set", "max_iter=2", "--repeat", "2", "--workers", "2", "--out", out]
-    procs = [_start(*grid, *common, cwd=tmp_path) for grid in grids]
+    procs = [start(*grid, *common, cwd=tmp_path) for grid in grids]
     outcomes = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     codes = sorted(rc for rc, _, _ in outcomes)
     assert codes == [0, 2], outcomes
@@ -210,7 +182,7 @@ def test_killed_workers_lose_no_trial(tmp_path):
     lost scattered data are submitted and scattered again; no row records the cluster's error,
     the sweep completes every trial itself (--resume finds nothing left to run)."""
     out = tmp_path / "r.csv"
-    proc = _start(*GRID_12, "--workers", "2", "--out", out, cwd=tmp_path)
+    proc = start(*GRID_12, "--workers", "2", "--out", out, cwd=tmp_path)
     killed = _kill_workers_when_rows(out, 2, proc.pid)
     stdout, stderr = proc.communicate(timeout=300)
     assert len(killed) == 2, (stdout, stderr)
@@ -241,7 +213,7 @@ def test_ctrl_c_at_any_moment_is_one_clean_message(delay, tmp_path):
     start and while trials run: test_sweep_interrupts.py.)"""
     out = tmp_path / "r.csv"
     argv = [*SETTING, "--set", "hidden_layer_sizes=64", "--set", "max_iter=20", "--repeat", "20"]
-    proc = _start(*argv, "--workers", "2", "--out", out, cwd=tmp_path)
+    proc = start(*argv, "--workers", "2", "--out", out, cwd=tmp_path)
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
@@ -250,7 +222,7 @@ def test_ctrl_c_at_any_moment_is_one_clean_message(delay, tmp_path):
     assert [line for line in stderr.splitlines() if line.strip()] == [
         next(line for line in stderr.splitlines() if "interrupted" in line)
     ]
-    assert _group_gone(proc.pid), "a process of the cluster outlived the sweep"
+    assert group_gone(proc.pid), "a process of the cluster outlived the sweep"
     assert not lock_path(out).exists()
     if out.exists():
         assert (read_results(out)["error"] == "").all()

@@ -27,6 +27,7 @@ from mnistbench.cli import sweep as sweep_cli
 from mnistbench.sweep import interrupts, runner
 from mnistbench.sweep.cluster import WORKER_ENV
 from mnistbench.sweep.results import lock_path, read_results
+from sweep_processes import group_gone, start, sweep
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -40,40 +41,12 @@ N_TRIALS = 8
 DASK_WORKER_FLAGS = ["--nthreads", "1", "--no-nanny", "--no-dashboard"]  # a killed one stays dead
 
 
-def _sweep(*argv: str | Path) -> int:
-    return main(["sweep", *map(str, argv)])
-
-
-def _start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
-    """``mnistbench sweep ARGV`` in a session (and process group) of its own."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "mnistbench.cli", "sweep", *map(str, argv)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def _wait_for_rows(out: Path, rows: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not (out.exists() and len(read_results(out)) >= rows):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{out} did not reach {rows} rows in {timeout} s")
         time.sleep(0.05)
-
-
-def _group_gone(pgid: int, timeout: float = 15.0) -> bool:
-    """True once no process of the group is left (the cluster was closed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _assert_rows_kept(before: pd.DataFrame, after: pd.DataFrame) -> None:
@@ -169,7 +142,7 @@ def test_ctrl_c_swallowed_by_a_finalizer_is_kept_and_not_printed(capfd):
 
 
 def test_help_documents_every_exit_code(capsys):
-    assert _sweep("--help") == sweep_cli.EXIT_OK
+    assert sweep("--help") == sweep_cli.EXIT_OK
     help_text = capsys.readouterr().out
     table = help_text[help_text.index("exit codes:") :].splitlines()[1:]
     codes = [int(line.split()[0]) for line in table if line[:3].strip().isdigit()]
@@ -201,7 +174,7 @@ def test_ctrl_c_while_workers_start_is_one_clean_line(after_s, tmp_path):
     """SIGINT to the group ``after_s`` after the first worker process appears, while the
     workers import Dask and the kernels: before the fix each worker printed a traceback."""
     out = tmp_path / "r.csv"
-    proc = _start(*GRID, "--workers", "2", "--out", out, cwd=tmp_path)
+    proc = start(*GRID, "--workers", "2", "--out", out, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not _worker_processes(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -212,14 +185,14 @@ def test_ctrl_c_while_workers_start_is_one_clean_line(after_s, tmp_path):
     assert _stderr_lines(stderr) == [
         f"mnistbench sweep: interrupted; no trial finished, {out} was not written"
     ]
-    assert _group_gone(proc.pid), "a process of the cluster outlived the sweep"
+    assert group_gone(proc.pid), "a process of the cluster outlived the sweep"
     assert not out.exists() and not lock_path(out).exists()
 
 
 @pytest.mark.slow
 def test_ctrl_c_while_trials_run_keeps_rows_and_resume_runs_only_the_rest(tmp_path, capsys):
     out = tmp_path / "r.csv"
-    proc = _start(*GRID, "--workers", "2", "--out", out, cwd=tmp_path)
+    proc = start(*GRID, "--workers", "2", "--out", out, cwd=tmp_path)
     _wait_for_rows(out, 1)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
@@ -228,7 +201,7 @@ def test_ctrl_c_while_trials_run_keeps_rows_and_resume_runs_only_the_rest(tmp_pa
         f"mnistbench sweep: interrupted; {out} holds every finished trial, "
         "rerun with --resume to continue"
     ]
-    assert _group_gone(proc.pid) and not lock_path(out).exists()
+    assert group_gone(proc.pid) and not lock_path(out).exists()
     before = read_results(out)
     done = len(before)
     assert 1 <= done < N_TRIALS, "the interrupt landed after the last trial"
@@ -236,7 +209,7 @@ def test_ctrl_c_while_trials_run_keeps_rows_and_resume_runs_only_the_rest(tmp_pa
     assert (before["error"] == "").all() and before["trial_key"].is_unique
 
     # serially: what --resume skips does not depend on where the trials run
-    assert _sweep(*GRID, "--serial", "--out", out, "--resume") == sweep_cli.EXIT_OK
+    assert sweep(*GRID, "--serial", "--out", out, "--resume") == sweep_cli.EXIT_OK
     assert f"{N_TRIALS} trials: {N_TRIALS - done} run (0 failed), {done} already in" in (
         capsys.readouterr().out
     )
@@ -319,12 +292,12 @@ def test_workers_gone_ends_the_sweep_with_exit_1_and_resume_completes_it(
     monkeypatch.setattr(runner, "WORKER_WAIT_S", 2)  # 20 s in use
     out = tmp_path / "r.csv"
     killer = _kill_when_rows(out, worker)
-    code = _sweep(*GRID, "--scheduler", address, "--out", out)
+    code = sweep(*GRID, "--scheduler", address, "--out", out)
     killer.join(timeout=10)
     printed = capsys.readouterr()
     done = _check_lost(out, code, printed, "the cluster has had no worker for 2 s")
     before = read_results(out)
-    assert _sweep(*GRID, "--serial", "--out", out, "--resume") == sweep_cli.EXIT_OK
+    assert sweep(*GRID, "--serial", "--out", out, "--resume") == sweep_cli.EXIT_OK
     assert f"{N_TRIALS - done} run (0 failed), {done} already in" in capsys.readouterr().out
     after = read_results(out)
     assert len(after) == N_TRIALS and (after["error"] == "").all()
@@ -337,7 +310,7 @@ def test_scheduler_gone_ends_the_sweep_with_exit_1(external_cluster, tmp_path, c
     address, scheduler, _ = external_cluster
     out = tmp_path / "r.csv"
     killer = _kill_when_rows(out, scheduler)
-    code = _sweep(*GRID, "--scheduler", address, "--out", out)
+    code = sweep(*GRID, "--scheduler", address, "--out", out)
     killer.join(timeout=10)
     printed = capsys.readouterr()
     _check_lost(out, code, printed, "the scheduler cannot be reached (")

@@ -1,0 +1,40 @@
+"""Running ``mnistbench sweep`` in tests: in-process, or as a process group of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mnistbench.cli import main
+
+
+def sweep(*argv: str | Path) -> int:
+    """``mnistbench sweep ARGV`` in this process; its exit code."""
+    return main(["sweep", *map(str, argv)])
+
+
+def start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
+    """``mnistbench sweep ARGV`` in a session (and process group) of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnistbench.cli", "sweep", *map(str, argv)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def group_gone(pgid: int, timeout: float = 15.0) -> bool:
+    """True once no process of the group is left (the cluster was closed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
