@@ -1,8 +1,8 @@
 """Private row-wise Numba kernels of the layer-stack path.
 
 A hidden activation and its derivative in place (``activate_row``), the softmax of a row of
-logits (``softmax_row``) and the multilabel output's sigmoids (``logistic_row``), and the
-output layer's loss and deltas (``top_rows``).
+logits (``softmax_row``, its sum by ``sum_row``) and the multilabel output's sigmoids
+(``logistic_row``), and the output layer's loss and deltas (``top_rows``).
 """
 
 from __future__ import annotations
@@ -72,16 +72,30 @@ def logistic_row(z):
 
 
 @njit
+def sum_row(z):
+    """The sum of a 1-D array, in an order that depends on nothing but its length.
+
+    A loop of its own, with no store: where one loop both stores to an array and sums, LLVM
+    vectorizes it behind a run-time check that the arrays do not overlap and falls back to the
+    scalar loop when the check fails; the check looks at addresses only, so how the heap
+    happened to be laid out decided between the vector and the scalar summation order, and the
+    same inputs gave results a few ulps apart from one call to the next.
+    """
+    total = z.dtype.type(0)
+    for j in range(z.shape[0]):
+        total += z[j]
+    return total
+
+
+@njit
 def softmax_row(z):
     """Set z <- softmax(z) in place; returns (log of the exp-sum, max) of the logits."""
     top = z[0]
     for j in range(1, z.shape[0]):
         top = max(top, z[j])
-    total = z.dtype.type(0)
     for j in range(z.shape[0]):
-        e = exp(z[j] - top)
-        z[j] = e
-        total += e
+        z[j] = exp(z[j] - top)
+    total = sum_row(z)
     for j in range(z.shape[0]):
         z[j] = z[j] / total
     return np.log(total), top

@@ -20,6 +20,7 @@ import numpy as np
 from numba import prange
 
 from ._approx import exp
+from ._jit_rows import sum_row
 from ._jit_seed_tiles import layer1_block as _layer1_block
 from ._numba import njit
 
@@ -59,11 +60,9 @@ def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
             top = Z2[i, 0]
             for o in range(1, n_out):
                 top = max(top, Z2[i, o])
-            total = T(0)
             for o in range(n_out):
-                e = exp(Z2[i, o] - top)
-                A2[i, o] = e
-                total += e
+                A2[i, o] = exp(Z2[i, o] - top)
+            total = sum_row(A2[i])
             for o in range(n_out):
                 A2[i, o] = A2[i, o] / total
 
@@ -190,10 +189,9 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
                 if acc > top:
                     top = acc
                     best = o
-            total = T(0)
             for o in range(n_out):
                 probs[o] = exp(logits[o] - top)
-                total += probs[o]
+            total = sum_row(probs)
             loss_sum += np.log(total) - (logits[y] - top)
             correct += best == y
             _fill_zero(d1[s])
