@@ -216,7 +216,7 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
     return loss_sum, correct
 
 
-@njit
+@njit(exact=True)
 def optimizer_update(p, g, m, v, lr, code, momentum, beta1, beta2, eps, t):
     """One optimizer step on flat views (see reference/optim.py for the rules); t is 1-based."""
     T = p.dtype.type

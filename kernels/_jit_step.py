@@ -12,7 +12,7 @@ from ._jit_seed import MOMENTUM, NESTEROV, NO_UPDATE, SGD
 from ._numba import njit
 
 
-@njit
+@njit(exact=True)
 def penalized(g, w, l2, l1):
     """Penalized gradient g + l1 * sign(w) + l2 * w (sign 0 at 0); all of w's dtype.
 
@@ -28,7 +28,7 @@ def penalized(g, w, l2, l1):
     return g + l2 * w
 
 
-@njit
+@njit(exact=True)
 def step_row(w, g, l2, l1, m, v, out, rule):
     """One optimizer step on a row of parameters ``w`` (the rules of reference/optim.py).
 

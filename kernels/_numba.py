@@ -5,6 +5,12 @@ if any other file calls ``numba.njit``).
 
 * ``FASTMATH`` keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays
   detectable;
+* ``njit(exact=True)`` compiles without fast-math, for the optimizer steps: there the rounding
+  must be fixed by the source. With "contract"/"reassoc" LLVM chose how to pair the multiply-adds
+  of ``b1 * m + (1 - b1) * g`` separately in each copy of a step (the standalone compile a cold
+  process calls, and the copy inlined into its caller that the disk cache keeps), and a float32
+  Adam run gave other bits with a cold cache than with a warm one. The steps are elementwise and
+  memory-bound, so nothing is lost;
 * ``CACHE``: kernels are cached on disk (``NUMBA_CACHE_DIR`` moves the cache,
   ``MNISTBENCH_NUMBA_CACHE=0`` turns it off); where no cache directory is writable (Numba finds
   no locator) a kernel is compiled without one instead of failing at import;
@@ -38,23 +44,30 @@ def cpu_options() -> dict[str, Any]:
     return {}
 
 
-def options() -> dict[str, Any]:
-    """The options every kernel is compiled with (``parallel``/``cache``/``inline`` aside)."""
+def options(exact: bool = False) -> dict[str, Any]:
+    """The options every kernel is compiled with (``parallel``/``cache``/``inline`` aside).
+
+    ``exact``: no fast-math flags (see the module's docstring).
+    """
+    fastmath = set() if exact else set(FASTMATH)
     return dict(
-        fastmath=set(FASTMATH), boundscheck=False, error_model="numpy", nogil=True, **cpu_options()
+        fastmath=fastmath, boundscheck=False, error_model="numpy", nogil=True, **cpu_options()
     )
 
 
-def njit(fn: Callable | None = None, *, parallel: bool = False) -> Any:
-    """The project's ``numba.njit``: ``@njit``, ``@njit()`` or ``@njit(parallel=True)``."""
+def njit(fn: Callable | None = None, *, parallel: bool = False, exact: bool = False) -> Any:
+    """The project's ``numba.njit``: ``@njit``, ``@njit()``, ``@njit(parallel=True)``...
+
+    ``exact=True``: without fast-math (the optimizer steps; see the module's docstring).
+    """
 
     def decorate(fn: Callable) -> Any:
         if CACHE:
             try:
-                return numba.njit(cache=True, parallel=parallel, **options())(fn)
+                return numba.njit(cache=True, parallel=parallel, **options(exact))(fn)
             except RuntimeError:  # "cannot cache function ...: no locator available"
                 pass
-        return numba.njit(parallel=parallel, **options())(fn)
+        return numba.njit(parallel=parallel, **options(exact))(fn)
 
     return decorate if fn is None else decorate(fn)
 

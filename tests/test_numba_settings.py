@@ -24,6 +24,12 @@ SETTINGS = ROOT / "kernels" / "_numba.py"
 DECORATORS = {"njit", "jit", "generated_jit"}
 # Documented in kernels/_numba.py and STYLE.md: no "nnan"/"ninf", so NaN/Inf stay detectable.
 DOCUMENTED_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# The optimizer steps, compiled without fast-math (kernels/_numba.py says why).
+EXACT = {
+    "mnistbench.kernels._jit_seed.optimizer_update",
+    "mnistbench.kernels._jit_step.penalized",
+    "mnistbench.kernels._jit_step.step_row",
+}
 
 
 def direct_numba_decorators(path: Path) -> list[str]:
@@ -106,11 +112,19 @@ def _kernels() -> list[tuple[str, object]]:
 def test_every_kernel_is_compiled_with_the_settings_modules_options():
     kernels = _kernels()
     assert len(kernels) > 50, [name for name, _ in kernels]
-    shared = _numba.options()
     wrong = {}
     for name, dispatcher in kernels:
+        shared = _numba.options(exact=name in EXACT)
         options = dispatcher.targetoptions
         got = {k: options.get(k) for k in shared}
         if got != shared:
             wrong[name] = got
     assert not wrong, f"kernels compiled with other options than kernels/_numba.py's: {wrong}"
+    assert EXACT <= {name for name, _ in kernels}
+
+
+def test_exact_kernels_have_no_fast_math():
+    assert _numba.options(exact=True)["fastmath"] == set()
+    assert {k: v for k, v in _numba.options(exact=True).items() if k != "fastmath"} == {
+        k: v for k, v in _numba.options().items() if k != "fastmath"
+    }
