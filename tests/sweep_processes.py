@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,8 +17,15 @@ def sweep(*argv: str | Path) -> int:
     return main(["sweep", *map(str, argv)])
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it runs Python: SIGINT's default action, even if this process ignores
+    SIGINT (pytest started as a background job or under ``nohup``; ignored signals are inherited).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
-    """``mnistbench sweep ARGV`` in a session (and process group) of its own."""
+    """``mnistbench sweep ARGV`` in a session (and process group) of its own, Ctrl-C not ignored."""
     return subprocess.Popen(
         [sys.executable, "-m", "mnistbench.cli", "sweep", *map(str, argv)],
         cwd=cwd,
@@ -25,6 +33,7 @@ def start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
 
 

@@ -62,6 +62,18 @@ def _stderr_lines(stderr: str) -> list[str]:
 # --- the pieces: Ctrl-C held, Ctrl-C remembered ----------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C raises ``KeyboardInterrupt`` in this process, as in a terminal.
+
+    Also where pytest itself was started with SIGINT ignored (a background job of a script, or
+    ``nohup``), where the sweep leaves it ignored on purpose.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_sigint_held_defers_ctrl_c_to_the_end_of_the_block():
     finished = False
     with pytest.raises(KeyboardInterrupt), interrupts.sigint_held():
