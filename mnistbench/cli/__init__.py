@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -32,10 +33,18 @@ def _interrupted_at_start() -> None:
     os._exit(130)
 
 
+# Ctrl-C is held back while the commands (NumPy, Numba, pandas...) load, then acted on: raised
+# inside a C extension's initialisation it can come out as another error (NumPy's import once
+# ended in "TypeError: expected a message argument" and exit 1). Threads the imports start
+# (OpenBLAS's) keep SIGINT blocked, so it goes to the main thread later.
+_held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 try:
     from . import augment, bench, predict, sweep, train
 except KeyboardInterrupt:
     _interrupted_at_start()
+if signal.SIGINT in signal.sigpending():  # pressed while loading (an ignored one is not pending)
+    _interrupted_at_start()
+signal.pthread_sigmask(signal.SIG_SETMASK, _held)
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
