@@ -33,7 +33,10 @@ def start(*argv: str | Path, cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_ctrl_c_as_in_a_terminal,
+        # An ignored signal stays ignored across exec (a handled one is reset): only then.
+        preexec_fn=(
+            _ctrl_c_as_in_a_terminal if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else None
+        ),
     )
 
 
