@@ -35,20 +35,20 @@ _SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(8, -1, 
 _COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(9, -1, -1))
 
 
-@njit
+@njit(exact=True)
 def image_key(seed, epoch, row):
     """uint64 hash of (seed, epoch, row): the start of every draw for one image."""
     return splitmix_step(splitmix_step(splitmix_step(seed) ^ epoch) ^ np.uint64(row))
 
 
-@njit
+@njit(exact=True)
 def uniform(key, stream, k):
     """Draw k of ``stream``: float64 in [0, 1) from the top 53 bits of the hash."""
     counter = (np.uint64(stream) << _S32) | np.uint64(k)
     return unit_float(splitmix_step(key ^ counter))
 
 
-@njit
+@njit(exact=True)
 def _elastic_noise(key, pad):
     """U(-1, 1) noise fields x | y side by side into the centre rows of the zero-padded ``pad``.
 
@@ -61,7 +61,7 @@ def _elastic_noise(key, pad):
             pad[PAD + r, SIDE + c] = 2.0 * uniform(key, STREAM_ELASTIC_Y, r * SIDE + c) - 1.0
 
 
-@njit
+@njit(exact=True)
 def _smooth_rows(pad, weights, acc, out_t):
     """Correlate both padded fields with ``weights`` along rows, store each transposed.
 
@@ -91,7 +91,7 @@ def _smooth_rows(pad, weights, acc, out_t):
             out_t[PAD + c, SIDE + r] = acc[r * width + SIDE + c]
 
 
-@njit
+@njit(exact=True)
 def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
     """fx, fy (SIDE, SIDE) = alpha * gaussian_filter(U(-1, 1) noise, sigma), mode constant."""
     _elastic_noise(key, pad)
@@ -103,7 +103,7 @@ def _displacement(key, weights, alpha, pad, tmp, acc, fx, fy):
             fy[r, c] = pad[PAD + r, SIDE + c] * alpha
 
 
-@njit
+@njit(exact=True)
 def _bilinear(src, row, col):
     """Bilinear value of src (SIDE, SIDE) at (row, col).
 
@@ -119,7 +119,7 @@ def _bilinear(src, row, col):
     return (1.0 - tr) * top + tr * bottom
 
 
-@njit
+@njit(exact=True)
 def _ink_box(src):
     """(first row, last row, first col, last col) of the nonzero pixels of src.
 
@@ -134,7 +134,7 @@ def _ink_box(src):
     return r_lo, r_hi, c_lo, c_hi
 
 
-@njit
+@njit(exact=True)
 def _clip_span(base, slope, low, high, first, last):
     """The columns c in first..last where base + slope * c lies in [low, high].
 
@@ -148,7 +148,7 @@ def _clip_span(base, slope, low, high, first, last):
     return max(first, math.ceil(a)), min(last, math.floor(b))
 
 
-@njit
+@njit(exact=True)
 def _affine_rows(src, cos, sin, off_r, off_c, dst):
     """dst: (SIDE, SIDE) = bilinear samples of src at the affine coordinates of each pixel.
 
@@ -180,7 +180,7 @@ def _affine_rows(src, cos, sin, off_r, off_c, dst):
                 )
 
 
-@njit
+@njit(exact=True)
 def _augment_one(
     X,
     row,
@@ -241,7 +241,7 @@ def _augment_one(
         _pixel_noise(key, noise, normals, dst)
 
 
-@njit
+@njit(exact=True)
 def _sincos_small(theta):
     """(sin, cos) of theta in [-pi/4, pi/4] by Taylor polynomials (error < 1e-17 + rounding).
 
@@ -257,7 +257,7 @@ def _sincos_small(theta):
     return sin * theta, cos
 
 
-@njit
+@njit(exact=True)
 def _pixel_noise(key, noise, normals, dst):
     """dst: (SIDE, SIDE) += noise * N(0, 1), clipped to [0, 1].
 
@@ -283,7 +283,7 @@ def _pixel_noise(key, noise, normals, dst):
             dst[r, c] = value if value < 1.0 else 1.0
 
 
-@njit
+@njit(exact=True)
 def augment_rows(
     X,
     rows,

@@ -5,12 +5,14 @@ if any other file calls ``numba.njit``).
 
 * ``FASTMATH`` keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays
   detectable;
-* ``njit(exact=True)`` compiles without fast-math, for the optimizer steps: there the rounding
-  must be fixed by the source. With "contract"/"reassoc" LLVM chose how to pair the multiply-adds
-  of ``b1 * m + (1 - b1) * g`` separately in each copy of a step (the standalone compile a cold
-  process calls, and the copy inlined into its caller that the disk cache keeps), and a float32
-  Adam run gave other bits with a cold cache than with a warm one. The steps are elementwise and
-  memory-bound, so nothing is lost;
+* ``njit(exact=True)`` compiles without fast-math, for the optimizer steps and the augmentation
+  kernels: there the rounding must be fixed by the source. With "contract"/"reassoc" LLVM chose
+  how to pair the multiply-adds (``b1 * m + (1 - b1) * g``, a bilinear sample's weights)
+  separately in each copy of a function (the standalone compile a cold process calls, and the
+  copy inlined into its caller that the disk cache keeps), so a float32 Adam run, or an affine
+  augmentation, gave other bits with a cold cache than with a warm one. The optimizer steps are
+  elementwise and memory-bound; the augmentation kernels are scalar float64 code that
+  reproduces scipy.ndimage's arithmetic;
 * ``CACHE``: kernels are cached on disk (``NUMBA_CACHE_DIR`` moves the cache,
   ``MNISTBENCH_NUMBA_CACHE=0`` turns it off); where no cache directory is writable (Numba finds
   no locator) a kernel is compiled without one instead of failing at import;

@@ -74,6 +74,7 @@ ADAM_EPOCHS = """
 import hashlib
 import numpy as np
 from mnistbench.kernels import network as kn
+from mnistbench.kernels.augment import AugmentConfig, augment_batch
 from mnistbench.reference import network as rn
 from mnistbench.reference.optim import OptimizerConfig, init_state
 rng = np.random.default_rng(1)
@@ -88,6 +89,10 @@ for dtype in (np.float32, np.float64):
                                             OptimizerConfig("adam"), 1e-4, activation)
             digest.update(b"".join(a.tobytes() for a in (*net, *state.first, *state.second)))
         digest.update(kn.predict_proba(net, X, activation).tobytes())
+for config in (AugmentConfig(rotate=10, scale=0.1, shift=2), AugmentConfig(elastic_alpha=34,
+               elastic_sigma=4), AugmentConfig(noise=0.05)):
+    digest.update(augment_batch(X, np.arange(64), seed=1, epoch=2, config=config,
+                                dtype=np.float64).tobytes())
 print(digest.hexdigest())
 """
 
@@ -96,7 +101,9 @@ print(digest.hexdigest())
 def test_a_cold_cache_and_a_warm_one_give_the_same_bits(tmp_path):
     """Kernels compiled in this process and kernels loaded from the disk cache train alike.
 
-    Every activation, two hidden layers, L2, Adam, float32 and float64, then the probabilities.
+    Every activation, two hidden layers, L2, Adam, float32 and float64, then the probabilities;
+    then each augmentation in float64 (affine augmentation also differed: a bilinear sample's
+    multiply-adds).
 
     Float32 Adam once differed (~1e-9 in the loss) between the two: each copy of the optimizer
     step paired its multiply-adds its own way (kernels/_numba.py's ``exact``).

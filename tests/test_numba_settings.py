@@ -24,12 +24,18 @@ SETTINGS = ROOT / "kernels" / "_numba.py"
 DECORATORS = {"njit", "jit", "generated_jit"}
 # Documented in kernels/_numba.py and STYLE.md: no "nnan"/"ninf", so NaN/Inf stay detectable.
 DOCUMENTED_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-# The optimizer steps, compiled without fast-math (kernels/_numba.py says why).
+# Compiled without fast-math (kernels/_numba.py says why): the optimizer steps, and every
+# augmentation kernel (float64 arithmetic that reproduces scipy.ndimage's).
 EXACT = {
     "mnistbench.kernels._jit_seed.optimizer_update",
     "mnistbench.kernels._jit_step.penalized",
     "mnistbench.kernels._jit_step.step_row",
 }
+EXACT_MODULES = {"mnistbench.kernels._jit_augment"}
+
+
+def _exact(name: str) -> bool:
+    return name in EXACT or name.rsplit(".", 1)[0] in EXACT_MODULES
 
 
 def direct_numba_decorators(path: Path) -> list[str]:
@@ -114,7 +120,7 @@ def test_every_kernel_is_compiled_with_the_settings_modules_options():
     assert len(kernels) > 50, [name for name, _ in kernels]
     wrong = {}
     for name, dispatcher in kernels:
-        shared = _numba.options(exact=name in EXACT)
+        shared = _numba.options(exact=_exact(name))
         options = dispatcher.targetoptions
         got = {k: options.get(k) for k in shared}
         if got != shared:
