@@ -2,7 +2,8 @@
 
 They reproduce :mod:`mnistbench.reference.augment` (conventions, draw layout and the splitmix64
 stream of :mod:`._jit_hash`) pixel for pixel; all arithmetic is float64, only the final store
-uses ``out``'s dtype.
+uses ``out``'s dtype. Compiled without fast-math (``njit(exact=True)``, see :mod:`._numba`), so
+every compiled copy rounds the same way.
 """
 
 from __future__ import annotations
