@@ -330,3 +330,26 @@ def test_train_layer_stack_reports_test_accuracy_and_saves_it(tmp_path):
     assert model.init == "auto"  # He/Glorot by activation: only the seed network starts at +-0.5
     assert accuracy == pytest.approx(model.score(data.X[:300], data.y[:300]), abs=5e-5)
     assert accuracy > 0.8
+
+
+MASK_AFTER_IMPORT = """
+import signal, sys
+if sys.argv[1] == "failing":
+    sys.modules["mnistbench.cli.bench"] = None  # the import of one command fails
+try:
+    import mnistbench.cli
+except ImportError:
+    print("ImportError", end=" ")
+print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, set())))
+"""
+
+
+@pytest.mark.parametrize("case", ["loading", "failing"])
+def test_importing_the_cli_leaves_the_signal_mask_as_it_was(case):
+    """The command line holds Ctrl-C back while it loads its commands, and only then."""
+    result = subprocess.run(
+        [sys.executable, "-c", MASK_AFTER_IMPORT, case], capture_output=True, text=True, env=ENV
+    )
+    assert result.returncode == 0, result.stderr
+    expected = "ImportError []" if case == "failing" else "[]"
+    assert result.stdout.strip() == expected

@@ -42,9 +42,10 @@ try:
     from . import augment, bench, predict, sweep, train
 except KeyboardInterrupt:
     _interrupted_at_start()
-if signal.SIGINT in signal.sigpending():  # pressed while loading (an ignored one is not pending)
-    _interrupted_at_start()
-signal.pthread_sigmask(signal.SIG_SETMASK, _held)
+finally:  # also when an import fails: the caller's mask comes back
+    if signal.SIGINT in signal.sigpending():  # pressed while loading (an ignored one is not)
+        _interrupted_at_start()
+    signal.pthread_sigmask(signal.SIG_SETMASK, _held)
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
