@@ -28,7 +28,7 @@ from mnistbench.reference.model import N_PIXELS, SIDE
 from mnistbench.reference.tolerances import AUGMENT_ATOL
 
 from .isolated import time_isolated
-from .measure import PAUSE
+from .measure import PAUSE, spread_text, unsteady_note
 
 __all__ = [
     "TRANSFORMS",
@@ -276,6 +276,7 @@ def format_section(result: dict) -> str:
         f"{'augment':<10}{'ms/epoch':>10}  {'[min-max]':<14}{'vs off':>7}",
     ]
     for name, row in result["epochs"].items():
-        spread = f"[{row['min_ms']:.1f}-{row['max_ms']:.1f}]"
+        spread = spread_text(row, ".1f")
         lines.append(f"{name:<10}{row['median_ms']:>10.1f}  {spread:<14}{row['vs_off']:>6.2f}x")
+    lines += unsteady_note(list(result["epochs"].values()))
     return "\n".join(lines)

@@ -213,6 +213,33 @@ def stats(times: list[float]) -> dict[str, float]:
     return {"median_ms": median, "min_ms": ms.min(), "max_ms": ms.max(), "iqr_ms": q3 - q1}
 
 
+# A row whose slowest round took this much longer than its fastest was timed on an unsteady
+# machine: on a 2-vCPU VM, 2-thread epochs were seen switching between full and one-thread
+# speed within a process (docs/benchmarks.md), which no load figure shows.
+UNSTEADY_SPREAD = 1.25
+
+
+def unsteady(row: dict) -> bool:
+    """Whether a row's slowest round took over :data:`UNSTEADY_SPREAD` times its fastest."""
+    return bool(row["min_ms"] > 0 and row["max_ms"] > UNSTEADY_SPREAD * row["min_ms"])
+
+
+def spread_text(row: dict, spec: str) -> str:
+    """A row's ``[min-max]`` in milliseconds, with ``!`` after it where it is unsteady."""
+    text = f"[{format(row['min_ms'], spec)}-{format(row['max_ms'], spec)}]"
+    return text + ("!" if unsteady(row) else "")
+
+
+def unsteady_note(rows: list[dict]) -> list[str]:
+    """The footnote for the ``!`` marks of a table; empty where no row has one."""
+    if not any(unsteady(row) for row in rows):
+        return []
+    return [
+        f"!: its slowest round took over {UNSTEADY_SPREAD:g}x its fastest: the machine was "
+        "unsteady while that row ran, so its median and ratios may be off; rerun it"
+    ]
+
+
 if __name__ == "__main__":  # python -m mnistbench.bench.measure peaks THREADS
     if sys.argv[1:2] == ["peaks"]:
         print(json.dumps(_peaks_here(int(sys.argv[2]))))

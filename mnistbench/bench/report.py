@@ -8,6 +8,7 @@ from dataclasses import asdict
 import numpy as np
 
 from .fingerprint import fingerprint, format_fingerprint
+from .measure import spread_text, unsteady_note
 from .measure import stats as time_stats
 
 BUSY_SHARE = 0.10  # other processes' share of all cores above which a run counts as busy
@@ -115,10 +116,6 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _spread(row: dict, spec: str) -> str:
-    return f"[{format(row['min_ms'], spec)}-{format(row['max_ms'], spec)}]"
-
-
 def busy(result: dict) -> bool:
     """True when other processes took more than :data:`BUSY_SHARE` of the machine's CPU.
 
@@ -210,12 +207,13 @@ def format_report(result: dict) -> str:
     for row in result["full_batch"]:
         lines.append(
             f"{row['name']:<15}{row['dtype']:<9}{row['input_dtype']:<9}"
-            f"{row['median_ms']:>9.2f}  {_spread(row, '.1f'):<15}"
+            f"{row['median_ms']:>9.2f}  {spread_text(row, '.1f'):<15}"
             f"{_fmt(row.get('speedup_vs_notebook'), '.2f'):>7}"
             f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
             f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}{row['gflops']:>9.1f}{row['gbps']:>7.1f}"
             f"{row['floor_ms']:>10.2f}{row['roofline_fraction']:>9.0%}"
         )
+    lines += unsteady_note(result["full_batch"])
     if any(row["name"] == "notebook" for row in result["full_batch"]):
         lines.append(
             "notebook: the seed notebook's own code, a baseline, not validated (its bias "
@@ -231,10 +229,11 @@ def format_report(result: dict) -> str:
         for row in result["minibatch"]:
             lines.append(
                 f"{row['name']:<22}{row['dtype']:<9}{row['input_dtype']:<9}"
-                f"{row['median_ms']:>10.1f}  {_spread(row, '.0f'):<17}"
+                f"{row['median_ms']:>10.1f}  {spread_text(row, '.0f'):<17}"
                 f"{_fmt(row['speedup_vs_reference_f64'], '.2f'):>9}"
                 f"{_fmt(row['speedup_vs_torch'], '.2f'):>9}"
             )
+        lines += unsteady_note(result["minibatch"])
     compile_times = result["compile_seconds"]
     if compile_times:
         cold, cached = compile_times["cold"], compile_times["cached"]

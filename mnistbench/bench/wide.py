@@ -39,7 +39,7 @@ from mnistbench.reference.training import as_float
 from mnistbench.reference.workloads import SEED
 
 from .isolated import time_isolated
-from .measure import PAUSE
+from .measure import PAUSE, spread_text, unsteady_note
 from .peers import check_peer_gradients
 
 __all__ = [
@@ -259,12 +259,13 @@ def format_section(result: dict) -> str:
         best = "-"
         if row.get("best_peer") and row["engine"] not in PEERS:
             best = f"{row['speedup_vs_best_peer']:.2f} ({row['best_peer']})"
-        spread = f"[{row['min_ms']:.0f}-{row['max_ms']:.0f}]"
+        spread = spread_text(row, ".0f")
         lines.append(
             f"{hidden:<14}{row['batch_size']:>6}  {row['engine']:<14}"
             f"{row['median_ms']:>10.1f}  {spread:<17}{row['gflops']:>8.1f}{peak:>8}"
             f"{vs:>9}{best:>16}"
         )
+    lines += unsteady_note(result["cases"])
     compiled = [row for row in result["cases"] if row["engine"] in ("torch_compile", "jax")]
     if compiled:
         lines.append(
