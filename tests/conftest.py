@@ -92,3 +92,25 @@ def dtype(request):
 
 def params_for(dtype, hidden: int = 10, seed: int = 0) -> Params:
     return init_params(hidden, seed=seed, dtype=dtype)
+
+
+def adam_epochs_by_thread_count(monkeypatch, network, X, Y, order, counts, output="softmax"):
+    """{count: ((new network, loss sum, correct), optimizer state, probabilities)}.
+
+    One Adam epoch (batch 64, lr 1e-2, relu) of the layer-stack kernels per thread count, with
+    ``numba.get_num_threads`` made to report that count.
+    """
+    import numba
+
+    from mnistbench.kernels import network as kn
+    from mnistbench.reference.optim import OptimizerConfig, init_state
+
+    runs = {}
+    for count in counts:
+        monkeypatch.setattr(numba, "get_num_threads", lambda count=count: count)
+        state = init_state(network)
+        epoch = kn.network_epoch(
+            network, X, Y, order, 64, 1e-2, state, OptimizerConfig("adam"), 0.0, "relu", output
+        )
+        runs[count] = epoch, state, kn.predict_proba(epoch[0], X, "relu", output)
+    return runs

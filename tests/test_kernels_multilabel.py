@@ -8,11 +8,16 @@ before any kernel runs.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
-from conftest import ADAM_STEP_BOUND, TRAJECTORY_TOL, assert_trajectory_close, digit_like
+from conftest import (
+    ADAM_STEP_BOUND,
+    TRAJECTORY_TOL,
+    adam_epochs_by_thread_count,
+    assert_trajectory_close,
+    digit_like,
+)
 from mnistbench.kernels import network as kn
 from mnistbench.reference import network as rn
 from mnistbench.reference.optim import OptimizerConfig, init_state
@@ -143,17 +148,14 @@ def test_logistic_loss_trajectory_matches_reference(dtype):
 def test_logistic_results_do_not_depend_on_thread_count(monkeypatch, threads):
     network, X, Y = _problem(2, "relu", np.float32, seed=6)
     order = np.random.default_rng(8).permutation(M)
-    runs = {}
-    for count in (2, threads):
-        monkeypatch.setattr(numba, "get_num_threads", lambda count=count: count)
-        state = init_state(network)
-        new, _, correct = kn.network_epoch(
-            network, X, Y, order, 64, 1e-2, state, OptimizerConfig("adam"), 0.0, "relu", "logistic"
-        )
-        runs[count] = new, correct, kn.predict_proba(new, X, "relu", "logistic")
-    for a, e in zip((*runs[threads][0], runs[threads][2]), (*runs[2][0], runs[2][2]), strict=True):
+    runs = adam_epochs_by_thread_count(
+        monkeypatch, network, X, Y, order, (2, threads), output="logistic"
+    )
+    (new, _, correct), _, probs = runs[threads]
+    (ref, _, ref_correct), _, ref_probs = runs[2]
+    for a, e in zip((*new, probs), (*ref, ref_probs), strict=True):
         np.testing.assert_array_equal(a, e)
-    assert runs[threads][1] == runs[2][1]
+    assert correct == ref_correct
 
 
 @pytest.mark.parametrize(

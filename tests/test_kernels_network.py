@@ -11,11 +11,16 @@ over the steps, the registry's TRAJECTORY_TOL.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
-from conftest import ADAM_STEP_BOUND, TRAJECTORY_TOL, assert_trajectory_close, digit_like
+from conftest import (
+    ADAM_STEP_BOUND,
+    TRAJECTORY_TOL,
+    adam_epochs_by_thread_count,
+    assert_trajectory_close,
+    digit_like,
+)
 from mnistbench.kernels import network as kn
 from mnistbench.reference import network as rn
 from mnistbench.reference.data import load_embedded
@@ -175,12 +180,7 @@ def test_results_do_not_depend_on_thread_count(monkeypatch, threads):
     bits as 2; only the float64 loss sum's order differs."""
     network, X, Y = _problem(2, "relu", np.float32, seed=6)
     order = np.random.default_rng(8).permutation(M)
-    runs = {}
-    for count in (2, threads):
-        monkeypatch.setattr(numba, "get_num_threads", lambda count=count: count)
-        state = init_state(network)
-        epoch = kn.network_epoch(network, X, Y, order, 64, 1e-2, state, OptimizerConfig("adam"))
-        runs[count] = epoch, state, kn.predict_proba(epoch[0], X)
+    runs = adam_epochs_by_thread_count(monkeypatch, network, X, Y, order, (2, threads))
     (new, loss_sum, correct), state, probs = runs[threads]
     (ref, ref_loss, ref_correct), ref_state, ref_probs = runs[2]
     np.testing.assert_array_equal(probs, ref_probs)
