@@ -6,8 +6,10 @@ buffers and gradients. Per-row buffers (``acts``, ``ds``, ``deltas``, ``zs``) ho
 layer: block ``l`` (0..L) is ``(rows, sizes[l])`` at offset ``rows * cum[l]`` of row ``part`` of
 a ``(parts, rows * sum(sizes))`` array; ``acts`` block 0 is the packed input, block L the logits,
 then the probabilities. ``ds`` holds f'(Z) and ``deltas`` dLoss/dZ (already divided by the batch
-size). One specialization per compute dtype serves every depth, activation and input dtype
-(``X`` arrives as raw bytes, ``x_kind`` says how to read them).
+size). Two specializations per compute dtype serve every depth, activation and input dtype
+(``X`` arrives as raw bytes, ``x_kind`` says how to read them): one without dropout and batch
+norm (``data.reg`` is ``None``: plain fits and every prediction) and one with them (see
+``_jit_regularized``).
 
 ``network_job`` runs on every thread at once (Python threads, one njit call each per epoch) and
 takes two phases per batch with a barrier after each: first each thread takes a slice of the
@@ -33,8 +35,17 @@ import numpy as np
 from ._barrier import barrier
 from ._gemm import SLAB, TILE_ROWS, dot_rows, rank_slab
 from ._jit_blocks import block, copy, pack_row, split, weights
-from ._jit_dropout import stream_key
-from ._jit_regularized import DH, DHZ, bn_backward, bn_forward, drop_rows
+from ._jit_regularized import (
+    BATCH_NORM,
+    DH,
+    DHZ,
+    DROPOUT,
+    drop_layer,
+    gamma_offset,
+    normalize_backward,
+    normalize_forward,
+    train_flags,
+)
 from ._jit_rows import activate_row, logistic_row, softmax_row, top_rows
 from ._jit_step import step_row
 from ._numba import inline, njit
@@ -44,10 +55,9 @@ from ._numba import inline, njit
 ZERO, ONE = np.int64(0), np.int64(1)
 # What network_job does.
 FORWARD, PREDICT, BACKWARD, TRAIN = (np.int64(i) for i in range(4))
-# forward_rows flags: keep pre-activations, keep f', softmax the last layer; (TRAIN) dropout,
-# batch norm.
+# forward_rows flags: keep pre-activations, keep f', softmax the last layer; (TRAIN) DROPOUT,
+# BATCH_NORM (from _jit_regularized).
 KEEP_Z, KEEP_D, PROBS = np.int64(1), np.int64(2), np.int64(4)
-DROPOUT, BATCH_NORM = np.int64(8), np.int64(16)
 # forward_rows flag: the last layer is multilabel sigmoids, not a softmax.
 LOGISTIC_OUT = np.int64(32)
 # Added to the activation code: the network has a logistic (multilabel) output layer, whose
@@ -77,7 +87,6 @@ def forward_rows(
     ``mask_rows[start + r]``); BATCH_NORM waits for every thread once per hidden layer.
     """
     params, sizes, woff, boff, cum = net
-    sync, part, parts = threads
     L = sizes.shape[0] - 1
     for layer in range(1, L + 1):
         W, b = weights(params, woff, boff, sizes, layer)
@@ -87,26 +96,8 @@ def forward_rows(
         for j in range(0, units, UNIT_CHUNK):
             dot_rows(A_prev, W, b, A, r0, r1, j, min(j + UNIT_CHUNK, units), tile)
         if flags & BATCH_NORM and layer < L:
-            at, off = reg.goff[layer - 1], cum[layer]
-            bn_forward(
-                A,
-                block(zs, cum, rows, layer, units),
-                r0,
-                r1,
-                rows,
-                scratch.bn_blocks,
-                scratch.bn_merge[part],
-                scratch.bn_stats[part],
-                part,
-                parts,
-                sync,
-                off,
-                params[at : at + units],
-                params[at + units : at + 2 * units],
-                reg.running_mean[off : off + units],
-                reg.running_var[off : off + units],
-                reg.momentum,
-            )
+            Z = block(zs, cum, rows, layer, units)
+            normalize_forward(reg, params, A, Z, r0, r1, rows, scratch, threads, cum[layer], layer)
         for r in range(r0, r1):
             if flags & KEEP_Z:
                 copy(block(zs, cum, rows, layer, units)[r], A[r])
@@ -119,30 +110,19 @@ def forward_rows(
                 activate_row(A[r], block(ds, cum, rows, layer, units)[r], code)
             else:
                 activate_row(A[r], spare[:units], code)
-        if flags & DROPOUT and layer < L and reg.rates[layer - 1] > 0:
-            key = stream_key(reg.seed, step, layer - 1)
-            drop_rows(
-                A,
-                block(ds, cum, rows, layer, units),
-                r0,
-                r1,
-                key,
-                reg.mask_rows,
-                start,
-                reg.rates[layer - 1],
-                reg.keep[layer - 1],
-            )
+        if flags & DROPOUT and layer < L:
+            D = block(ds, cum, rows, layer, units)
+            drop_layer(reg, A, D, r0, r1, step, start, layer)
 
 
 @inline
-def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch, threads):
+def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, reg, scratch, threads):
     """Deltas of layers L-1..1 for rows r0..r1-1 from the deltas of layer L.
 
     The chain dZ_{l-1} = (dZ_l @ W_l) * f'(Z_{l-1}), 8 rows at a time through the slab scratch S;
     with BATCH_NORM each hidden layer's then goes through batch norm's backward (a barrier).
     """
     params, sizes, woff, boff, cum = net
-    sync, part, parts = threads
     L = sizes.shape[0] - 1
     for layer in range(L, 1, -1):
         W, _ = weights(params, woff, boff, sizes, layer)
@@ -157,25 +137,16 @@ def backward_rows(net, ds, deltas, rows, r0, r1, S, P, flags, zs, goff, scratch,
                 for c in range(n_prev):
                     dZ_prev[i + r, c] = S[r, c] * D[i + r, c]
         if flags & BATCH_NORM:
-            at = goff[layer - 2]
-            bn_backward(
-                dZ_prev,
-                block(zs, cum, rows, layer - 1, n_prev),
-                r0,
-                r1,
-                rows,
-                scratch.bn_blocks,
-                scratch.bn_stats[part],
-                parts,
-                sync,
-                cum[layer - 1],
-                params[at : at + n_prev],
+            Z = block(zs, cum, rows, layer - 1, n_prev)
+            off = cum[layer - 1]
+            normalize_backward(
+                reg, params, dZ_prev, Z, r0, r1, rows, scratch, threads, off, layer - 1
             )
 
 
 @inline
 def update_layer(
-    net, opt, step, layer, deltas, acts, rows, part, parts, grads, S, P, normed, goff, stat
+    net, opt, step, layer, deltas, acts, rows, part, parts, grads, S, P, normed, reg, stat
 ):
     """Gradients dW_l = dZ_l.T @ A_{l-1} (+ l1 sign(W) + l2 W) and db_l, then the optimizer step.
 
@@ -226,7 +197,7 @@ def update_layer(
     if normed:
         g0, g1 = split(units, parts, part, ONE)
         for which, grad in ((0, stat[DHZ]), (1, stat[DH])):  # gamma, then beta
-            at, off = goff[layer - 1] + which * units + g0, cum[layer] + g0
+            at, off = gamma_offset(reg, layer) + which * units + g0, cum[layer] + g0
             n = g1 - g0
             step_row(
                 params[at : at + n],
@@ -279,7 +250,6 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     S, P = scratch.slabs[part], scratch.coefs[part]
     tile, spare, stats = scratch.tile[part], scratch.spare[part], scratch.stats[part]
     threads = (sync, part, parts)
-    goff = reg.goff
     step = opt.step
     L = sizes.shape[0] - 1
     logistic = code >= OUTPUT_LOGISTIC
@@ -292,10 +262,8 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
     else:
         rows = PREDICT_CHUNK * parts if predict else m
     flags = PROBS if predict else (KEEP_Z | PROBS if job == FORWARD else KEEP_D)
-    if job == TRAIN:  # regularisation trains only: dropout rates, gamma offsets
-        flags |= (DROPOUT if reg.rates.shape[0] > 0 else ZERO) | (
-            BATCH_NORM if goff.shape[0] > 0 else ZERO
-        )
+    if job == TRAIN:  # regularisation trains only
+        flags |= train_flags(reg)
     if logistic:
         flags |= LOGISTIC_OUT
     for start in range(0, m, rows):
@@ -350,7 +318,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
         logits = ONE if job == TRAIN else ZERO
         top_rows(net, acts[0], deltas[0], count, lo, hi, labels, logits, stats, logistic)
         backward_rows(
-            net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], goff, scratch, threads
+            net, ds[0], deltas[0], count, lo, hi, S, P, flags, zs[0], reg, scratch, threads
         )
         barrier(sync, parts)
         if job == TRAIN:
@@ -371,7 +339,7 @@ def network_job(job, part, parts, sync, code, net, opt, data, buffers, scratch, 
                 S,
                 P,
                 normed,
-                goff,
+                reg,
                 scratch.bn_stats[part],
             )
         barrier(sync, parts)

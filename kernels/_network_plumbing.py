@@ -120,7 +120,7 @@ class Optimizer(NamedTuple):
 
 
 class Regularization(NamedTuple):
-    """Dropout and batch norm of a TRAIN job (see :func:`kernel_data`)."""
+    """Dropout and/or batch norm of a TRAIN job (see :func:`kernel_data`)."""
 
     mask_rows: np.ndarray  # int64 data-set row of each entry of order (dropout masks)
     rates: np.ndarray  # float64 dropout rate per hidden layer; empty: no dropout
@@ -140,7 +140,7 @@ class Data(NamedTuple):
     scale: np.floating  # 1/255 for uint8 pixels, else 1 (compute dtype)
     Y: np.ndarray  # int64 labels
     order: np.ndarray  # int64 rows of a TRAIN job's epoch
-    reg: Regularization
+    reg: Regularization | None  # None: no dropout, no batch norm (a specialisation of its own)
 
 
 class Buffers(NamedTuple):
@@ -245,14 +245,6 @@ class Workspace:
         return Buffers(self.acts, self.zs, self.ds, self.deltas, self.grads, self.labels, self.out)
 
 
-def no_regularization(dtype: np.dtype) -> Regularization:
-    """``Data.reg`` of a job without dropout or batch norm."""
-    empty, no_stats = np.zeros(0, np.int64), np.zeros(1, dtype)
-    return Regularization(
-        empty, np.zeros(0), np.zeros(0), np.uint64(0), empty, no_stats, no_stats, 0.1
-    )
-
-
 def kernel_data(
     X: np.ndarray,
     Y: np.ndarray | None,
@@ -262,13 +254,13 @@ def kernel_data(
 ) -> Data:
     """Return the kernels' view of the inputs (see :class:`Data`).
 
-    ``reg``: the regularisation of a TRAIN job (default none).
+    ``reg``: the dropout and batch norm of a TRAIN job; ``None`` (neither) compiles
+    ``network_job`` without their code (see ``_jit_regularized``).
     """
     kind = {np.dtype(np.uint8): X_UINT8, np.dtype(np.float32): X_FLOAT32}.get(X.dtype, X_FLOAT64)
     raw = X if X.dtype == np.uint8 else X.view(np.uint8).reshape(X.shape[0], -1)
     Y = np.zeros(1, np.int64) if Y is None else Y
     order = np.zeros(0, np.int64) if order is None else order
-    reg = no_regularization(np.dtype(dtype)) if reg is None else reg
     # Read-only views whatever the caller's flags: Numba types a read-only array apart from a
     # writeable one, so mixed flags (read-only embedded labels when training, fresh zeros when
     # predicting) compiled network_job twice per dtype (~10 s CPU each on 2 cores).

@@ -6,7 +6,9 @@ if any other file calls ``numba.njit``).
 * ``FASTMATH`` keeps NaN/Inf semantics ("nnan"/"ninf" are left out) so divergence stays
   detectable;
 * ``njit(exact=True)`` compiles without fast-math, for the optimizer steps and the augmentation
-  kernels: there the rounding must be fixed by the source. With "contract"/"reassoc" LLVM chose
+  kernels (and ``options(exact=True)`` for the dropout and batch-norm entry points of
+  ``_jit_regularized``, which ``network_job`` calls rather than inlines): there the rounding
+  must be fixed by the source. With "contract"/"reassoc" LLVM chose
   how to pair the multiply-adds (``b1 * m + (1 - b1) * g``, a bilinear sample's weights)
   separately in each copy of a function (the standalone compile a cold process calls, and the
   copy inlined into its caller that the disk cache keeps), so a float32 Adam run, or an affine

@@ -169,15 +169,20 @@ class RegularizedRunner:
                 means[at : at + mean.size], variances[at : at + var.size] = mean, var
         opt, work = self.optimizer, self.work
         work.scratch.stats[:] = 0
-        reg = Regularization(
-            np.ascontiguousarray(mask_rows, dtype=np.int64),
-            self.rates,
-            self.keep,
-            self.seed,
-            self.goff,
-            means,
-            variances,
-            self.momentum,
+        # Neither dropout nor batch norm (e.g. L1 alone): the plain kernels' specialisation.
+        reg = (
+            None
+            if not (self.rates.size or self.batch_norm)
+            else Regularization(
+                np.ascontiguousarray(mask_rows, dtype=np.int64),
+                self.rates,
+                self.keep,
+                self.seed,
+                self.goff,
+                means,
+                variances,
+                self.momentum,
+            )
         )
         data = kernel_data(self.X, self.Y, order, layout.dtype, reg)
         state.t = launch(

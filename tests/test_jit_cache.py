@@ -75,6 +75,9 @@ import hashlib
 import numpy as np
 from mnistbench.kernels import network as kn
 from mnistbench.kernels.augment import AugmentConfig, augment_batch
+from mnistbench.kernels.regularized import regularized_epoch
+from mnistbench.reference.batchnorm import init_batch_norm, init_running_stats
+from mnistbench.reference.regularized import init_regularized_state
 from mnistbench.reference import network as rn
 from mnistbench.reference.optim import OptimizerConfig, init_state
 rng = np.random.default_rng(1)
@@ -89,6 +92,15 @@ for dtype in (np.float32, np.float64):
                                             OptimizerConfig("adam"), 1e-4, activation)
             digest.update(b"".join(a.tobytes() for a in (*net, *state.first, *state.second)))
         digest.update(kn.predict_proba(net, X, activation).tobytes())
+    # Dropout and batch norm: a specialisation of network_job of their own.
+    net = rn.init_network((784, 16, 12, 10), seed=0, dtype=dtype)
+    bn = init_batch_norm((16, 12), dtype)
+    running, state = init_running_stats(bn), init_regularized_state(net, bn)
+    for _ in range(3):
+        net, bn, loss, _ = regularized_epoch(net, X, Y, np.arange(64), 32, 1e-2, state,
+                                             OptimizerConfig("adam"), dropout=0.25, bn=bn,
+                                             running=running)
+        digest.update(b"".join(a.tobytes() for a in (*net, *bn, *running.mean, *running.var)))
 for config in (AugmentConfig(rotate=10, scale=0.1, shift=2), AugmentConfig(elastic_alpha=34,
                elastic_sigma=4), AugmentConfig(noise=0.05)):
     digest.update(augment_batch(X, np.arange(64), seed=1, epoch=2, config=config,
@@ -102,8 +114,9 @@ def test_a_cold_cache_and_a_warm_one_give_the_same_bits(tmp_path):
     """Kernels compiled in this process and kernels loaded from the disk cache train alike.
 
     Every activation, two hidden layers, L2, Adam, float32 and float64, then the probabilities;
-    then each augmentation in float64 (affine augmentation also differed: a bilinear sample's
-    multiply-adds).
+    dropout with batch norm (their kernels are called from network_job, not inlined: batch norm
+    differed until they compiled exact); then each augmentation in float64 (affine augmentation
+    also differed: a bilinear sample's multiply-adds).
 
     Float32 Adam once differed (~1e-9 in the loss) between the two: each copy of the optimizer
     step paired its multiply-adds its own way (kernels/_numba.py's ``exact``).
