@@ -20,6 +20,7 @@ import numpy as np
 from numba import prange
 
 from ._approx import exp
+from ._jit_prefetch import AHEAD, prefetch_row
 from ._jit_rows import sum_row
 from ._jit_seed_tiles import layer1_block as _layer1_block
 from ._numba import njit
@@ -44,6 +45,8 @@ def forward_rows(W1, b1, W2, b2, X, scale, start, stop, Z1, A1, Z2, A2):
     z1 = np.zeros((BLOCK, hidden), W1.dtype)
     for block in range(start, stop, BLOCK):
         nb = min(BLOCK, stop - block)
+        for i in range(block + AHEAD, min(block + AHEAD + BLOCK, stop)):
+            prefetch_row(X, i)
         _load_block(X, block, nb, xb)
         _layer1_block(W1, xb, z1)
         for s in range(nb):
@@ -148,7 +151,8 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
 
     The first layer runs on blocks of BLOCK samples copied (and converted to the compute dtype)
     into a small contiguous buffer, with two hidden units per pass over the pixels, so each load
-    of a weight feeds BLOCK multiply-adds. Returns (loss sum, number of correct predictions).
+    of a weight feeds BLOCK multiply-adds; the rows AHEAD of the block are prefetched. Returns
+    (loss sum, number of correct predictions).
     """
     T = W1.dtype.type
     n_in = X.shape[1]
@@ -167,6 +171,8 @@ def accumulate(W1, b1, W2, b2, X, Y, rows, scale, dW1, db1, dW2, db2):
     n = rows.shape[0]
     for start in range(0, n, BLOCK):
         nb = min(BLOCK, n - start)
+        for i in range(start + AHEAD, min(start + AHEAD + BLOCK, n)):
+            prefetch_row(X, rows[i])
         for s in range(nb):
             r = rows[start + s]
             for k in range(n_in):
