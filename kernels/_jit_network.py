@@ -210,14 +210,15 @@ def update_layer(
                 rule,
             )
     elif b0 < b1:
-        g = S[0, : b1 - b0]
-        for j in range(b1 - b0):
-            g[j] = 0
-        for i in range(rows):
-            for j in range(b0, b1):
-                g[j - b0] += dZ[i, j]
-        at = boff[layer - 1] + b0
         n = b1 - b0
+        g = S[0, :n]
+        for j in range(n):
+            g[j] = 0
+        for i in range(rows):  # each unit's sum in row order; vectorized across the units
+            dz = dZ[i, b0:b1]
+            for j in range(n):
+                g[j] += dz[j]
+        at = boff[layer - 1] + b0
         step_row(
             params[at : at + n],
             g,
