@@ -21,8 +21,9 @@ The epoch reaches all of this through the entry points at the end (:func:`train_
 overloads chosen by that argument's type: with ``None`` (a fit without dropout or batch norm,
 and every job but TRAIN) each is a no-op, so that ``network_job`` is compiled without batch
 norm's and dropout's code: cold compile of a plain epoch 10.3 -> 8.0 s CPU (float32), 9.5 ->
-7.6 s (float64). A regularised fit compiles its own specialisation, once (10.7 -> 11.2 s); the
-overloads are called, not inlined (inlined, that specialisation took 14-15 s).
+7.6 s (float64). A regularised fit compiles its own specialisation too (10.3-11.2 s alone, 10.7 s
+before), and through the estimator the plain one for its predictions (a first dropout fit 9.9 ->
+13.7 s, once). The overloads are called, not inlined (inlined, that specialisation took 14-15 s).
 
 Slots: ``all_slots`` is the (blocks, 5, total) float64 scratch (block b: rows 8b..8b+7; threads
 split rows at multiples of 8), ``stat`` a thread's (4, total) block in the compute dtype:
