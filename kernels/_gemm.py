@@ -16,7 +16,9 @@ These kernels beat ``np.dot`` inside njit (OpenBLAS) on every product of an epoc
 docs/kernels.md. The forward tile depends on the CPU's vector registers (kernels/_cpu.py):
 ``dot_rows`` is :func:`dot_rows_8x3` with AVX-512's 32, :func:`dot_rows_4x3` with AVX2's 16.
 Partial tiles at the edges are computed on clamped (repeated) rows and units, and only the valid
-part is stored, so one code path serves every shape, batch sizes 1 and 7 included.
+part is stored (through the ``tile`` scratch), so one code path serves every shape, batch sizes
+1 and 7 included; whole tiles go straight into ``Z`` (through the scratch, the 8 x 3 product
+took 1.1-1.26x as long; see docs/kernels.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ TILE_UNITS = np.int64(3)
 HALF_TILE_ROWS = np.int64(4)  # the AVX2 variant's tile rows (dot_rows_4x3)
 SLAB = np.int64(8)
 RANK = np.int64(4)
+
+
+@_njit()
+def _store3(z, j, v0, v1, v2):
+    """z[j], z[j + 1], z[j + 2] = v0, v1, v2."""
+    z[j], z[j + 1], z[j + 2] = v0, v1, v2
 
 
 @_njit()
@@ -88,6 +96,18 @@ def dot_rows_8x3(A, W, b, Z, r0, r1, j0, j1, tile):
                 s70 += x * y0
                 s71 += x * y1
                 s72 += x * y2
+            n_units = min(TILE_UNITS, j1 - j)
+            if n_rows == TILE_ROWS and n_units == TILE_UNITS:  # a whole tile: straight to Z
+                b0, b1, b2 = b[j], b[j + 1], b[j + 2]
+                _store3(Z[i], j, s00 + b0, s01 + b1, s02 + b2)
+                _store3(Z[i + 1], j, s10 + b0, s11 + b1, s12 + b2)
+                _store3(Z[i + 2], j, s20 + b0, s21 + b1, s22 + b2)
+                _store3(Z[i + 3], j, s30 + b0, s31 + b1, s32 + b2)
+                _store3(Z[i + 4], j, s40 + b0, s41 + b1, s42 + b2)
+                _store3(Z[i + 5], j, s50 + b0, s51 + b1, s52 + b2)
+                _store3(Z[i + 6], j, s60 + b0, s61 + b1, s62 + b2)
+                _store3(Z[i + 7], j, s70 + b0, s71 + b1, s72 + b2)
+                continue
             tile[0, 0], tile[0, 1], tile[0, 2] = s00, s01, s02
             tile[1, 0], tile[1, 1], tile[1, 2] = s10, s11, s12
             tile[2, 0], tile[2, 1], tile[2, 2] = s20, s21, s22
@@ -96,7 +116,6 @@ def dot_rows_8x3(A, W, b, Z, r0, r1, j0, j1, tile):
             tile[5, 0], tile[5, 1], tile[5, 2] = s50, s51, s52
             tile[6, 0], tile[6, 1], tile[6, 2] = s60, s61, s62
             tile[7, 0], tile[7, 1], tile[7, 2] = s70, s71, s72
-            n_units = min(TILE_UNITS, j1 - j)
             for q in range(n_rows):
                 for c in range(n_units):
                     Z[i + q, j + c] = tile[q, c] + b[j + c]
@@ -133,11 +152,18 @@ def dot_rows_4x3(A, W, b, Z, r0, r1, j0, j1, tile):
                 s30 += x * y0
                 s31 += x * y1
                 s32 += x * y2
+            n_units = min(TILE_UNITS, j1 - j)
+            if n_rows == HALF_TILE_ROWS and n_units == TILE_UNITS:  # a whole tile: straight to Z
+                b0, b1, b2 = b[j], b[j + 1], b[j + 2]
+                _store3(Z[i], j, s00 + b0, s01 + b1, s02 + b2)
+                _store3(Z[i + 1], j, s10 + b0, s11 + b1, s12 + b2)
+                _store3(Z[i + 2], j, s20 + b0, s21 + b1, s22 + b2)
+                _store3(Z[i + 3], j, s30 + b0, s31 + b1, s32 + b2)
+                continue
             tile[0, 0], tile[0, 1], tile[0, 2] = s00, s01, s02
             tile[1, 0], tile[1, 1], tile[1, 2] = s10, s11, s12
             tile[2, 0], tile[2, 1], tile[2, 2] = s20, s21, s22
             tile[3, 0], tile[3, 1], tile[3, 2] = s30, s31, s32
-            n_units = min(TILE_UNITS, j1 - j)
             for q in range(n_rows):
                 for c in range(n_units):
                     Z[i + q, j + c] = tile[q, c] + b[j + c]
