@@ -30,10 +30,7 @@ CACHE_LINE = 64
 def _prefetch(typingctx, array, index):
     """``llvm.prefetch`` of ``&array[index]``: a read, kept in every cache level."""
     if not (
-        isinstance(array, types.Array)
-        and array.ndim == 1
-        and array.layout == "C"
-        and isinstance(index, types.Integer)
+        isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer)
     ):
         return None
 
@@ -60,7 +57,10 @@ def _prefetch(typingctx, array, index):
 
 @njit
 def prefetch_row(X, r):
-    """Ask for every cache line of row ``r`` of the C-contiguous 2-D array ``X``."""
+    """Ask for every cache line of row ``r`` of the 2-D array ``X`` (for a C-contiguous one).
+
+    A row with a stride is asked for at the same element offsets (a hint, nothing more).
+    """
     row = X[r]
     n = row.shape[0]
     step = max(CACHE_LINE // row.itemsize, 1)

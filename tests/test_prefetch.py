@@ -49,10 +49,17 @@ def test_the_fused_pass_prefetches_rows_ahead_of_its_block():
     assert PREFETCH.search(kernel.inspect_asm(signature))
 
 
-def test_only_1d_c_arrays_and_integer_indices_are_accepted():
+def test_only_1d_arrays_and_integer_indices_are_accepted():
     @numba.njit
     def on_a_2d_array(X):
         _jit_prefetch._prefetch(X, 0)
 
     with pytest.raises(numba.core.errors.TypingError):
         on_a_2d_array(np.zeros((2, 2)))
+
+
+def test_a_strided_row_is_accepted_and_unchanged():
+    X = np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4))
+    before = X.copy()
+    _jit_prefetch.prefetch_row(X, 1)
+    np.testing.assert_array_equal(X, before)
